@@ -1,0 +1,22 @@
+"""Latent Lens: entry point. Routes only; each page lives in app/views/."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="Latent Lens", page_icon=":material/lens_blur:", layout="wide")
+
+VIEWS = Path(__file__).parent / "views"
+pages = {
+    "Explore": [
+        st.Page(VIEWS / "map.py", title="Map", icon=":material/scatter_plot:", default=True, url_path="map"),
+        st.Page(VIEWS / "upload.py", title="Upload", icon=":material/upload_file:", url_path="upload"),
+        st.Page(VIEWS / "datasets.py", title="Datasets", icon=":material/folder_open:", url_path="datasets"),
+    ],
+}
+st.navigation(pages).run()

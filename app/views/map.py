@@ -1,0 +1,164 @@
+"""Map: project a dataset, colour it, select points, read their rows and neighbours."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app.common import client, current_dataset, load_artifact_table, load_table
+from backend.errors import LatentLensError
+from backend.jobs import JobSpec
+from backend.project.knn import KNN_METRICS
+from components.images import image_grid
+from components.jobs import job_progress
+from components.scatter import scatter_figure
+from components.selection import draw_sample, rows_in_selection
+
+METHODS = {"umap": "UMAP", "pca": "PCA"}
+DRAW_BUDGET = 100_000
+
+c = client()
+info = current_dataset()
+st.title("Map")
+st.caption(f"**{info.name}** · {info.n_rows:,} rows × {info.n_dims} dimensions · {info.source}")
+
+
+def projection_form() -> dict | None:
+    """Sidebar form; returns the submitted spec params, or None."""
+    max_k = max(2, min(200, info.n_rows - 1))
+    with st.sidebar.form("projection"):
+        st.subheader("Projection")
+        method = st.selectbox("Method", list(METHODS), format_func=METHODS.get, key="proj_method")
+        dims = st.radio("Dimensions", [2, 3], horizontal=True, key="proj_dims")
+        k = st.slider("n_neighbors", 2, max_k, min(15, max_k), key="proj_k",
+                      help="Neighbours per point in the shared kNN graph (the point itself included).")
+        min_dist = st.slider("min_dist (UMAP)", 0.0, 1.0, 0.1, 0.05, key="proj_min_dist")
+        metric = st.selectbox("metric", KNN_METRICS, key="proj_metric")
+        seed = st.number_input("random_state", 0, 2**31 - 1, 42, key="proj_seed")
+        if not st.form_submit_button("Compute map", type="primary"):
+            return None
+    if method == "pca":
+        return {"kind": "pca", "params": {"n_components": dims}}
+    return {"kind": method, "params": {"n_neighbors": k, "min_dist": min_dist, "metric": metric,
+                                       "n_components": dims, "random_state": int(seed)}}
+
+
+def default_spec() -> dict:
+    k = min(15, info.n_rows - 1)
+    return {"kind": "umap", "params": {"n_neighbors": k, "min_dist": 0.1, "metric": "euclidean",
+                                       "n_components": 2, "random_state": 42}}
+
+
+jobs = st.session_state.setdefault("map_jobs", {})
+last_done = st.session_state.setdefault("map_done", {})
+spec = projection_form()
+if spec is None and info.id not in jobs:
+    spec = default_spec()
+if spec is not None:
+    try:
+        jobs[info.id] = c.submit(JobSpec(spec["kind"], info.id, spec["params"]))
+    except LatentLensError as e:
+        st.error(str(e))
+
+job_id = jobs.get(info.id)
+status = c.status(job_id) if job_id else None
+if status is not None and status.state == "done":
+    last_done[info.id] = status.artifact_id
+elif status is not None and status.state in ("queued", "running"):
+    job_progress(c, job_id, label=f"{METHODS.get(status.kind, status.kind)} of {info.name}",
+                 key="map-job")
+elif status is not None and status.state == "failed":
+    st.error(f"The projection failed: {status.error}")
+elif status is not None:
+    st.info(f"The projection was {status.state}. Press **Compute map** to run it again.")
+
+art_id = last_done.get(info.id)
+if art_id is None:
+    st.stop()
+
+meta = c.artifact_json(art_id, "meta.json")
+proj = load_artifact_table(c, art_id, "projection.parquet")
+table = load_table(c, info.id)
+df = proj.merge(table, on="_row", how="left")
+meta_cols = [col for col in table.columns if col != "_row"]
+
+with st.sidebar.expander("Display", expanded=True):
+    label_col = info.extra.get("label_column")
+    options = ["(none)", *meta_cols]
+    color = st.selectbox("Colour by", options,
+                         index=options.index(label_col) if label_col in options else 0,
+                         key=f"color-{info.id}")
+    hover = st.multiselect("Hover shows", meta_cols, default=meta_cols[:3], key=f"hover-{info.id}")
+    budget = int(st.number_input("Draw budget (points)", 1_000, 2_000_000, DRAW_BUDGET, 10_000,
+                                 key="draw_budget",
+                                 help="Points drawn in the browser; the projection always uses every row."))
+
+drawn = draw_sample(len(df), budget)
+view = df.iloc[drawn] if len(drawn) < len(df) else df
+p = meta["params"]
+title = METHODS.get(meta["kind"], meta["kind"])
+if len(view) < len(df):
+    st.warning(f"{len(view):,} of {len(df):,} points drawn (a uniform sample; raise the draw "
+               "budget to draw more). Box and lasso selections still cover every row.")
+st.caption(f"{title} · {len(view):,} of {len(df):,} points drawn · " + ", ".join(
+    f"{k}={v}" for k, v in p.items()) + f" · computed in {meta['seconds']:.1f} s on {meta['device']}")
+
+nb_row = st.session_state.get("nb_row")
+highlight = None
+if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row < info.n_rows:
+    nbs = c.neighbors(info.id, int(nb_row), int(st.session_state.get("nb_k", 10)),
+                      p.get("metric", "euclidean"))
+    highlight = np.concatenate([[int(nb_row)], nbs["_row"].to_numpy()])
+fig, note = scatter_figure(view, color=None if color == "(none)" else color, hover=hover,
+                           highlight=highlight)
+if note:
+    st.caption(note)
+event = st.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
+                        selection_mode=("points", "box", "lasso"))
+
+selected = None
+if "z" not in proj.columns and event and event.selection:
+    selected = rows_in_selection(proj, event.selection)
+    if selected is None and event.selection.get("points"):
+        selected = np.array(sorted({int(pt["customdata"]) for pt in event.selection["points"]
+                                    if pt.get("customdata") is not None}))
+if "z" in proj.columns:
+    st.caption("3-D maps rotate and zoom; box and lasso selection work on 2-D maps.")
+
+tab_sel, tab_nb, tab_params = st.tabs(["Selection", "Nearest neighbours", "Parameters"])
+with tab_sel:
+    if selected is None or len(selected) == 0:
+        st.info("Drag a box or lasso on the map (or click a point) to select points.")
+    else:
+        st.markdown(f"**{len(selected):,} selected points**")
+        rows = table.set_index("_row").loc[selected].reset_index()
+        st.dataframe(rows, hide_index=True, key="selection_table", height=260)
+        shape = info.extra.get("image_shape")
+        if shape:
+            show = [int(r) for r in selected[:48]]
+            captions = [f"{r}: {table.at[r, label_col]}" if label_col else f"row {r}" for r in show]
+            image_grid(c.rows(info.id, show), show, tuple(shape), captions=captions)
+            if len(selected) > 48:
+                st.caption(f"First 48 of {len(selected):,} images shown.")
+with tab_nb:
+    default_row = int(selected[0]) if selected is not None and len(selected) else 0
+    if "nb_row" not in st.session_state or st.session_state.get("nb_dataset") != info.id:
+        st.session_state["nb_row"] = default_row
+        st.session_state["nb_dataset"] = info.id
+    c1, c2, c3 = st.columns([1, 1, 2])
+    row = c1.number_input("Row", 0, info.n_rows - 1, key="nb_row")
+    k = c2.number_input("k", 1, min(100, info.n_rows - 1), 10, key="nb_k")
+    c3.checkbox("Highlight on the map", key="nb_highlight")
+    metric = p.get("metric", "euclidean")
+    nbs = c.neighbors(info.id, int(row), int(k), metric)
+    out = nbs.merge(table, on="_row", how="left")
+    st.markdown(f"The {int(k)} nearest rows to row **{int(row)}** in the original "
+                f"{info.n_dims}-dimensional space ({metric} distance):")
+    st.dataframe(out, hide_index=True, key="neighbors_table", height=260)
+    shape = info.extra.get("image_shape")
+    if shape:
+        show = [int(row), *out["_row"].astype(int).tolist()]
+        caps = ["query", *[f"d={d:.1f}" for d in out["distance"]]]
+        image_grid(c.rows(info.id, show), show, tuple(shape), captions=caps)
+with tab_params:
+    st.json({k: meta[k] for k in ("kind", "params", "seconds", "device", "device_reason",
+                                  "versions", "job_id") if k in meta}, expanded=False)

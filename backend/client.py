@@ -1,0 +1,202 @@
+"""The backend boundary the app talks to: one interface, chosen by configuration.
+
+Pages call only these methods (never ``backend.project`` and friends directly),
+so the same page drives the in-process backend or a remote one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from backend.datasets.bundled import BUNDLED, load_bundled
+from backend.datasets.upload import ParsedUpload, parse_upload
+from backend.errors import InvalidInputError, InvalidParameterError
+from backend.jobs import JobRunner, JobSpec, JobStatus
+from backend.store import ArtifactInfo, DatasetInfo, Store
+
+__all__ = ["Backend", "LocalBackend", "get_backend"]
+
+
+class Backend(Protocol):
+    """The job API (see ``../shared/DESIGN.md``, "The backend boundary")."""
+
+    def datasets(self) -> list[DatasetInfo]: ...
+    def dataset(self, dataset_id: str) -> DatasetInfo: ...
+    def add_bundled(self, key: str) -> DatasetInfo: ...
+    def add_upload(self, data: bytes, filename: str, **options: Any) -> tuple[DatasetInfo, list[str]]: ...
+    def table(self, dataset_id: str, columns: list[str] | None = None) -> pd.DataFrame: ...
+    def rows(self, dataset_id: str, rows: list[int]) -> np.ndarray: ...
+    def neighbors(self, dataset_id: str, row: int, k: int = 10, metric: str = "euclidean") -> pd.DataFrame: ...
+    def submit(self, spec: JobSpec) -> str: ...
+    def status(self, job_id: str) -> JobStatus: ...
+    def cancel(self, job_id: str) -> JobStatus: ...
+    def artifact(self, artifact_id: str) -> ArtifactInfo: ...
+    def artifact_table(self, artifact_id: str, name: str) -> pd.DataFrame: ...
+    def artifact_json(self, artifact_id: str, name: str) -> Any: ...
+    def artifact_array(self, artifact_id: str, name: str) -> np.ndarray: ...
+
+
+class LocalBackend:
+    """The embedded backend: a :class:`Store` and a :class:`JobRunner` in this process.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        Workspace folder (default ``$LATENT_LENS_HOME`` or the user's cache dir).
+    max_workers : int, optional
+        Concurrent jobs (default ``$LATENT_LENS_WORKERS`` or 2).
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, max_workers: int | None = None):
+        self.store = Store(root)
+        workers = max_workers or int(os.environ.get("LATENT_LENS_WORKERS", "2"))
+        self.runner = JobRunner(self.store, max_workers=workers)
+        self._bundled_lock = threading.Lock()
+
+    # -- datasets ------------------------------------------------------------------
+    def datasets(self) -> list[DatasetInfo]:
+        return self.store.datasets()
+
+    def dataset(self, dataset_id: str) -> DatasetInfo:
+        return self.store.dataset(dataset_id)
+
+    def add_bundled(self, key: str) -> DatasetInfo:
+        """Store a bundled dataset (once; later calls return the stored one)."""
+        with self._bundled_lock:
+            for info in self.store.datasets():
+                if info.extra.get("bundled") == key:
+                    return info
+            b = load_bundled(key)
+            return self.store.add_dataset(
+                b.table, b.vectors, name=b.name, source=b.source,
+                extra={**b.extra, "bundled": key},
+            )
+
+    def bundled(self) -> dict[str, str]:
+        """Keys of the bundled datasets."""
+        return {k: k for k in BUNDLED}
+
+    def add_upload(
+        self, data: bytes, filename: str, *, name: str | None = None, **options: Any
+    ) -> tuple[DatasetInfo, list[str]]:
+        """Validate and store an uploaded file; return its info and the notes to show.
+
+        Raises InvalidInputError / InvalidParameterError (nothing is stored then).
+        See :func:`backend.datasets.upload.parse_upload` for the options.
+        """
+        parsed: ParsedUpload = parse_upload(data, filename, **options)
+        extra = {"feature_names": parsed.vector_names[:4096], "upload_notes": parsed.notes}
+        if options.get("id_column"):
+            extra["id_column"] = options["id_column"]
+        info = self.store.add_dataset(
+            parsed.table, parsed.vectors, name=name or filename,
+            source=f"upload: {filename}", extra=extra,
+        )
+        return info, parsed.notes
+
+    def table(self, dataset_id: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return self.store.table(dataset_id, columns)
+
+    def rows(self, dataset_id: str, rows: list[int]) -> np.ndarray:
+        """The vectors of a few rows, float32 (len(rows), n_dims)."""
+        v = self.store.vectors(dataset_id)
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= v.shape[0]):
+            raise InvalidParameterError(f"row ids must be in [0, {v.shape[0] - 1}].")
+        return np.asarray(v[np.sort(rows)])[np.argsort(np.argsort(rows))]
+
+    def neighbors(
+        self, dataset_id: str, row: int, k: int = 10, metric: str = "euclidean"
+    ) -> pd.DataFrame:
+        """The ``k`` nearest rows to ``row`` in the original vector space (exact).
+
+        Returns a DataFrame with ``_row``, ``distance`` (in ``metric``'s units),
+        sorted ascending, the query row itself excluded.
+        """
+        from backend.project.knn import KNN_METRICS
+
+        if metric not in KNN_METRICS:
+            raise InvalidParameterError(f"metric must be one of {KNN_METRICS}; got {metric!r}.")
+        v = self.store.vectors(dataset_id)
+        n = v.shape[0]
+        if not 0 <= int(row) < n:
+            raise InvalidParameterError(f"row must be in [0, {n - 1}]; got {row}.")
+        k = int(min(max(k, 1), n - 1))
+        q = np.asarray(v[int(row)], dtype=np.float64)
+        dists = np.empty(n, dtype=np.float64)
+        chunk = max(1, 2**24 // max(v.shape[1], 1))
+        for s in range(0, n, chunk):
+            block = np.asarray(v[s : s + chunk], dtype=np.float64)
+            dists[s : s + chunk] = _distances(block, q, metric)
+        dists[int(row)] = np.inf
+        part = np.argpartition(dists, k - 1)[:k] if k < n else np.arange(n)
+        part = part[np.argsort(dists[part], kind="stable")]
+        return pd.DataFrame({"_row": part.astype(np.int64), "distance": dists[part]})
+
+    # -- jobs ----------------------------------------------------------------------
+    def submit(self, spec: JobSpec) -> str:
+        return self.runner.submit(spec)
+
+    def status(self, job_id: str) -> JobStatus:
+        return self.runner.status(job_id)
+
+    def cancel(self, job_id: str) -> JobStatus:
+        return self.runner.cancel(job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        return self.runner.wait(job_id, timeout)
+
+    def jobs(self, dataset_id: str | None = None) -> list[JobStatus]:
+        return [JobStatus.from_row(r) for r in self.store.jobs(dataset_id)]
+
+    # -- artifacts -----------------------------------------------------------------
+    def artifact(self, artifact_id: str) -> ArtifactInfo:
+        return self.store.artifact(artifact_id)
+
+    def artifacts(self, dataset_id: str | None = None) -> list[ArtifactInfo]:
+        return self.store.artifacts(dataset_id)
+
+    def artifact_table(self, artifact_id: str, name: str) -> pd.DataFrame:
+        return pd.read_parquet(self.store.artifact_path(artifact_id, name))
+
+    def artifact_json(self, artifact_id: str, name: str) -> Any:
+        import json
+
+        return json.loads(self.store.artifact_path(artifact_id, name).read_text())
+
+    def artifact_array(self, artifact_id: str, name: str) -> np.ndarray:
+        return np.load(self.store.artifact_path(artifact_id, name), allow_pickle=False)
+
+
+def _distances(block: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
+    if metric == "euclidean":
+        return np.sqrt(((block - q) ** 2).sum(axis=1))
+    if metric == "manhattan":
+        return np.abs(block - q).sum(axis=1)
+    if metric == "correlation":
+        block = block - block.mean(axis=1, keepdims=True)
+        q = q - q.mean()
+    nb = np.linalg.norm(block, axis=1) * np.linalg.norm(q)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sim = np.where(nb > 0, block @ q / np.where(nb > 0, nb, 1), 0.0)
+    return 1.0 - sim
+
+
+def get_backend(root: str | os.PathLike | None = None) -> Backend:
+    """The backend the app uses: ``LocalBackend`` unless a service URL is configured.
+
+    ``$LATENT_LENS_BACKEND_URL`` names a remote service (see the README); until
+    the HTTP client exists that setting is refused with a clear error.
+    """
+    url = os.environ.get("LATENT_LENS_BACKEND_URL")
+    if url:
+        raise InvalidInputError(
+            f"LATENT_LENS_BACKEND_URL={url!r} is set, but this version has no HTTP backend yet; "
+            "unset it to use the in-process backend."
+        )
+    return LocalBackend(root)

@@ -1,0 +1,3 @@
+"""Dataset loaders, validation, and the catalogue of bundled real datasets."""
+
+__all__: list[str] = []

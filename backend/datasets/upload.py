@@ -1,0 +1,465 @@
+"""Reading and validating an uploaded vectors file.
+
+Formats: CSV, TSV, Parquet (a table whose numeric columns, or one column of
+lists, are the vectors), NPY (a 2-D array) and NPZ (one 2-D array plus optional
+1-D arrays of the same length as metadata), each with an optional metadata CSV.
+
+Everything here raises :class:`~backend.errors.InvalidInputError` with a message
+the user can act on; nothing is written anywhere, so a bad upload cannot damage
+what is stored.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from backend.errors import InvalidInputError, InvalidParameterError
+
+__all__ = [
+    "FORMATS",
+    "UploadPreview",
+    "ParsedUpload",
+    "max_upload_bytes",
+    "inspect_upload",
+    "parse_upload",
+]
+
+FORMATS = ("csv", "tsv", "parquet", "npy", "npz")
+_EXAMPLES = 5
+
+
+def max_upload_bytes() -> int:
+    """Upload size limit: ``$LATENT_LENS_MAX_UPLOAD_MB`` (default 1024) megabytes."""
+    return int(float(os.environ.get("LATENT_LENS_MAX_UPLOAD_MB", "1024")) * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class UploadPreview:
+    """What the upload form needs to offer choices: columns and their kinds."""
+
+    format: str
+    n_rows: int
+    columns: list[str]
+    numeric_columns: list[str]
+    list_columns: list[str]
+    head: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ParsedUpload:
+    """A validated upload: a metadata table, the vectors, and what was noticed."""
+
+    table: pd.DataFrame
+    vectors: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    vector_names: list[str] = field(default_factory=list)
+
+
+def _format(filename: str) -> str:
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if ext == "txt":
+        ext = "tsv"
+    if ext not in FORMATS:
+        raise InvalidInputError(
+            f"{filename!r}: unsupported file type {('.' + ext) if ext else '(no extension)'}; "
+            f"upload one of {', '.join('.' + f for f in FORMATS)}."
+        )
+    return ext
+
+
+def _check_size(data: bytes, filename: str, limit: int | None) -> None:
+    limit = max_upload_bytes() if limit is None else limit
+    if len(data) > limit:
+        raise InvalidInputError(
+            f"{filename!r} is {len(data) / 2**20:,.1f} MB, over the {limit / 2**20:,.0f} MB "
+            "limit; upload a smaller file or raise LATENT_LENS_MAX_UPLOAD_MB."
+        )
+    if len(data) == 0:
+        raise InvalidInputError(f"{filename!r} is empty (0 bytes).")
+
+
+def _read_text_table(data: bytes, filename: str, sep: str) -> pd.DataFrame:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InvalidInputError(
+            f"{filename!r} is not UTF-8 text (invalid byte 0x{data[e.start]:02x} at byte "
+            f"{e.start:,}); save it as UTF-8 and upload again."
+        ) from None
+    if not text.strip():
+        raise InvalidInputError(f"{filename!r} holds no data (only whitespace).")
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep)
+    except pd.errors.EmptyDataError:
+        raise InvalidInputError(f"{filename!r} holds no columns.") from None
+    except pd.errors.ParserError as e:
+        raise InvalidInputError(
+            f"{filename!r} could not be parsed as {'TSV' if sep == chr(9) else 'CSV'}: {e}. "
+            "Check that every line has the same number of fields."
+        ) from None
+    return df
+
+
+def _read_table(data: bytes, filename: str, fmt: str) -> pd.DataFrame:
+    if fmt == "csv":
+        return _read_text_table(data, filename, ",")
+    if fmt == "tsv":
+        return _read_text_table(data, filename, "\t")
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except Exception as e:  # pyarrow raises several types for a corrupt file
+        raise InvalidInputError(
+            f"{filename!r} is not a readable Parquet file ({type(e).__name__}: {e})."
+        ) from None
+
+
+def _refuse_foreign(data: bytes, filename: str, magic: bytes, kind: str) -> None:
+    if data.startswith(magic):
+        return
+    if data[:1] == b"\x80":  # the pickle protocol marker
+        raise InvalidInputError(
+            f"{filename!r} is a Python pickle, which is never loaded (it can run code); "
+            f"save the array with np.save / np.savez instead."
+        )
+    raise InvalidInputError(f"{filename!r} is not a valid {kind} file (its header is wrong).")
+
+
+def _load_npy(data: bytes, filename: str) -> np.ndarray:
+    _refuse_foreign(data, filename, b"\x93NUMPY", ".npy")
+    try:
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise InvalidInputError(
+                f"{filename!r} holds Python objects (a pickled array), which are never loaded "
+                "for safety; save a numeric array with np.save(..., allow_pickle=False)."
+            ) from None
+        raise InvalidInputError(f"{filename!r} is not a valid .npy file: {e}") from None
+    except (OSError, EOFError) as e:
+        raise InvalidInputError(f"{filename!r} is not a valid .npy file: {e}") from None
+    return arr
+
+
+def _load_npz(data: bytes, filename: str, array_key: str | None):
+    _refuse_foreign(data, filename, b"PK", ".npz")
+    try:
+        z = np.load(io.BytesIO(data), allow_pickle=False)
+        arrays = {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise InvalidInputError(
+                f"{filename!r} holds Python objects (pickled arrays), which are never loaded; "
+                "store numeric or string arrays only."
+            ) from None
+        raise InvalidInputError(f"{filename!r} is not a valid .npz file: {e}") from None
+    except (OSError, EOFError, KeyError) as e:
+        raise InvalidInputError(f"{filename!r} is not a valid .npz file: {e}") from None
+    except Exception as e:  # zipfile raises BadZipFile and others for a corrupt archive
+        raise InvalidInputError(f"{filename!r} is not a valid .npz file ({type(e).__name__}).") from None
+    if not arrays:
+        raise InvalidInputError(f"{filename!r} holds no arrays.")
+    if array_key is None:
+        two_d = [k for k, a in arrays.items() if a.ndim == 2]
+        preferred = [k for k in ("embeddings", "embedding", "vectors", "X", "x") if k in two_d]
+        if preferred:
+            array_key = preferred[0]
+        elif len(two_d) == 1:
+            array_key = two_d[0]
+        else:
+            raise InvalidInputError(
+                f"{filename!r} has {len(two_d)} 2-D arrays ({', '.join(two_d) or 'none'}); "
+                "choose the one holding the vectors."
+            )
+    if array_key not in arrays:
+        raise InvalidInputError(f"{filename!r} has no array {array_key!r}; it has {list(arrays)}.")
+    vectors = arrays.pop(array_key)
+    meta = {k: a for k, a in arrays.items() if a.ndim == 1 and len(a) == len(vectors)}
+    return vectors, pd.DataFrame(meta), array_key
+
+
+def _parse_list_cell(v) -> np.ndarray | None:
+    if isinstance(v, str):
+        s = v.strip()
+        if not s:
+            return None
+        try:
+            return np.asarray(json.loads(s), dtype=np.float64)
+        except (json.JSONDecodeError, ValueError, TypeError):
+            try:
+                return np.asarray([float(x) for x in s.strip("[]()").replace(",", " ").split()])
+            except ValueError:
+                return None
+    if isinstance(v, (list, tuple, np.ndarray)):
+        try:
+            return np.asarray(v, dtype=np.float64)
+        except (ValueError, TypeError):
+            return None
+    return None
+
+
+def _looks_like_list_column(s: pd.Series) -> bool:
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return False
+    sample = s.dropna().head(20)
+    if sample.empty:
+        return False
+    parsed = [_parse_list_cell(v) for v in sample]
+    return all(p is not None and p.ndim == 1 and p.size > 1 for p in parsed)
+
+
+def _numeric_columns(df: pd.DataFrame) -> list[str]:
+    return [
+        str(c) for c in df.columns
+        if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+    ]
+
+
+def inspect_upload(data: bytes, filename: str, *, max_bytes: int | None = None) -> UploadPreview:
+    """Read an upload far enough to offer the column choices.
+
+    Raises
+    ------
+    InvalidInputError
+        For an unsupported type, an empty, oversized or unreadable file.
+    """
+    fmt = _format(filename)
+    _check_size(data, filename, max_bytes)
+    if fmt in ("npy", "npz"):
+        if fmt == "npy":
+            arr = _load_npy(data, filename)
+        else:
+            arr, _, _ = _load_npz(data, filename, None)
+        shape = arr.shape
+        return UploadPreview(fmt, int(shape[0]) if shape else 0, [], [], [], pd.DataFrame())
+    df = _read_table(data, filename, fmt)
+    df.columns = [str(c) for c in df.columns]
+    lists = [c for c in df.columns if _looks_like_list_column(df[c])]
+    return UploadPreview(fmt, len(df), list(df.columns), _numeric_columns(df), lists, df.head(5))
+
+
+def parse_upload(
+    data: bytes,
+    filename: str,
+    *,
+    vector_columns: list[str] | None = None,
+    list_column: str | None = None,
+    id_column: str | None = None,
+    array_key: str | None = None,
+    metadata: bytes | None = None,
+    metadata_filename: str = "metadata.csv",
+    drop_nonfinite: bool = False,
+    n_neighbors: int = 15,
+    max_bytes: int | None = None,
+) -> ParsedUpload:
+    """Validate an upload and split it into a metadata table and float32 vectors.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+    filename : str
+        Its name; the extension picks the format (csv, tsv, txt, parquet, npy, npz).
+    vector_columns : list of str, optional
+        Table formats: the numeric columns forming the vectors. Default: every
+        numeric column except ``id_column``.
+    list_column : str, optional
+        Table formats: one column whose cells are lists or arrays (JSON ``[..]`` text
+        in CSV). Excludes ``vector_columns``.
+    id_column : str, optional
+        A column of unique row ids (kept as metadata).
+    array_key : str, optional
+        NPZ: the array holding the vectors (default: ``embeddings``/``vectors``/``X``,
+        else the only 2-D array).
+    metadata : bytes, optional
+        A CSV with one row per vector (NPY/NPZ, or extra columns for a table).
+    drop_nonfinite : bool, default=False
+        Drop rows with NaN or infinite values instead of refusing the file.
+    n_neighbors : int, default=15
+        The projection's neighbourhood size; the upload needs ``n_neighbors + 1`` rows.
+    max_bytes : int, optional
+        Size limit; default :func:`max_upload_bytes`.
+
+    Returns
+    -------
+    ParsedUpload
+        ``vectors`` is float32 (n_rows, n_dims); ``notes`` lists what was noticed
+        (dropped rows, constant columns) for the user to see.
+
+    Raises
+    ------
+    InvalidInputError
+        Empty file, unreadable encoding, no numeric column, ragged or non-numeric
+        vectors, NaN/inf (unless dropped), only constant columns, duplicate ids,
+        too few rows for ``n_neighbors``, file over the size limit, metadata of
+        another length.
+    InvalidParameterError
+        For contradictory options (both ``vector_columns`` and ``list_column``) or
+        a column name that does not exist.
+    """
+    fmt = _format(filename)
+    _check_size(data, filename, max_bytes)
+    notes: list[str] = []
+    if vector_columns is not None and list_column is not None:
+        raise InvalidParameterError("choose either vector columns or one list column, not both.")
+    if fmt in ("npy", "npz"):
+        if fmt == "npy":
+            vectors, table = _load_npy(data, filename), pd.DataFrame()
+        else:
+            vectors, table, key = _load_npz(data, filename, array_key)
+            notes.append(f"vectors from array {key!r}" + (
+                f"; metadata columns {list(table.columns)}" if len(table.columns) else ""))
+        if vectors.ndim != 2:
+            raise InvalidInputError(
+                f"{filename!r} holds an array of shape {vectors.shape}; the vectors must be a "
+                "2-D array (n_rows, n_dims)."
+            )
+        if not np.issubdtype(vectors.dtype, np.number) or np.issubdtype(vectors.dtype, np.complexfloating):
+            raise InvalidInputError(
+                f"{filename!r} holds a {vectors.dtype} array; the vectors must be real numbers."
+            )
+        vectors = vectors.astype(np.float64)
+        names = [f"dim_{i}" for i in range(vectors.shape[1])]
+    else:
+        table = _read_table(data, filename, fmt)
+        table.columns = [str(c) for c in table.columns]
+        if len(table) == 0:
+            raise InvalidInputError(f"{filename!r} has a header but no rows.")
+        for col in [*(vector_columns or []), *([list_column] if list_column else []),
+                    *([id_column] if id_column else [])]:
+            if col not in table.columns:
+                raise InvalidParameterError(
+                    f"{filename!r} has no column {col!r}; its columns are {list(table.columns)}."
+                )
+        if list_column is not None:
+            vectors = _vectors_from_list_column(table[list_column], filename, list_column)
+            names = [f"{list_column}_{i}" for i in range(vectors.shape[1])]
+            table = table.drop(columns=[list_column])
+        else:
+            if vector_columns is None:
+                vector_columns = [c for c in _numeric_columns(table) if c != id_column]
+                if not vector_columns:
+                    lists = [c for c in table.columns if _looks_like_list_column(table[c])]
+                    hint = (f" Column {lists[0]!r} holds lists: choose it as the vector column."
+                            if lists else "")
+                    raise InvalidInputError(
+                        f"{filename!r} has no numeric column, so there are no vectors to "
+                        f"project (columns: {list(table.columns)}).{hint}"
+                    )
+            if not vector_columns:
+                raise InvalidParameterError("choose at least one vector column.")
+            vectors = _vectors_from_columns(table, vector_columns, filename)
+            names = list(vector_columns)
+            table = table.drop(columns=vector_columns)
+    if metadata is not None:
+        meta = _read_text_table(metadata, metadata_filename, "\t" if metadata_filename.endswith(
+            (".tsv", ".txt")) else ",")
+        meta.columns = [str(c) for c in meta.columns]
+        if len(meta) != len(vectors):
+            raise InvalidInputError(
+                f"the metadata file {metadata_filename!r} has {len(meta):,} rows but "
+                f"{filename!r} has {len(vectors):,} vectors; they must match row for row."
+            )
+        clash = [c for c in meta.columns if c in table.columns]
+        if clash:
+            meta = meta.rename(columns={c: f"{c}_meta" for c in clash})
+        table = pd.concat([table.reset_index(drop=True), meta], axis=1)
+    if len(table.columns) == 0:
+        table = pd.DataFrame(index=range(len(vectors)))
+    if id_column is not None:
+        ids = table[id_column]
+        dup = ids[ids.duplicated(keep=False)]
+        if len(dup):
+            ex = ", ".join(map(repr, dup.drop_duplicates().head(_EXAMPLES).tolist()))
+            raise InvalidInputError(
+                f"the id column {id_column!r} has {ids.duplicated().sum():,} duplicate value(s) "
+                f"(e.g. {ex}); ids must be unique — choose another id column or none."
+            )
+        if ids.isna().any():
+            raise InvalidInputError(
+                f"the id column {id_column!r} has {int(ids.isna().sum()):,} empty value(s)."
+            )
+    finite = np.isfinite(vectors)
+    bad_rows = ~finite.all(axis=1)
+    if bad_rows.any():
+        n_nan = int(np.isnan(vectors).sum())
+        n_inf = int(np.isinf(vectors).sum())
+        rows = np.flatnonzero(bad_rows)
+        msg = (f"{len(rows):,} of {len(vectors):,} rows contain non-finite values "
+               f"({n_nan:,} NaN, {n_inf:,} infinite; first rows: "
+               f"{', '.join(str(r) for r in rows[:_EXAMPLES])})")
+        if not drop_nonfinite:
+            raise InvalidInputError(msg + "; tick 'drop rows with NaN/inf' or fix the file.")
+        vectors = vectors[~bad_rows]
+        table = table.loc[~bad_rows].reset_index(drop=True)
+        notes.append(msg + "; those rows were dropped.")
+    if len(vectors) == 0:
+        raise InvalidInputError(f"{filename!r} has no rows left to project.")
+    if len(vectors) < n_neighbors + 1:
+        raise InvalidInputError(
+            f"{len(vectors):,} rows is too few for n_neighbors={n_neighbors}: a projection needs "
+            f"at least {n_neighbors + 1}. Upload more rows or lower n_neighbors."
+        )
+    const = np.ptp(vectors, axis=0) == 0
+    if const.all():
+        raise InvalidInputError(
+            f"all {vectors.shape[1]} vector column(s) are constant, so every point is the same; "
+            "there is nothing to project."
+        )
+    if const.any():
+        cn = [names[i] for i in np.flatnonzero(const)]
+        notes.append(
+            f"{len(cn)} constant column(s) carry no information and were kept: "
+            f"{', '.join(cn[:_EXAMPLES])}{' …' if len(cn) > _EXAMPLES else ''}"
+            " (deselect them to drop)."
+        )
+    big = np.abs(vectors).max()
+    if big > np.finfo(np.float32).max:
+        raise InvalidInputError(
+            f"values up to {big:.3g} do not fit in float32 (max 3.4e38); rescale the vectors."
+        )
+    return ParsedUpload(table.reset_index(drop=True), vectors.astype(np.float32), notes, names)
+
+
+def _vectors_from_columns(table: pd.DataFrame, columns: list[str], filename: str) -> np.ndarray:
+    bad = []
+    for c in columns:
+        s = table[c]
+        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+            conv = pd.to_numeric(s, errors="coerce")
+            wrong = conv.isna() & s.notna()
+            if wrong.any():
+                ex = s[wrong].head(3).tolist()
+                bad.append(f"{c!r} ({int(wrong.sum()):,} non-numeric values, e.g. {ex})")
+    if bad:
+        raise InvalidInputError(
+            f"{filename!r}: vector columns must be numeric; " + "; ".join(bad)
+            + ". Deselect those columns or fix the values."
+        )
+    return table[columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+
+
+def _vectors_from_list_column(s: pd.Series, filename: str, col: str) -> np.ndarray:
+    parsed = [_parse_list_cell(v) for v in s]
+    unreadable = [i for i, p in enumerate(parsed) if p is None or p.ndim != 1]
+    if unreadable:
+        raise InvalidInputError(
+            f"{filename!r}: column {col!r} has {len(unreadable):,} cell(s) that are not lists of "
+            f"numbers (first rows: {', '.join(map(str, unreadable[:_EXAMPLES]))})."
+        )
+    lengths = np.array([p.size for p in parsed])
+    if (lengths != lengths[0]).any():
+        values, counts = np.unique(lengths, return_counts=True)
+        common = int(values[counts.argmax()])
+        off = np.flatnonzero(lengths != common)
+        raise InvalidInputError(
+            f"{filename!r}: column {col!r} has ragged vectors — lengths "
+            f"{dict(zip(values.tolist(), counts.tolist()))}; {len(off):,} row(s) differ from the "
+            f"usual length {common} (first rows: {', '.join(map(str, off[:_EXAMPLES]))})."
+        )
+    return np.stack(parsed).astype(np.float64)

@@ -1,0 +1,3 @@
+"""Diagnostics: representation health, projection faithfulness, weight spectra, graph reconstruction."""
+
+__all__: list[str] = []

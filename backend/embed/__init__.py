@@ -1,0 +1,3 @@
+"""Embeddings we compute: text, locations, graph nodes."""
+
+__all__: list[str] = []

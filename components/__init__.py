@@ -1,0 +1,1 @@
+"""Reusable views: each draws the data it is given (DataFrames, arrays, small results)."""
