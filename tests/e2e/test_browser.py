@@ -17,7 +17,7 @@ def test_digits_map_box_select(page, shots_dir):
     wait_idle(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     chart = page.get_by_test_id("stPlotlyChart").first
-    expect(chart.locator(".js-plotly-plot")).to_be_visible()
+    expect(chart.locator(".js-plotly-plot")).to_be_visible(timeout=30_000)
     expect(chart.locator(".legendtext").first).to_be_visible()  # categorical legend of `digit`
     page.screenshot(path=str(shots_dir / "map.png"), full_page=False)
 
