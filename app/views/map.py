@@ -48,6 +48,16 @@ def default_spec() -> dict:
                                        "n_components": 2, "random_state": 42}}
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _figure(art_id: str, dataset_id: str, color, hover: tuple, budget: int, highlight):
+    """The map figure, cached per display choice: reruns (selections) don't rebuild it."""
+    data = load_artifact_table(c, art_id, "projection.parquet").merge(
+        load_table(c, dataset_id), on="_row", how="left")
+    drawn_rows = draw_sample(len(data), budget)
+    return scatter_figure(data.iloc[drawn_rows], color=color, hover=list(hover),
+                          highlight=None if highlight is None else np.asarray(highlight))
+
+
 jobs = st.session_state.setdefault("map_jobs", {})
 last_done = st.session_state.setdefault("map_done", {})
 spec = projection_form()
@@ -108,8 +118,8 @@ if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row <
     nbs = c.neighbors(info.id, int(nb_row), int(st.session_state.get("nb_k", 10)),
                       p.get("metric", "euclidean"))
     highlight = np.concatenate([[int(nb_row)], nbs["_row"].to_numpy()])
-fig, note = scatter_figure(view, color=None if color == "(none)" else color, hover=hover,
-                           highlight=highlight)
+fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple(hover), budget,
+                    None if highlight is None else tuple(int(h) for h in highlight))
 if note:
     st.caption(note)
 event = st.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",

@@ -28,6 +28,8 @@ except LatentLensError as e:
 st.markdown(f"**{up.name}** · {preview.format.upper()} · {preview.n_rows:,} rows")
 options = {}
 meta_file = None
+if preview.format == "npz" and len(preview.arrays) > 1:
+    options["array_key"] = st.selectbox("Array holding the vectors", preview.arrays, key="upload_array")
 if preview.format in ("npy", "npz"):
     meta_file = st.file_uploader("Metadata CSV (optional, one row per vector)", type=["csv", "tsv"],
                                  key="upload_meta")

@@ -49,6 +49,7 @@ class UploadPreview:
     numeric_columns: list[str]
     list_columns: list[str]
     head: pd.DataFrame
+    arrays: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,29 @@ def _load_npy(data: bytes, filename: str) -> np.ndarray:
     return arr
 
 
+def _npz_2d_arrays(data: bytes, filename: str) -> list[str]:
+    """Names of the 2-D arrays of an .npz, read from the headers only."""
+    import zipfile
+
+    _refuse_foreign(data, filename, b"PK", ".npz")
+    out = []
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for name in zf.namelist():
+                with zf.open(name) as f:
+                    major, _ = np.lib.format.read_magic(f)
+                    read = (np.lib.format.read_array_header_1_0 if major == 1
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, _ = read(f)
+                if len(shape) == 2:
+                    out.append(name[:-4] if name.endswith(".npy") else name)
+    except Exception as e:  # zipfile and numpy raise several types for a corrupt archive
+        raise InvalidInputError(f"{filename!r} is not a valid .npz file ({type(e).__name__}).") from None
+    if not out:
+        raise InvalidInputError(f"{filename!r} holds no 2-D array to use as vectors.")
+    return out
+
+
 def _load_npz(data: bytes, filename: str, array_key: str | None):
     _refuse_foreign(data, filename, b"PK", ".npz")
     try:
@@ -232,11 +256,13 @@ def inspect_upload(data: bytes, filename: str, *, max_bytes: int | None = None) 
     _check_size(data, filename, max_bytes)
     if fmt in ("npy", "npz"):
         if fmt == "npy":
-            arr = _load_npy(data, filename)
+            arr, arrays = _load_npy(data, filename), []
         else:
-            arr, _, _ = _load_npz(data, filename, None)
+            arrays = _npz_2d_arrays(data, filename)
+            arr, _, _ = _load_npz(data, filename, arrays[0] if len(arrays) > 1 else None)
         shape = arr.shape
-        return UploadPreview(fmt, int(shape[0]) if shape else 0, [], [], [], pd.DataFrame())
+        return UploadPreview(fmt, int(shape[0]) if shape else 0, [], [], [], pd.DataFrame(),
+                             arrays)
     df = _read_table(data, filename, fmt)
     df.columns = [str(c) for c in df.columns]
     lists = [c for c in df.columns if _looks_like_list_column(df[c])]

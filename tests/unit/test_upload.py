@@ -168,3 +168,15 @@ def test_pickle_file_named_npy_refused(tmp_path):
     with pytest.raises(InvalidInputError, match="is a Python pickle"):
         parse_upload(pickle.dumps(Evil()), "evil.npz")
     assert not flag.exists()
+
+
+def test_npz_with_several_matrices_lets_the_user_choose():
+    buf = io.BytesIO()
+    rng = np.random.default_rng(0)
+    np.savez(buf, a=rng.normal(size=(20, 3)), b=rng.normal(size=(20, 5)), y=np.arange(20))
+    data = buf.getvalue()
+    assert inspect_upload(data, "m.npz").arrays == ["a", "b"]
+    with pytest.raises(InvalidInputError, match=r"has 2 2-D arrays \(a, b\); choose"):
+        parse_upload(data, "m.npz")
+    p = parse_upload(data, "m.npz", array_key="b")
+    assert p.vectors.shape == (20, 5) and p.table.columns.tolist() == ["y"]
