@@ -172,6 +172,7 @@ class Store:
         source: str,
         kind: str = "vectors",
         extra: dict[str, Any] | None = None,
+        files: dict[str, bytes | os.PathLike] | None = None,
     ) -> DatasetInfo:
         """Store a validated dataset; return its info (the existing one if already stored).
 
@@ -183,6 +184,12 @@ class Store:
             The vectors; stored as float32.
         name, source : str
             Shown to the user; ``source`` says where the data came from.
+        kind : str, default="vectors"
+            ``"vectors"`` for an embedding matrix; other kinds (``"graph"``, ``"model"``,
+            ``"text"``) keep their own data in ``files`` and may have zero-width vectors.
+        files : dict of name -> bytes or path, optional
+            Extra files stored with the dataset (part of its content hash); read them
+            back with :meth:`dataset_file`. Names are plain file names.
 
         Raises
         ------
@@ -201,9 +208,17 @@ class Store:
         try:
             table.to_parquet(tmp / "table.parquet", index=False)
             np.save(tmp / "vectors.npy", vectors)
-            ds_id = content_hash(
-                kind, _file_sha(tmp / "vectors.npy"), _file_sha(tmp / "table.parquet")
-            )
+            hashes = [kind, _file_sha(tmp / "vectors.npy"), _file_sha(tmp / "table.parquet")]
+            for fname, content in sorted((files or {}).items()):
+                if not _plain_name(fname) or fname in _RESERVED:
+                    raise InvalidInputError(f"{fname!r} is not an allowed dataset file name.")
+                (tmp / "files").mkdir(exist_ok=True)
+                if isinstance(content, (bytes, bytearray)):
+                    (tmp / "files" / fname).write_bytes(content)
+                else:
+                    shutil.copyfile(content, tmp / "files" / fname)
+                hashes += [fname, _file_sha(tmp / "files" / fname)]
+            ds_id = content_hash(*hashes)
             existing = self._dataset_or_none(ds_id)
             if existing is not None:
                 return existing
@@ -262,6 +277,14 @@ class Store:
         """The vectors of a dataset, memory-mapped read-only, float32 (n_rows, n_dims)."""
         self.dataset(dataset_id)
         return np.load(self.root / "datasets" / dataset_id / "vectors.npy", mmap_mode="r")
+
+    def dataset_file(self, dataset_id: str, name: str) -> Path:
+        """Path of an extra file stored with a dataset. Raises NotFoundError if absent."""
+        self.dataset(dataset_id)
+        path = self.root / "datasets" / dataset_id / "files" / name
+        if not _plain_name(name) or not path.is_file():
+            raise NotFoundError(f"dataset {dataset_id} has no file {name!r}.")
+        return path
 
     def delete_dataset(self, dataset_id: str) -> None:
         """Remove a dataset and its artifacts."""
@@ -396,6 +419,14 @@ class _Tx:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+_RESERVED = {"table.parquet", "vectors.npy", "info.json"}
+
+
+def _plain_name(name: str) -> bool:
+    return (isinstance(name, str) and 0 < len(name) <= 200 and name not in (".", "..")
+            and "/" not in name and "\\" not in name and "\x00" not in name)
 
 
 def _file_sha(path: Path) -> str:

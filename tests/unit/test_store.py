@@ -92,3 +92,19 @@ def test_delete_dataset(tmp_path):
     info = s.add_dataset(table, vec, name="t", source="x")
     s.delete_dataset(info.id)
     assert s.datasets() == [] and not (tmp_path / "datasets" / info.id).exists()
+
+
+def test_dataset_files(tmp_path):
+    s = Store(tmp_path)
+    table = pd.DataFrame({"node": ["a", "b", "c"]})
+    info = s.add_dataset(table, np.zeros((3, 0)), name="g", source="x", kind="graph",
+                         files={"edges.parquet": b"123"})
+    assert info.kind == "graph" and info.n_dims == 0
+    assert s.dataset_file(info.id, "edges.parquet").read_bytes() == b"123"
+    other = s.add_dataset(table, np.zeros((3, 0)), name="g", source="x", kind="graph",
+                          files={"edges.parquet": b"124"})
+    assert other.id != info.id  # the files are part of the content hash
+    with pytest.raises(NotFoundError):
+        s.dataset_file(info.id, "../info.json")
+    with pytest.raises(InvalidInputError, match="not an allowed dataset file name"):
+        s.add_dataset(table, np.zeros((3, 0)), name="g", source="x", files={"../x": b""})
