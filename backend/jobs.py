@@ -263,7 +263,7 @@ class JobRunner:
     def __init__(self, store: Store, max_workers: int = 2):
         self.store = store
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ll-job")
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._futures: dict[str, Future] = {}
         self._cancels: dict[str, threading.Event] = {}
         self._inline_locks: dict[str, threading.Lock] = {}
@@ -289,10 +289,17 @@ class JobRunner:
                 params=json.dumps(params, sort_keys=True), state="queued", progress=0.0,
                 message="queued", error=None, artifact_id=None,
             )
-            self._futures[job_id] = self._pool.submit(
-                self._run_top, job_id, kind, info, params, cancel
-            )
+            fut = self._pool.submit(self._run_top, job_id, kind, info, params, cancel)
+            self._futures[job_id] = fut
+            fut.add_done_callback(lambda f, j=job_id: self._forget(j, f))
         return job_id
+
+    def _forget(self, job_id: str, fut: Future) -> None:
+        """Drop a finished job's bookkeeping (its state lives in the catalogue)."""
+        with self._lock:
+            if self._futures.get(job_id) is fut:
+                del self._futures[job_id]
+                self._cancels.pop(job_id, None)
 
     def status(self, job_id: str) -> JobStatus:
         row = self.store.job_row(job_id)
@@ -313,7 +320,8 @@ class JobRunner:
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
         """Block until a job finishes (for scripts and tests)."""
-        fut = self._futures.get(job_id)
+        with self._lock:
+            fut = self._futures.get(job_id)
         if fut is not None:
             try:
                 fut.result(timeout=timeout)

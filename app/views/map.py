@@ -12,8 +12,9 @@ from components.images import image_grid
 from components.jobs import job_progress
 from components.scatter import scatter_figure
 from components.selection import draw_sample, rows_in_selection
+from app.panels import representation_panel
 
-METHODS = {"umap": "UMAP", "pca": "PCA"}
+METHODS = {"umap": "UMAP", "heat_geodesic": "Heat geodesic", "pca": "PCA"}
 DRAW_BUDGET = 100_000
 
 c = client()
@@ -23,23 +24,38 @@ st.caption(f"**{info.name}** · {info.n_rows:,} rows × {info.n_dims} dimensions
 
 
 def projection_form() -> dict | None:
-    """Sidebar form; returns the submitted spec params, or None."""
+    """Sidebar: the method, then a form of its parameters; returns the submitted spec, or None."""
     max_k = max(2, min(200, info.n_rows - 1))
+    st.sidebar.subheader("Projection")
+    method = st.sidebar.selectbox("Method", list(METHODS), format_func=METHODS.get,
+                                  key="proj_method")
     with st.sidebar.form("projection"):
-        st.subheader("Projection")
-        method = st.selectbox("Method", list(METHODS), format_func=METHODS.get, key="proj_method")
         dims = st.radio("Dimensions", [2, 3], horizontal=True, key="proj_dims")
-        k = st.slider("n_neighbors", 2, max_k, min(15, max_k), key="proj_k",
-                      help="Neighbours per point in the shared kNN graph (the point itself included).")
-        min_dist = st.slider("min_dist (UMAP)", 0.0, 1.0, 0.1, 0.05, key="proj_min_dist")
-        metric = st.selectbox("metric", KNN_METRICS, key="proj_metric")
-        seed = st.number_input("random_state", 0, 2**31 - 1, 42, key="proj_seed")
+        params: dict = {"n_components": dims}
+        if method == "umap":
+            params["n_neighbors"] = st.slider(
+                "n_neighbors", 2, max_k, min(15, max_k), key="proj_k",
+                help="Neighbours per point in the shared kNN graph, the point itself included "
+                     "(umap-learn's convention).")
+            params["min_dist"] = st.slider("min_dist", 0.0, 1.0, 0.1, 0.05, key="proj_min_dist")
+        elif method == "heat_geodesic":
+            params["n_neighbors"] = st.slider(
+                "n_neighbors", 2, max_k - 1, min(10, max_k - 1), key="proj_hg_k",
+                help="Neighbours of each point in the diffusion graph, the point itself excluded.")
+            auto_t = st.checkbox("Choose diffusion time t from the graph", True, key="proj_hg_auto")
+            t = st.number_input("t (when not automatic)", 0.1, 10_000.0, 10.0, key="proj_hg_t",
+                                help="The reference's tau; its default is 10.")
+            params["t"] = "auto" if auto_t else float(t)
+            params["sigma"] = st.slider("sigma (Harnack regularisation)", 0.0, 1.0, 1.0, 0.1,
+                                        key="proj_hg_sigma",
+                                        help="The reference's harnack_regul (default 0 there).")
+        if method != "pca":
+            params["metric"] = st.selectbox("metric", KNN_METRICS, key="proj_metric")
+            params["random_state"] = int(st.number_input("random_state", 0, 2**31 - 1, 42,
+                                                         key="proj_seed"))
         if not st.form_submit_button("Compute map", type="primary"):
             return None
-    if method == "pca":
-        return {"kind": "pca", "params": {"n_components": dims}}
-    return {"kind": method, "params": {"n_neighbors": k, "min_dist": min_dist, "metric": metric,
-                                       "n_components": dims, "random_state": int(seed)}}
+    return {"kind": method, "params": params}
 
 
 def default_spec() -> dict:
@@ -48,11 +64,25 @@ def default_spec() -> dict:
                                        "n_components": 2, "random_state": 42}}
 
 
+PER_POINT = {"trustworthiness": "per-point trustworthiness", "continuity": "per-point continuity",
+             "knn_recall": "per-point kNN recall"}
+
+
+def _with_scores(data: pd.DataFrame, faith_id: str | None) -> pd.DataFrame:
+    if faith_id is None:
+        return data
+    pp = load_artifact_table(c, faith_id, "per_point.parquet")
+    pp = pp[["_row", *[k for k in PER_POINT if k in pp.columns]]].rename(columns=PER_POINT)
+    return data.merge(pp, on="_row", how="left")
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
-def _figure(art_id: str, dataset_id: str, color, hover: tuple, budget: int, highlight):
+def _figure(art_id: str, dataset_id: str, color, hover: tuple, budget: int, highlight,
+            faith_id: str | None = None):
     """The map figure, cached per display choice: reruns (selections) don't rebuild it."""
     data = load_artifact_table(c, art_id, "projection.parquet").merge(
         load_table(c, dataset_id), on="_row", how="left")
+    data = _with_scores(data, faith_id)
     drawn_rows = draw_sample(len(data), budget)
     return scatter_figure(data.iloc[drawn_rows], color=color, hover=list(hover),
                           highlight=None if highlight is None else np.asarray(highlight))
@@ -86,6 +116,10 @@ if art_id is None:
     st.stop()
 
 meta = c.artifact_json(art_id, "meta.json")
+faith_job = c.submit(JobSpec("faithfulness", info.id, {"projection": art_id})) \
+    if info.n_rows > 20 else None
+faith = c.status(faith_job) if faith_job else None
+faith_id = faith.artifact_id if faith is not None and faith.state == "done" else None
 proj = load_artifact_table(c, art_id, "projection.parquet")
 table = load_table(c, info.id)
 df = proj.merge(table, on="_row", how="left")
@@ -93,7 +127,7 @@ meta_cols = [col for col in table.columns if col != "_row"]
 
 with st.sidebar.expander("Display", expanded=True):
     label_col = info.extra.get("label_column")
-    options = ["(none)", *meta_cols]
+    options = ["(none)", *meta_cols, *(PER_POINT.values() if faith_id else [])]
     color = st.selectbox("Colour by", options,
                          index=options.index(label_col) if label_col in options else 0,
                          key=f"color-{info.id}")
@@ -112,6 +146,15 @@ if len(view) < len(df):
 st.caption(f"{title} · {len(view):,} of {len(df):,} points drawn · " + ", ".join(
     f"{k}={v}" for k, v in p.items()) + f" · computed in {meta['seconds']:.1f} s on {meta['device']}")
 
+hg = meta.get("heat_geodesic")
+if hg:
+    st.caption(
+        f"Heat geodesic: diffusion time t = {hg['t']:.3g} "
+        f"({'chosen from the graph' if hg['t_auto'] else 'as set'}), "
+        f"{'Chebyshev order ' + str(hg['order']) if hg['order'] else 'exact kernel'}, "
+        f"{hg['method']} mode on {hg['n_diffusion_nodes']:,} nodes, "
+        f"**{hg['saturated_fraction']:.1%} of distances saturated**, MDS stress {hg['stress']:.3f}.")
+
 nb_row = st.session_state.get("nb_row")
 highlight = None
 if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row < info.n_rows:
@@ -119,11 +162,32 @@ if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row <
                       p.get("metric", "euclidean"))
     highlight = np.concatenate([[int(nb_row)], nbs["_row"].to_numpy()])
 fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple(hover), budget,
-                    None if highlight is None else tuple(int(h) for h in highlight))
+                    None if highlight is None else tuple(int(h) for h in highlight),
+                    faith_id if color in PER_POINT.values() else None)
 if note:
     st.caption(note)
 event = st.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
                         selection_mode=("points", "box", "lasso"))
+
+if faith is not None and faith.state in ("queued", "running"):
+    st.caption("Scoring the projection's faithfulness…")
+elif faith_id is not None:
+    f = c.artifact_json(faith_id, "faithfulness.json")
+    k = f["n_neighbors"]
+    m = st.columns(4)
+    m[0].metric(f"Trustworthiness (k={k})", f"{f['trustworthiness']:.3f}",
+                help="1 = no point in a map neighbourhood that is far in the original space")
+    m[1].metric(f"Continuity (k={k})", f"{f['continuity']:.3f}",
+                help="1 = no original-space neighbour pushed away in the map")
+    m[2].metric(f"kNN recall (k={k})", f"{f['knn_recall']:.3f}",
+                help="share of each point's original-space neighbours kept in the map")
+    m[3].metric("Row Spearman vs original distances", f"{f['row_spearman_original']:.3f}",
+                help="mean per-row rank correlation of map and original distances")
+    if f["sampled"]:
+        st.caption(f"Trustworthiness, continuity and Spearman on {f['n_rows']:,} random rows "
+                   f"of {f['n_samples']:,} (each against every point); kNN recall on every row.")
+elif faith is not None and faith.state == "failed":
+    st.caption(f"Faithfulness could not be scored: {faith.error}")
 
 selected = None
 if "z" not in proj.columns and event and event.selection:
@@ -134,7 +198,8 @@ if "z" not in proj.columns and event and event.selection:
 if "z" in proj.columns:
     st.caption("3-D maps rotate and zoom; box and lasso selection work on 2-D maps.")
 
-tab_sel, tab_nb, tab_params = st.tabs(["Selection", "Nearest neighbours", "Parameters"])
+tab_sel, tab_nb, tab_rep, tab_params = st.tabs(
+    ["Selection", "Nearest neighbours", "Representation", "Parameters"])
 with tab_sel:
     if selected is None or len(selected) == 0:
         st.info("Drag a box or lasso on the map (or click a point) to select points.")
@@ -169,6 +234,8 @@ with tab_nb:
         show = [int(row), *out["_row"].astype(int).tolist()]
         caps = ["query", *[f"d={d:.1f}" for d in out["distance"]]]
         image_grid(c.rows(info.id, show), show, tuple(shape), captions=caps)
+with tab_rep:
+    representation_panel(c, info, meta_cols, label_col)
 with tab_params:
     st.json({k: meta[k] for k in ("kind", "params", "seconds", "device", "device_reason",
                                   "versions", "job_id") if k in meta}, expanded=False)

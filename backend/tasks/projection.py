@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backend.errors import InvalidParameterError
 from backend.jobs import JobContext, register
 from backend.project.knn import KNN_METRICS
 from backend.store import DatasetInfo
@@ -104,3 +105,79 @@ def run_umap(ctx: JobContext) -> dict[str, Any]:
     )
     save_projection(ctx, emb)
     return {"knn_artifact": knn_id}
+
+
+def validate_heat_geodesic(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    reject_unknown(p, {"n_neighbors", "metric", "n_components", "t", "order", "sigma",
+                       "method", "n_landmarks", "random_state"}, "heat_geodesic")
+    k = take_int(p, "n_neighbors", 10, 2, MAX_NEIGHBORS - 1)
+    check_rows(info.n_rows, k + 1)
+    out = {"n_neighbors": k, "metric": take_choice(p, "metric", "euclidean", KNN_METRICS),
+           "n_components": take_int(p, "n_components", 2, 2, 3)}
+    t = p.get("t", "auto")
+    out["t"] = "auto" if t == "auto" else take_float(p, "t", 10.0, 1e-3, 1e4)
+    order = p.get("order", "auto")
+    out["order"] = "auto" if order == "auto" else take_int(p, "order", 32, 1, 4096)
+    out["sigma"] = take_float(p, "sigma", 1.0, 0.0, 1.0)
+    out["method"] = take_choice(p, "method", "auto", ("auto", "chebyshev", "exact", "landmark"))
+    out["n_landmarks"] = take_int(p, "n_landmarks", 2000, 10, 5000)
+    out["random_state"] = take_seed(p)
+    return out
+
+
+@register("heat_geodesic", validate=validate_heat_geodesic)
+def run_heat_geodesic(ctx: JobContext) -> dict[str, Any]:
+    from backend.project.heat_geodesic import HeatGeodesic
+
+    p = ctx.params
+    # The shared graph: the UMAP default (15 incl. self) is reused whenever it is wide enough.
+    shared = {"n_neighbors": max(15, p["n_neighbors"] + 1), "metric": p["metric"]}
+    idx, dist, knn_id = load_knn(ctx, shared, span=(0.0, 0.15))
+    est = HeatGeodesic(
+        p["n_components"], n_neighbors=p["n_neighbors"], t=p["t"], order=p["order"],
+        sigma=p["sigma"], method=p["method"], n_landmarks=p["n_landmarks"],
+        random_state=p["random_state"], device=ctx.device,
+    )
+    est.fit(None, knn_graph=(idx, dist),
+            progress=lambda f, m: ctx.progress(0.15 + 0.85 * f, f"heat geodesic: {m}"))
+    save_projection(ctx, np.asarray(est.embedding_, dtype=np.float32))
+    return {"knn_artifact": knn_id, "heat_geodesic": est.report_.to_dict()}
+
+
+def validate_faithfulness(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    from backend.store import valid_id
+
+    reject_unknown(p, {"projection", "n_neighbors", "n_rows"}, "faithfulness")
+    proj = p.get("projection")
+    if not isinstance(proj, str) or not valid_id(proj):
+        raise InvalidParameterError(
+            f"projection must be the artifact id of a projection of {info.name!r}; got {proj!r}.")
+    k = take_int(p, "n_neighbors", 10, 1, 100)
+    if not k < info.n_rows / 2:
+        raise InvalidParameterError(
+            f"n_neighbors must be below half the rows ({info.n_rows:,}); got {k}.")
+    return {"projection": proj, "n_neighbors": k, "n_rows": take_int(p, "n_rows", 2000, 100, 20_000)}
+
+
+@register("faithfulness", validate=validate_faithfulness)
+def run_faithfulness(ctx: JobContext) -> dict[str, Any]:
+    from backend.diagnostics.projection import projection_faithfulness
+
+    p = ctx.params
+    art = ctx.store.artifact(p["projection"])
+    if art.dataset_id != ctx.dataset.id or "projection.parquet" not in art.files:
+        raise InvalidParameterError(
+            f"artifact {p['projection']} is not a projection of {ctx.dataset.name!r}.")
+    proj = pd.read_parquet(ctx.store.artifact_path(art.id, "projection.parquet"))
+    Y = proj[[c for c in ("x", "y", "z") if c in proj.columns]].to_numpy(np.float64)
+    metric = art.meta.get("params", {}).get("metric", "euclidean")
+    res = projection_faithfulness(
+        np.asarray(ctx.vectors()), Y, n_neighbors=p["n_neighbors"],
+        metric="cosine" if metric == "cosine" else "euclidean", n_rows=p["n_rows"],
+        random_state=0, device=ctx.device, progress=ctx.progress,
+    )
+    ctx.save_json("faithfulness.json", res.to_dict())
+    ctx.save_parquet("per_point.parquet", res.per_point_frame())
+    note = None if metric in ("euclidean", "cosine") else (
+        f"the projection used the {metric} metric; faithfulness is scored with Euclidean distances")
+    return {"faithfulness": res.to_dict(), "metric_note": note}

@@ -1,7 +1,14 @@
-"""AppTest helpers: run a page against a fresh workspace and wait for its jobs."""
+"""AppTest helpers: run a page against a fresh workspace and wait for its jobs.
+
+Every AppTest runs twice: against the in-process backend (``[local]``) and against the
+backend service started once per session on a free loopback port (``[http]``: the app gets
+``LATENT_LENS_BACKEND_URL``/``TOKEN``, exactly as on a GPU machine).
+``LATENT_LENS_APPTEST_BACKENDS=local`` (or ``http``) runs one variant only.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -9,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+BACKENDS = os.environ.get("LATENT_LENS_APPTEST_BACKENDS", "local,http").split(",")
 
 
 def run_until(at: AppTest, predicate, timeout: float = 120.0) -> AppTest:
@@ -27,7 +35,21 @@ def captions(at: AppTest) -> str:
     return "\n".join(c.value for c in at.caption)
 
 
-@pytest.fixture
-def app(home) -> AppTest:
-    """The whole app (navigation included) on an empty workspace."""
+@pytest.fixture(scope="session")
+def service(tmp_path_factory):
+    """The backend service as a subprocess (one workspace for the session's http tests)."""
+    from tests.service_support import start_service
+
+    svc = start_service(tmp_path_factory.mktemp("apptest-service") / "home")
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def app(request, home, monkeypatch) -> AppTest:
+    """The whole app (navigation included) on an empty workspace, or on the service."""
+    if request.param == "http":
+        svc = request.getfixturevalue("service")
+        monkeypatch.setenv("LATENT_LENS_BACKEND_URL", svc.url)
+        monkeypatch.setenv("LATENT_LENS_BACKEND_TOKEN", svc.token)
     return AppTest.from_file(MAIN, default_timeout=90)

@@ -26,7 +26,7 @@ def test_map_page_shows_digits_umap(app):
 
 def test_pca_3d_from_the_form(app):
     at = run_until(app, _map_drawn)
-    at.selectbox(key="proj_method").set_value("pca")
+    at.selectbox(key="proj_method").set_value("pca").run()
     at.radio(key="proj_dims").set_value(3)
     at.sidebar.button[0].click()
     at = run_until(at, lambda a: "PCA · 1,797" in captions(a) or a.exception)
@@ -76,3 +76,26 @@ def test_datasets_page_lists_bundled(app):
     at.run()
     names = at.dataframe[0].value["name"].tolist()
     assert any("airports" in n for n in names) and any("digits" in n.lower() for n in names)
+
+
+def test_heat_geodesic_map_reports_t(app):
+    at = run_until(app, _map_drawn)
+    at.selectbox(key="proj_method").set_value("heat_geodesic").run()
+    assert at.slider(key="proj_hg_k").value == 10
+    at.sidebar.button[0].click()
+    at = run_until(at, lambda a: "Heat geodesic ·" in captions(a) or a.exception or a.error)
+    assert not at.exception and not at.error
+    text = captions(at)
+    assert "chosen from the graph" in text and "of distances saturated" in text
+
+
+def test_faithfulness_panel_and_per_point_colour(app):
+    at = run_until(app, lambda a: any("Trustworthiness" in m.label for m in a.metric)
+                   or a.exception or a.error)
+    assert not at.exception and not at.error
+    m = {x.label: float(x.value) for x in at.metric if "(k=10)" in x.label}
+    assert m["Trustworthiness (k=10)"] > 0.97 and m["Continuity (k=10)"] > 0.9
+    assert 0 < m["kNN recall (k=10)"] <= 1
+    key = "color-" + at.session_state["dataset_id"]
+    at.selectbox(key=key).set_value("per-point trustworthiness").run()
+    assert not at.exception

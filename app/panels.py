@@ -1,0 +1,66 @@
+"""Panels that sit beside a view (Streamlit code shared by pages; one function each)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.common import load_artifact_table
+from backend.errors import LatentLensError
+from backend.jobs import JobSpec
+from components.jobs import job_progress
+from components.spectra import covariance_figure
+
+__all__ = ["representation_panel"]
+
+
+def representation_panel(c, info, columns: list[str], label_col: str | None) -> None:
+    """RankMe, diffusion spectral entropy/MI, alignment/uniformity and the covariance spectrum."""
+    st.caption("Is the representation healthy or collapsing? RankMe (effective rank), diffusion "
+               "spectral entropy and mutual information with a label, alignment/uniformity of "
+               "positive pairs, and the covariance spectrum against its Marchenko–Pastur bulk.")
+    jobs = st.session_state.setdefault("rep_jobs", {})
+    with st.form(f"rep-form-{info.id}"):
+        a, b, d = st.columns(3)
+        opts = ["(none)", *columns]
+        label = a.selectbox("Label column (for DSMI)", opts,
+                            index=opts.index(label_col) if label_col in opts else 0, key=f"rep_label-{info.id}")
+        pair = b.selectbox("Pair column (partner's id, for alignment)", opts, key=f"rep_pair-{info.id}")
+        normalize = d.checkbox("L2-normalise rows first", key=f"rep_norm-{info.id}")
+        if st.form_submit_button("Compute representation diagnostics"):
+            params = {"normalize": normalize}
+            if label != "(none)":
+                params["label_column"] = label
+            if pair != "(none)":
+                params["pair_column"] = pair
+            try:
+                jobs[info.id] = c.submit(JobSpec("representation", info.id, params))
+            except LatentLensError as e:
+                st.error(str(e))
+    job_id = jobs.get(info.id)
+    if job_id is None:
+        return
+    status = c.status(job_id)
+    if status.state in ("queued", "running"):
+        job_progress(c, job_id, label="Representation diagnostics", key="rep-job")
+        return
+    if status.state != "done":
+        st.error(status.error or f"The diagnostics were {status.state}.")
+        return
+    r = c.artifact_json(status.artifact_id, "representation.json")
+    m = st.columns(4)
+    m[0].metric("RankMe", f"{r['rankme']:.1f}", help=f"of at most {min(r['n_rows'], r['n_features'])}")
+    m[1].metric("RankMe (centred)", f"{r['rankme_centered']:.1f}")
+    m[2].metric("Diffusion spectral entropy", f"{r['dse']:.2f} bits",
+                help=f"on {r['dse_n']:,} rows (DSE grows with N: compare at equal N)")
+    m[3].metric("MP spikes", r["mp_num_spikes"], help="covariance eigenvalues above the MP bulk edge")
+    extra = []
+    if r.get("dsmi") is not None:
+        extra.append(f"DSMI with the label: **{r['dsmi']:.3f} bits** ({r['n_classes']} classes)")
+    if r.get("alignment") is not None:
+        extra.append(f"alignment **{r['alignment']:.3f}**, uniformity **{r['uniformity']:.3f}** "
+                     f"({r['n_pairs']:,} pairs)")
+    if extra:
+        st.markdown(" · ".join(extra))
+    spec = load_artifact_table(c, status.artifact_id, "covariance_spectrum.parquet")
+    st.plotly_chart(covariance_figure(spec["eigenvalue"].to_numpy(), bulk_max=r["mp_bulk_max"]),
+                    key=f"cov-{status.artifact_id}")

