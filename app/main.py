@@ -26,4 +26,9 @@ pages = {
 pages["Geo"] = [
     st.Page(VIEWS / "globe.py", title="Globe", icon=":material/public:", url_path="globe"),
 ]
+pages["Graphs"] = [
+    st.Page(VIEWS / "graph.py", title="Graph", icon=":material/hub:", url_path="graph"),
+]
+pages["Explore"].append(
+    st.Page(VIEWS / "text.py", title="Text", icon=":material/text_fields:", url_path="text"))
 st.navigation(pages).run()

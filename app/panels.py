@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import streamlit as st
 
 from app.common import load_artifact_table
 from backend.errors import LatentLensError
 from backend.jobs import JobSpec
 from components.jobs import job_progress
+from components.search import filter_controls, filterable_columns, hits_frame, search_summary
 from components.spectra import covariance_figure
 
 __all__ = ["representation_panel"]
@@ -64,3 +68,53 @@ def representation_panel(c, info, columns: list[str], label_col: str | None) -> 
     spec = load_artifact_table(c, status.artifact_id, "covariance_spectrum.parquet")
     st.plotly_chart(covariance_figure(spec["eigenvalue"].to_numpy(), bulk_max=r["mp_bulk_max"]),
                     key=f"cov-{status.artifact_id}")
+
+
+__all__ += ["search_panel"]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _search(_client, dataset_id: str, query: str, k: int, filters_json: str):
+    return _client.search(dataset_id, query, k, json.loads(filters_json))
+
+
+def search_panel(c, info, table) -> np.ndarray | None:
+    """Search a text-embedding dataset by meaning: a query box, metadata filters applied
+    inside the search (with their selectivity), the hits with their scores. Returns the hits'
+    row ids (to highlight on the map), or None when there is no query."""
+    text_col = info.extra["text_column"]
+    st.markdown("**Search by meaning**")
+    te = info.extra.get("text_embedding") or {}
+    if te:
+        left = (f"; {te['n_left_out']:,} rows without text left out" if te.get("n_left_out") else "")
+        trunc = (f"; {te['n_truncated']:,} texts over {te['max_tokens']} tokens truncated"
+                 if te.get("n_truncated") else "")
+        st.caption(f"{info.n_rows:,} texts of {text_col!r} embedded{left}{trunc}.")
+    query = st.text_input("Query", key=f"search_q-{info.id}",
+                          placeholder="e.g. what is your favourite book?",
+                          help=f"Embedded with {info.extra.get('text_model', 'the text model')}; "
+                               f"rows ranked by cosine similarity of their {text_col!r}.")
+    k = int(st.number_input("Hits (k)", 1, max(1, min(200, info.n_rows)), min(10, info.n_rows),
+                            key=f"search_k-{info.id}"))
+    categorical, numeric = filterable_columns(
+        table, exclude=(text_col, info.extra.get("source_row_column", ""),
+                        info.extra.get("id_column") or ""))
+    with st.expander("Metadata filters (applied inside the search)"):
+        filters = filter_controls(table, categorical, numeric, key=f"search_f-{info.id}")
+    if not query.strip():
+        st.caption("Type a query: the nearest rows are listed here and circled on the map.")
+        return None
+    try:
+        res = _search(c, info.id, query, k, json.dumps(filters))
+    except LatentLensError as e:
+        st.error(str(e))
+        return None
+    st.caption(search_summary(res))
+    if res.n_passing == 0:
+        st.warning("No row passes the filters; loosen them.")
+        return None
+    label = info.extra.get("label_column")
+    st.dataframe(hits_frame(res.hits, table, text_col, [label] if label else []),
+                 hide_index=True, key="search_hits", height=min(420, 38 + 35 * len(res.hits)),
+                 column_config={"score": st.column_config.NumberColumn(format="%.3f")})
+    return res.hits["_row"].to_numpy()

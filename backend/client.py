@@ -39,6 +39,9 @@ class Backend(Protocol):
     def artifact_table(self, artifact_id: str, name: str) -> pd.DataFrame: ...
     def artifact_json(self, artifact_id: str, name: str) -> Any: ...
     def artifact_array(self, artifact_id: str, name: str) -> np.ndarray: ...
+    def add_bundled_text(self, key: str = "chatterbot") -> DatasetInfo: ...
+    def add_text_upload(self, data: bytes, filename: str, *, text_column: str, **options: Any) -> tuple[DatasetInfo, list[str]]: ...
+    def search(self, dataset_id: str, query: str, k: int = 10, filters: list[dict[str, Any]] | None = None) -> Any: ...
 
 
 class LocalBackend:
@@ -186,6 +189,88 @@ class LocalBackend:
         )
         return info, notes
 
+    # -- graphs --------------------------------------------------------------------
+    def add_graph(
+        self, edges: bytes, filename: str, *, nodes: bytes | None = None,
+        nodes_filename: str | None = None, directed: bool = False, name: str | None = None,
+    ) -> tuple[DatasetInfo, list[str]]:
+        """Validate and store an uploaded graph (dataset kind ``"graph"``); return its info and
+        the loader's findings (self-loops, duplicate edges, isolated nodes, ids in one table
+        only, zero or negative weights) as notes to show.
+
+        ``edges`` is a CSV/TSV edge list (``source``, ``target``, optional ``weight``); ``nodes``
+        an optional node table (an ``id`` column and attributes/labels). Raises
+        InvalidInputError for a file that is not a usable graph (nothing is stored then).
+        """
+        import io
+        from pathlib import Path
+
+        from backend.datasets.graph import load_edge_list
+        from backend.datasets.upload import max_upload_bytes
+        from backend.tasks.graph import EDGES_FILE, graph_dataset_parts
+
+        size = len(edges) + (len(nodes) if nodes is not None else 0)
+        if size > max_upload_bytes():
+            raise InvalidInputError(
+                f"{filename!r} is {size / 2**20:,.0f} MB, over the "
+                f"{max_upload_bytes() / 2**20:,.0f} MB limit (LATENT_LENS_MAX_UPLOAD_MB)."
+            )
+        if not edges:
+            raise InvalidInputError(f"{filename!r} is empty (0 bytes); upload an edge list.")
+
+        def _named(data: bytes, fname: str) -> io.BytesIO:
+            buf = io.BytesIO(data)
+            buf.name = fname  # the loader picks the separator from the extension
+            return buf
+
+        stem = Path(filename).stem or "graph"
+        graph, report = load_edge_list(
+            _named(edges, filename),
+            None if nodes is None else _named(nodes, nodes_filename or "nodes.csv"),
+            directed=bool(directed), name=name or stem,
+        )
+        table, edge_bytes, extra = graph_dataset_parts(graph, report)
+        notes = report.messages()
+        info = self.store.add_dataset(
+            table, np.zeros((len(table), 0), np.float32), name=name or stem,
+            source=f"upload: {filename}" + (f" + {nodes_filename}" if nodes is not None else ""),
+            kind="graph", extra={**extra, "upload_notes": notes}, files={EDGES_FILE: edge_bytes},
+        )
+        return info, notes
+
+    def add_bundled_graph(self, name: str) -> tuple[DatasetInfo, list[str]]:
+        """Store one of networkx's example graphs (``karate_club``, ``les_miserables``,
+        ``florentine_families``) as a graph dataset (once); return its info and findings."""
+        from backend.datasets.graph import load_example_graph
+        from backend.tasks.graph import EDGES_FILE, GRAPH_LABEL_COLUMNS, graph_dataset_parts
+
+        with self._bundled_lock:
+            for info in self.store.datasets():
+                if info.kind == "graph" and info.extra.get("bundled_graph") == name:
+                    return info, list(info.extra.get("upload_notes", []))
+            graph, report = load_example_graph(name)
+            table, edge_bytes, extra = graph_dataset_parts(
+                graph, report, label_column=GRAPH_LABEL_COLUMNS.get(name))
+            notes = report.messages()
+            info = self.store.add_dataset(
+                table, np.zeros((len(table), 0), np.float32),
+                name=f"{name.replace('_', ' ')} (networkx example)",
+                source=f"networkx {name}_graph()", kind="graph",
+                extra={**extra, "bundled_graph": name, "upload_notes": notes},
+                files={EDGES_FILE: edge_bytes},
+            )
+            return info, notes
+
+    def graph_edges(self, dataset_id: str) -> pd.DataFrame:
+        """The edges of a graph dataset: ``source``, ``target`` (node rows), ``weight``."""
+        from backend.tasks.graph import EDGES_FILE
+
+        info = self.store.dataset(dataset_id)
+        if info.kind != "graph":
+            raise InvalidParameterError(
+                f"dataset {info.name!r} is of kind {info.kind!r}, not a graph; it has no edges.")
+        return pd.read_parquet(self.store.dataset_file(dataset_id, EDGES_FILE))
+
     def table(self, dataset_id: str, columns: list[str] | None = None) -> pd.DataFrame:
         if columns is not None:
             info = self.store.dataset(dataset_id)
@@ -232,6 +317,55 @@ class LocalBackend:
         part = np.argpartition(dists, k - 1)[:k] if k < n else np.arange(n)
         part = part[np.argsort(dists[part], kind="stable")]
         return pd.DataFrame({"_row": part.astype(np.int64), "distance": dists[part]})
+
+    # -- text ----------------------------------------------------------------------
+    def bundled_text(self) -> dict[str, str]:
+        """Keys and labels of the bundled text datasets."""
+        from backend.datasets.text_table import BUNDLED_TEXT
+
+        return dict(BUNDLED_TEXT)
+
+    def add_bundled_text(self, key: str = "chatterbot") -> DatasetInfo:
+        """Store a bundled text dataset (kind ``"text"``; once, later calls return it)."""
+        from backend.datasets.text_table import load_bundled_text
+
+        with self._bundled_lock:
+            for info in self.store.datasets():
+                if info.extra.get("bundled_text") == key:
+                    return info
+            table, name, source, extra = load_bundled_text(key)
+            return self.store.add_dataset(table, np.zeros((len(table), 0), np.float32),
+                                          name=name, source=source, kind="text", extra=extra)
+
+    def add_text_upload(
+        self, data: bytes, filename: str, *, text_column: str, name: str | None = None,
+        id_column: str | None = None, max_rows: int | None = None, max_bytes: int | None = None,
+    ) -> tuple[DatasetInfo, list[str]]:
+        """Validate and store an uploaded table whose ``text_column`` is to be embedded
+        (dataset kind ``"text"``, no vectors); return its info and the notes to show (e.g.
+        how many cells are empty or not text). Embed it with a ``text_embed`` job.
+
+        Raises InvalidInputError / InvalidParameterError (nothing is stored then); see
+        :func:`backend.datasets.text_table.parse_text_upload`.
+        """
+        from backend.datasets.text_table import parse_text_upload
+
+        parsed = parse_text_upload(data, filename, text_column=text_column, id_column=id_column,
+                                   max_bytes=max_bytes, max_rows=max_rows)
+        info = self.store.add_dataset(
+            parsed.table, np.zeros((len(parsed.table), 0), np.float32), name=name or filename,
+            source=f"upload: {filename}", kind="text", extra=parsed.extra,
+        )
+        return info, list(parsed.notes)
+
+    def search(self, dataset_id: str, query: str, k: int = 10,
+               filters: list[dict[str, Any]] | None = None):
+        """The ``k`` rows nearest to a text query by cosine similarity, among the rows
+        passing ``filters``; a :class:`backend.tasks.text.TextSearchResult`. Synchronous
+        (no job): see :func:`backend.tasks.text.search_dataset`."""
+        from backend.tasks.text import search_dataset
+
+        return search_dataset(self.store, dataset_id, query, k, filters)
 
     # -- jobs ----------------------------------------------------------------------
     def submit(self, spec: JobSpec) -> str:

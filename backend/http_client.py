@@ -264,6 +264,63 @@ class HttpBackend:
         out = self._request("POST", "/datasets/upload", files=files, data=form).json()
         return DatasetInfo.from_dict(out["dataset"]), list(out["notes"])
 
+    def add_graph(
+        self, edges: bytes, filename: str, *, nodes: bytes | None = None,
+        nodes_filename: str | None = None, directed: bool = False, name: str | None = None,
+    ) -> tuple[DatasetInfo, list[str]]:
+        """Send a graph (edge list, optional node table) to the service to validate and store
+        (``LocalBackend.add_graph``); returns its info and the loader's findings."""
+        self._check_size(len(edges) + (len(nodes) if nodes is not None else 0), filename)
+        files = {"file": (filename, io.BytesIO(edges), "text/csv")}
+        if nodes is not None:
+            files["nodes"] = (nodes_filename or "nodes.csv", io.BytesIO(nodes), "text/csv")
+        form = {"directed": "true" if directed else "false"}
+        if name is not None:
+            form["name"] = name
+        out = self._request("POST", "/graphs/upload", files=files, data=form).json()
+        return DatasetInfo.from_dict(out["dataset"]), list(out["notes"])
+
+    def add_bundled_graph(self, name: str) -> tuple[DatasetInfo, list[str]]:
+        """Store a networkx example graph on the service (once); its info and findings."""
+        out = self._json("POST", "/graphs/bundled", {"key": name})
+        return DatasetInfo.from_dict(out["dataset"]), list(out["notes"])
+
+    def graph_edges(self, dataset_id: str) -> pd.DataFrame:
+        """The edges of a graph dataset: ``source``, ``target`` (node rows), ``weight``."""
+        return self._parquet(f"/datasets/{_seg(dataset_id, 'a dataset')}/edges")
+
+    # -- text ----------------------------------------------------------------------
+    def bundled_text(self) -> dict[str, str]:
+        """Keys and labels of the bundled text datasets the service offers."""
+        return self._json("GET", "/text/bundled")
+
+    def add_bundled_text(self, key: str = "chatterbot") -> DatasetInfo:
+        """Store a bundled text dataset on the service (once; ``LocalBackend.add_bundled_text``)."""
+        return DatasetInfo.from_dict(self._json("POST", "/text/bundled", {"key": key}))
+
+    def add_text_upload(
+        self, data: bytes, filename: str, *, text_column: str, name: str | None = None,
+        id_column: str | None = None,
+    ) -> tuple[DatasetInfo, list[str]]:
+        """Send a table with a text column to the service to validate and store as a text
+        dataset (``LocalBackend.add_text_upload``); returns its info and the notes."""
+        self._check_size(len(data), filename)
+        files = {"file": (filename, io.BytesIO(data), "application/octet-stream")}
+        form = {"options": _dumps({"text_column": text_column, "name": name,
+                                   "id_column": id_column}).decode()}
+        out = self._request("POST", "/text/upload", files=files, data=form).json()
+        return DatasetInfo.from_dict(out["dataset"]), list(out["notes"])
+
+    def search(self, dataset_id: str, query: str, k: int = 10,
+               filters: list[dict[str, Any]] | None = None):
+        """The ``k`` rows nearest to a text query, searched on the service
+        (``LocalBackend.search``); a :class:`backend.tasks.text.TextSearchResult`."""
+        from backend.tasks.text import TextSearchResult
+
+        body = {"query": query, "k": k, "filters": filters}
+        return TextSearchResult.from_dict(
+            self._json("POST", f"/datasets/{_seg(dataset_id, 'a dataset')}/search", body))
+
     def table(self, dataset_id: str, columns: list[str] | None = None) -> pd.DataFrame:
         return self._parquet(f"/datasets/{_seg(dataset_id, 'a dataset')}/table",
                              **({"columns": list(columns)} if columns is not None else {}))

@@ -55,7 +55,8 @@ FORM_OVERHEAD = 2**20
 PARQUET = "application/vnd.apache.parquet"
 NPY = "application/x-npy"
 SERVED = {".parquet": PARQUET, ".npy": NPY, ".json": "application/json"}
-UPLOADS = ("/datasets/upload", "/models/upload", "/satclip/upload")
+UPLOADS = ("/datasets/upload", "/models/upload", "/satclip/upload", "/graphs/upload")
+UPLOADS = (*UPLOADS, "/text/upload")
 _DESCRIPTION = (__doc__ or "").split("\n\n", 1)[-1]
 
 
@@ -152,6 +153,46 @@ class RowsRequest(BaseModel):
 
 class SubmitResult(BaseModel):
     job_id: str
+
+
+class TextUploadOptions(BaseModel):
+    """The keyword options of :meth:`LocalBackend.add_text_upload`, as one JSON form field."""
+
+    model_config = ConfigDict(extra="forbid")
+    text_column: str
+    name: str | None = None
+    id_column: str | None = None
+
+
+class SearchRequest(BaseModel):
+    """A search by meaning (checked by :func:`backend.tasks.text.validate_search`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    query: str
+    k: int = 10
+    filters: list[dict[str, Any]] | None = None
+
+
+class SearchResponse(BaseModel):
+    """:meth:`backend.tasks.text.TextSearchResult.to_dict`: hits as ``rows``/``scores``."""
+
+    rows: list[int]
+    scores: list[float]
+    query: str
+    k: int
+    filters: list[dict[str, Any]]
+    selectivity: float
+    n_passing: int
+    n_rows: int
+    strategy: str
+    index_method: str
+    recall: float
+    n_lists: int | None
+    n_probe: int | None
+    n_exact_fallbacks: int
+    seconds: float
+    embed_seconds: float
+    index_seconds: float
 
 
 # -- middleware ----------------------------------------------------------------------
@@ -333,6 +374,36 @@ def create_app(
         """Validate a SatCLIP checkpoint and store its location encoder (weights-only loading)."""
         return backend.add_satclip(file.file.read(), _safe_name(file.filename), name=name)
 
+    @api.post("/graphs/upload", tags=["graphs"], max_body_size=max_upload + FORM_OVERHEAD,
+              responses={413: {"model": ErrorBody}})
+    def add_graph(
+        file: Annotated[UploadFile, File(description="The edge list (CSV/TSV: source, target[, weight]).")],
+        nodes: Annotated[UploadFile | None, File(description="Optional node table (id, attributes).")] = None,
+        directed: Annotated[bool, Form()] = False,
+        name: Annotated[str | None, Form()] = None,
+    ) -> UploadResult:
+        """Validate and store a graph; the loader's findings come back as notes."""
+        info, notes = backend.add_graph(
+            file.file.read(), _safe_name(file.filename),
+            nodes=None if nodes is None else nodes.file.read(),
+            nodes_filename=None if nodes is None else _safe_name(nodes.filename),
+            directed=directed, name=name,
+        )
+        return UploadResult(dataset=info, notes=notes)
+
+    @api.post("/graphs/bundled", tags=["graphs"])
+    def add_bundled_graph(req: BundledRequest) -> UploadResult:
+        """Store a networkx example graph as a graph dataset (once)."""
+        info, notes = backend.add_bundled_graph(req.key)
+        return UploadResult(dataset=info, notes=notes)
+
+    @api.get("/datasets/{dataset_id}/edges", tags=["graphs"], response_class=Response,
+             responses={200: {"content": {PARQUET: {}},
+                              "description": "source, target (node rows), weight as Parquet."}})
+    def graph_edges(dataset_id: str) -> Response:
+        """The edges of a graph dataset, as Parquet."""
+        return _parquet(backend.graph_edges(_check_id(dataset_id, "a dataset")))
+
     @api.get("/datasets/{dataset_id}", tags=["datasets"])
     def dataset(dataset_id: str) -> DatasetInfo:
         return backend.dataset(_check_id(dataset_id, "a dataset"))
@@ -364,6 +435,39 @@ def create_app(
     ) -> Response:
         """The ``k`` nearest rows to ``row`` in the original space (exact), as Parquet."""
         return _parquet(backend.neighbors(_check_id(dataset_id, "a dataset"), row, k, metric))
+
+    # -- text ------------------------------------------------------------------------
+    @api.get("/text/bundled", tags=["text"])
+    def bundled_text() -> dict[str, str]:
+        """Keys and labels of the bundled text datasets."""
+        return backend.bundled_text()
+
+    @api.post("/text/bundled", tags=["text"])
+    def add_bundled_text(req: BundledRequest) -> DatasetInfo:
+        """Store a bundled text dataset (kind "text"; once)."""
+        return backend.add_bundled_text(req.key)
+
+    @api.post("/text/upload", tags=["text"], max_body_size=max_upload + FORM_OVERHEAD,
+              responses={413: {"model": ErrorBody}})
+    def add_text_upload(
+        file: Annotated[UploadFile, File(description="A table (csv, tsv, parquet) with a text column.")],
+        options: Annotated[str, Form(description="TextUploadOptions as JSON.")] = "{}",
+    ) -> UploadResult:
+        """Validate and store a table whose text column is to be embedded (kind "text")."""
+        try:
+            opts = TextUploadOptions.model_validate_json(options).model_dump()
+        except ValidationError as e:
+            raise InvalidParameterError(f"bad upload options: {_summary(e.errors())}") from None
+        info, notes = backend.add_text_upload(
+            file.file.read(), _safe_name(file.filename), max_bytes=max_upload, max_rows=max_rows,
+            **opts)
+        return UploadResult(dataset=info, notes=notes)
+
+    @api.post("/datasets/{dataset_id}/search", tags=["text"])
+    def search(dataset_id: str, req: SearchRequest) -> SearchResponse:
+        """The k rows nearest to a text query (cosine), among those passing the filters."""
+        res = backend.search(_check_id(dataset_id, "a dataset"), req.query, req.k, req.filters)
+        return SearchResponse(**res.to_dict())
 
     # -- jobs ------------------------------------------------------------------------
     @api.post("/jobs", tags=["jobs"])

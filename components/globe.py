@@ -258,10 +258,13 @@ def globe_deck(
             "SolidPolygonLayer", id="heat", data=cells, get_polygon="p", get_fill_color="c",
             filled=True, stroked=False,
         ))
+    on_heat = heat is not None and len(heat) > 0
     layers.append(pdk.Layer(
         "ScatterplotLayer", id="points", data=data, get_position=["lon", "lat"],
         get_fill_color="c", get_radius=float(radii) if constant_radius else "r",
-        radius_units="'pixels'", radius_min_pixels=1, pickable=True, stroked=False, filled=True,
+        radius_units="'pixels'", radius_min_pixels=1, pickable=True, filled=True,
+        stroked=on_heat, get_line_color=[12, 16, 24, 200], line_width_units="'pixels'",
+        get_line_width=1,  # a dark rim keeps points apart from heat cells of the same colour
     ))
     if in_hl.any():
         hd = data.loc[in_hl, ["_row", "lon", "lat"]]

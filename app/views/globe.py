@@ -228,7 +228,7 @@ if show_heat:
         hrgb = np.array([cmap.get(v, OTHER_COLOR) for v in heat["predicted"].astype(str)], np.uint8)
         n_cls = max(2, len(enc_meta.get("classes", [])))
         conf = np.clip((heat["confidence"].to_numpy() - 1 / n_cls) / (1 - 1 / n_cls), 0, 1)
-        alpha = (70 + 130 * conf).astype(np.uint8)
+        alpha = (40 + 160 * conf).astype(np.uint8)
         if color != target:
             legend = list(cmap.items())
     else:

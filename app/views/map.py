@@ -12,7 +12,7 @@ from components.images import image_grid
 from components.jobs import job_progress
 from components.scatter import scatter_figure
 from components.selection import draw_sample, rows_in_selection
-from app.panels import representation_panel
+from app.panels import representation_panel, search_panel
 
 METHODS = {"umap": "UMAP", "heat_geodesic": "Heat geodesic", "pca": "PCA"}
 DRAW_BUDGET = 100_000
@@ -155,19 +155,26 @@ if hg:
         f"{hg['method']} mode on {hg['n_diffusion_nodes']:,} nodes, "
         f"**{hg['saturated_fraction']:.1%} of distances saturated**, MDS stress {hg['stress']:.3f}.")
 
+map_area, search_rows = st.container(), None
+if info.extra.get("text_column") and info.extra.get("text_model"):  # a text embedding
+    map_area, search_area = st.columns([3, 2], gap="medium")
+    with search_area:
+        search_rows = search_panel(c, info, table)
 nb_row = st.session_state.get("nb_row")
 highlight = None
 if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row < info.n_rows:
     nbs = c.neighbors(info.id, int(nb_row), int(st.session_state.get("nb_k", 10)),
                       p.get("metric", "euclidean"))
     highlight = np.concatenate([[int(nb_row)], nbs["_row"].to_numpy()])
+if search_rows is not None and len(search_rows):
+    highlight = search_rows
 fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple(hover), budget,
                     None if highlight is None else tuple(int(h) for h in highlight),
                     faith_id if color in PER_POINT.values() else None)
 if note:
-    st.caption(note)
-event = st.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
-                        selection_mode=("points", "box", "lasso"))
+    map_area.caption(note)
+event = map_area.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
+                             selection_mode=("points", "box", "lasso"))
 
 if faith is not None and faith.state in ("queued", "running"):
     st.caption("Scoring the projection's faithfulness…")

@@ -11,7 +11,8 @@ current_dataset()
 st.title("Upload a dataset")
 st.markdown(
     "A table whose numeric columns (or one column of lists) are the vectors, or a NumPy array "
-    "with an optional metadata CSV of the same length. Everything is checked before anything "
+    "with an optional metadata CSV of the same length; or a table with a column of texts to "
+    "embed. Everything is checked before anything "
     f"is stored. Limit: {max_upload_bytes() / 2**20:,.0f} MB."
 )
 
@@ -26,6 +27,36 @@ except LatentLensError as e:
     st.stop()
 
 st.markdown(f"**{up.name}** · {preview.format.upper()} · {preview.n_rows:,} rows")
+if preview.format not in ("npy", "npz"):
+    text_choices = [col for col in preview.columns
+                    if col not in preview.numeric_columns and col not in preview.list_columns]
+    text_col = st.selectbox(
+        "Text column to embed (optional)", ["(none)", *text_choices], key="upload_text",
+        help="A table of texts instead of vectors: the chosen column is embedded on the Text page "
+             "(all-MiniLM-L6-v2); the other columns are kept for search filters. No numeric "
+             "column is needed.")
+    if text_col != "(none)":
+        st.dataframe(preview.head, hide_index=True)
+        id_col = st.selectbox("Id column (optional, must be unique)", ["(none)", *preview.columns],
+                              key="upload_id")
+        name = st.text_input("Name", up.name.rsplit(".", 1)[0], key="upload_name")
+        if st.button("Add text dataset", type="primary", key="upload_add"):
+            try:
+                with st.spinner("Validating and storing…"):
+                    info, notes = c.add_text_upload(
+                        data, up.name, text_column=text_col, name=name,
+                        id_column=None if id_col == "(none)" else id_col)
+            except LatentLensError as e:
+                st.error(str(e))
+                st.stop()
+            st.session_state["text_pending"] = info.id
+            st.success(f"Stored **{info.name}**: {info.n_rows:,} rows with texts in {text_col!r} "
+                       f"(id {info.id}).")
+            for note in notes:
+                st.warning(note)
+            st.page_link("views/text.py", label="Embed it on the Text page",
+                         icon=":material/text_fields:")
+        st.stop()
 options = {}
 meta_file = None
 if preview.format == "npz" and len(preview.arrays) > 1:

@@ -782,10 +782,15 @@ def _landmark_graph(W: sp.csr_matrix, m: int, rng: np.random.Generator):
 # Kernels take either scipy/numpy operands (CPU: scipy's sparse products are far faster than
 # torch's CPU sparse kernels) or torch tensors (an accelerator); they only use ``@``, ``*=``,
 # ``-=`` and ``+=``, which both support.
+def _use_torch(device: str) -> bool:
+    """Torch tensors on accelerators; scipy/numpy on the CPU."""
+    return device != "cpu"
+
+
 def _sparse_operator(M: sp.spmatrix, device: str):
     """``M`` as scipy CSR on the CPU, else as a torch sparse CSR tensor on ``device``."""
     M = sp.csr_matrix(M, dtype=np.float64)
-    if device == "cpu":
+    if not _use_torch(device):
         return M
     import torch
 
@@ -801,7 +806,7 @@ def _sparse_operator(M: sp.spmatrix, device: str):
 
 def _columns(n: int, cols: list[int] | None, device: str):
     """Identity (cols=None) or unit columns, on the operator's side (numpy or torch)."""
-    if device == "cpu":
+    if not _use_torch(device):
         if cols is None:
             return np.eye(n)
         V = np.zeros((n, len(cols)))
@@ -980,7 +985,7 @@ def heat_geodesic_distances(H, t: float, sigma: float = 1.0, floor: float = LOG_
 
 def _lanczos_lambda_max(L, n: int, steps: int, rng: np.random.Generator, device: str) -> float:
     """Largest eigenvalue of symmetric ``L`` plus its Ritz residual, by Lanczos (numpy)."""
-    if device == "cpu":
+    if not _use_torch(device):
         def matvec(x):
             return L @ x
     else:
@@ -1264,7 +1269,7 @@ def _fit_core(graph: _Graph, p: dict[str, Any], device: str, device_reason: str,
     t2 = time.perf_counter()
     report_progress(0.55, "MDS: classical start")
     Yc = _classical_mds(distances, p["n_components"], rng)
-    if device == "cpu":
+    if not _use_torch(device):
         Dm, Y = distances, Yc
     else:
         Dm, Y = D, torch.from_numpy(Yc).to(device)

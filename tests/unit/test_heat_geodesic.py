@@ -324,6 +324,28 @@ def test_progress_stages_and_cancel():
         HeatGeodesic().fit(X, progress=cancel)
 
 
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+def test_accelerator_code_path_gives_the_same_embedding(monkeypatch):
+    """The torch-tensor branches (used on CUDA) run here on CPU tensors."""
+    from backend.project import heat_geodesic as hg_module
+
+    kernels = set()
+    for n, noise, method in ((200, 0.5, "chebyshev"), (200, 0.5, "landmark"),
+                             (300, 0.1, "auto")):
+        X, _ = swiss_roll(n, noise, random_state=6)
+        kw = {"method": method, "n_landmarks": 100, "random_state": 0}
+        ref = HeatGeodesic(**kw).fit(X)
+        with monkeypatch.context() as m:
+            m.setattr(hg_module, "_use_torch", lambda device: True)
+            got = HeatGeodesic(**kw).fit(X)
+        kernels.add(got.kernel_)
+        assert got.t_ == pytest.approx(ref.t_, rel=1e-9) and got.kernel_ == ref.kernel_
+        assert np.allclose(got.distances_, ref.distances_, rtol=1e-9, atol=1e-9)
+        scale = np.abs(ref.embedding_).max()
+        assert np.abs(got.embedding_ - ref.embedding_).max() <= 1e-6 * scale
+    assert kernels == {"chebyshev", "eigh", "eigsh"}
+
+
 def test_functional_form_and_report_roundtrip():
     X, _ = swiss_roll(300, 0.1)
     emb, report = heat_geodesic_embedding(X, 3, random_state=0, method="exact")

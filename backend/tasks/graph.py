@@ -1,0 +1,388 @@
+"""Job kinds of graphs: node embeddings, a layout with communities, reconstruction diagnostics.
+
+A graph dataset (kind ``"graph"``) stores its node table as the dataset table (one row per
+node, ``_row`` = node index; an ``id`` column and the attributes, plus ``degree``), zero-width
+vectors, and its edges as ``edges.parquet`` (``source``, ``target`` node indices and
+``weight``; an undirected edge once with ``source <= target``). ``extra`` holds
+``directed``, the loader's report (``graph_report``: sizes and findings) and the
+``label_column`` when one is known.
+
+* ``graph_embed`` stores FastRP or Laplacian eigenmaps as a NEW ``"vectors"`` dataset (the
+  node table, ``extra["derived_from"]``/``["graph_dataset"]``), so the Map page and every
+  projection work on it; its sidecar returns ``{"derived_dataset": id}``.
+* ``graph_layout``: force-directed positions (optional) and Louvain communities,
+  ``layout.parquet`` with ``_row, [x, y,] community, degree``.
+* ``graph_diagnostics``: RESTORE reconstruction mAP (1..3 hops) of an embedding and of a random
+  embedding of the same shape, the node-classification probe when a label column exists, the
+  Laplacian spectrum, and the Rayleigh quotient of a numeric node attribute.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from backend.errors import InvalidInputError, InvalidParameterError
+from backend.jobs import JobContext, register
+from backend.store import DatasetInfo, Store, valid_id
+from backend.tasks._params import reject_unknown, take_choice, take_float, take_int, take_seed
+
+__all__ = [
+    "EDGES_FILE",
+    "EMBED_METHODS",
+    "GRAPH_LABEL_COLUMNS",
+    "graph_dataset_parts",
+    "stored_graph",
+]
+
+EDGES_FILE = "edges.parquet"
+EMBED_METHODS = ("fastrp", "eigenmaps")
+#: Label column of each bundled example graph (None: it has no node labels).
+GRAPH_LABEL_COLUMNS = {"karate_club": "club", "les_miserables": None, "florentine_families": None}
+FORCE_MAX_NODES = 3000
+SPECTRUM_FULL_MAX = 2000
+MAX_CLASSES = 200
+
+
+# ---------------------------------------------------------------------------------------
+# storage
+
+
+def graph_dataset_parts(graph, report, *, label_column: str | None = None):
+    """The table, the edges file and the ``extra`` of a graph dataset.
+
+    Returns
+    -------
+    table : DataFrame
+        The node table (``id`` and attributes) with a ``degree`` column added (neighbours,
+        self-loops excluded; for a directed graph in and out together) unless one exists.
+    edges : bytes
+        ``edges.parquet``: ``source``, ``target`` (int64 node indices), ``weight``.
+    extra : dict
+    """
+    table = graph.nodes.copy()
+    if "degree" not in table.columns:
+        table["degree"] = graph.degrees("both")
+    buf = io.BytesIO()
+    graph.edge_frame().to_parquet(buf, index=False)
+    if label_column is None:
+        label_column = _guess_label_column(table)
+    extra = {
+        "directed": bool(graph.directed),
+        "weighted": bool(report.weighted),
+        "n_edges": int(graph.n_edges),
+        "graph_report": report.to_dict(),
+        "label_column": label_column,
+        "edges_file": EDGES_FILE,
+    }
+    return table, buf.getvalue(), extra
+
+
+def _guess_label_column(table: pd.DataFrame) -> str | None:
+    """A node-table column that looks like a class label (2..MAX_CLASSES values, repeated)."""
+    for col in ("label", "labels", "class", "club", "community", "group", "category"):
+        if col in table.columns and 2 <= table[col].nunique() <= MAX_CLASSES:
+            return col
+    return None
+
+
+def stored_graph(store: Store, info: DatasetInfo):
+    """The :class:`~backend.datasets.graph.Graph` of a stored graph dataset.
+
+    Raises
+    ------
+    InvalidInputError
+        If the dataset is not a graph.
+    """
+    from backend.datasets.graph import Graph
+
+    if info.kind != "graph":
+        raise InvalidInputError(
+            f"dataset {info.name!r} is of kind {info.kind!r}, not a graph; add a graph on the "
+            "Graph page (an edge list, or a bundled example)."
+        )
+    edges = pd.read_parquet(store.dataset_file(info.id, EDGES_FILE))
+    n = info.n_rows
+    s = edges["source"].to_numpy(np.int64)
+    t = edges["target"].to_numpy(np.int64)
+    w = edges["weight"].to_numpy(np.float64)
+    directed = bool(info.extra.get("directed", False))
+    if not directed:
+        off = s != t
+        s, t, w = np.concatenate([s, t[off]]), np.concatenate([t, s[off]]), np.concatenate([w, w[off]])
+    A = sp.csr_matrix((w, (s, t)), shape=(n, n))
+    A.sum_duplicates()
+    A.eliminate_zeros()
+    nodes = store.table(info.id).drop(columns=["_row"])
+    ids = nodes["id"].to_numpy() if "id" in nodes.columns else np.arange(n)
+    return Graph(A, ids, nodes, directed, info.name)
+
+
+def _node_table(ctx: JobContext) -> pd.DataFrame:
+    return ctx.table().drop(columns=["_row"])
+
+
+# ---------------------------------------------------------------------------------------
+# graph_embed
+
+
+def _weights_list(v: Any) -> list[float]:
+    if isinstance(v, str):
+        try:
+            v = [float(x) for x in v.replace(";", ",").split(",") if x.strip()]
+        except ValueError:
+            raise InvalidParameterError(
+                f"iteration_weights must be numbers separated by commas, e.g. '0, 1, 1'; got {v!r}."
+            ) from None
+    if (not isinstance(v, (list, tuple)) or not 1 <= len(v) <= 10
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
+        raise InvalidParameterError(
+            f"iteration_weights must be a list of 1 to 10 numbers (one per power); got {v!r}.")
+    if not any(float(x) != 0 for x in v) or not all(np.isfinite(float(x)) for x in v):
+        raise InvalidParameterError(
+            f"iteration_weights must be finite with at least one non-zero weight; got {list(v)}.")
+    return [float(x) for x in v]
+
+
+def validate_graph_embed(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    reject_unknown(p, {"method", "n_components", "iteration_weights", "beta", "sparsity",
+                       "self_influence", "normalize_powers", "direction", "laplacian",
+                       "random_state"}, "graph_embed")
+    method = take_choice(p, "method", "fastrp", EMBED_METHODS)
+    out: dict[str, Any] = {"method": method, "random_state": take_seed(p, default=0)}
+    if method == "fastrp":
+        out["n_components"] = take_int(p, "n_components", 64, 1, 2048)
+        out["iteration_weights"] = _weights_list(p.get("iteration_weights", [0.0, 1.0, 1.0]))
+        out["beta"] = take_float(p, "beta", 0.0, -2.0, 2.0)
+        s = p.get("sparsity", 3.0)
+        out["sparsity"] = "sqrt_n" if s == "sqrt_n" else take_float(p, "sparsity", 3.0, 1.0, 1e6)
+        out["self_influence"] = take_float(p, "self_influence", 0.0, 0.0, 100.0)
+        out["normalize_powers"] = bool(p.get("normalize_powers", True))
+        out["direction"] = take_choice(p, "direction", "both", ("both", "out", "in"))
+    else:
+        n_comp = int(info.extra.get("graph_report", {}).get("n_components", 1))
+        hi = max(1, info.n_rows - n_comp)
+        out["n_components"] = take_int(p, "n_components", min(16, hi), 1, hi)
+        out["laplacian"] = take_choice(p, "laplacian", "normalized", ("normalized", "combinatorial"))
+    return out
+
+
+@register("graph_embed", validate=validate_graph_embed, version=1, dataset_kinds=("graph",))
+def run_graph_embed(ctx: JobContext) -> dict[str, Any]:
+    from backend.embed.graph import FastRP, LaplacianEigenmaps
+
+    p = ctx.params
+    ctx.progress(0.02, "reading the graph")
+    graph = stored_graph(ctx.store, ctx.dataset)
+    t0 = time.perf_counter()
+    prog = lambda f, m: ctx.progress(0.05 + 0.85 * f, m)  # noqa: E731
+    report: dict[str, Any] = {}
+    if p["method"] == "fastrp":
+        est = FastRP(p["n_components"], iteration_weights=tuple(p["iteration_weights"]),
+                     beta=p["beta"], sparsity=p["sparsity"], self_influence=p["self_influence"],
+                     normalize_powers=p["normalize_powers"], direction=p["direction"],
+                     random_state=p["random_state"], device=ctx.device)
+        emb = est.fit_transform(graph, progress=prog)
+        report = {"n_isolated": int(len(est.isolated_)), "sparsity": float(est.sparsity_),
+                  "n_zero_projection_rows": int(est.n_zero_projection_rows_),
+                  "direction": est.direction_}
+        title = (f"FastRP d={p['n_components']}, weights {p['iteration_weights']}, "
+                 f"β={p['beta']:g}")
+    else:
+        est = LaplacianEigenmaps(p["n_components"], laplacian=p["laplacian"],
+                                 random_state=p["random_state"])
+        emb = est.fit_transform(graph, progress=prog)
+        report = {"eigenvalues": np.asarray(est.eigenvalues_).tolist(),
+                  "n_connected_components": int(est.n_connected_components_),
+                  "n_isolated": int(len(est.isolated_)), "eigen_solver": est.eigen_solver_,
+                  "symmetrized": bool(est.symmetrized_)}
+        title = f"Laplacian eigenmaps d={p['n_components']} ({p['laplacian']})"
+    seconds = time.perf_counter() - t0
+    ctx.progress(0.92, "storing the node embedding")
+    src = ctx.dataset
+    derived = ctx.store.add_dataset(
+        _node_table(ctx), np.asarray(emb, dtype=np.float32),
+        name=f"{src.name} → {title}",
+        source=f"graph_embed job {ctx.job_id} on graph {src.id}",
+        extra={"derived_from": src.id, "graph_dataset": src.id,
+               "label_column": src.extra.get("label_column"), "graph_embedding": p["method"],
+               "graph_embed_params": {k: v for k, v in p.items() if k != "device"},
+               "feature_names": [f"e{i}" for i in range(emb.shape[1])]},
+    )
+    ctx.progress(1.0, "done")
+    return {"derived_dataset": derived.id, "embed_seconds": round(seconds, 4),
+            "embedding_report": report}
+
+
+# ---------------------------------------------------------------------------------------
+# graph_layout
+
+
+def validate_graph_layout(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    reject_unknown(p, {"force", "iterations", "resolution", "random_state"}, "graph_layout")
+    force = bool(p.get("force", info.n_rows <= FORCE_MAX_NODES))
+    if force and info.n_rows > FORCE_MAX_NODES:
+        raise InvalidParameterError(
+            f"the force layout is O(n²) per iteration and {info.name!r} has {info.n_rows:,} "
+            f"nodes (limit {FORCE_MAX_NODES:,}); place the nodes by a projection of their "
+            "embedding instead (force=False).")
+    return {"force": force, "iterations": take_int(p, "iterations", 50, 1, 1000),
+            "resolution": take_float(p, "resolution", 1.0, 0.01, 100.0),
+            "random_state": take_seed(p, default=0)}
+
+
+@register("graph_layout", validate=validate_graph_layout, version=1, dataset_kinds=("graph",))
+def run_graph_layout(ctx: JobContext) -> dict[str, Any]:
+    import networkx as nx
+
+    from backend.embed.graph import force_layout
+
+    p = ctx.params
+    ctx.progress(0.02, "reading the graph")
+    graph = stored_graph(ctx.store, ctx.dataset)
+    out = pd.DataFrame({"_row": np.arange(graph.n_nodes, dtype=np.int64)})
+    if p["force"]:
+        ctx.progress(0.1, "force-directed layout")
+        pos = force_layout(graph, iterations=p["iterations"], random_state=p["random_state"])
+        out["x"], out["y"] = pos[:, 0], pos[:, 1]
+    ctx.progress(0.6, "Louvain communities")
+    G = graph.to_networkx()
+    if graph.directed:
+        G = G.to_undirected()
+    negative = graph.adjacency.nnz and graph.adjacency.data.min() < 0
+    comms = nx.community.louvain_communities(
+        G, weight=None if negative else "weight", resolution=p["resolution"],
+        seed=p["random_state"])
+    comms = sorted(comms, key=lambda c: (-len(c), min(c)))  # community 0 is the largest
+    label = np.zeros(graph.n_nodes, dtype=np.int64)
+    for i, c in enumerate(comms):
+        label[list(c)] = i
+    out["community"] = label
+    out["degree"] = graph.degrees("both")
+    modularity = float(nx.community.modularity(G, comms, weight=None if negative else "weight"))
+    ctx.save_parquet("layout.parquet", out)
+    ctx.progress(1.0, "done")
+    return {"n_communities": len(comms), "modularity": modularity,
+            "community_weights": "unweighted" if negative else "weight"}
+
+
+# ---------------------------------------------------------------------------------------
+# graph_diagnostics
+
+
+def validate_graph_diagnostics(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    reject_unknown(p, {"embedding", "label_column", "attribute", "metric", "n_samples",
+                       "train_fractions", "n_repeats", "C", "n_eigenvalues", "baseline",
+                       "random_state"}, "graph_diagnostics")
+    emb = p.get("embedding")
+    if not isinstance(emb, str) or not valid_id(emb):
+        raise InvalidParameterError(
+            f"embedding must be the id of a node embedding of {info.name!r} (the dataset a "
+            f"graph_embed job made); got {emb!r}.")
+    out: dict[str, Any] = {"embedding": emb}
+    label = p.get("label_column", info.extra.get("label_column"))
+    for role, col in (("label_column", label), ("attribute", p.get("attribute"))):
+        if col is not None and col not in info.columns:
+            raise InvalidParameterError(
+                f"{role} {col!r} is not a node-table column of {info.name!r}; columns: "
+                f"{info.columns[:30]}.")
+        out[role] = col
+    out["metric"] = take_choice(p, "metric", "cosine", ("cosine", "dot", "euclidean"))
+    out["n_samples"] = take_int(p, "n_samples", 2000, 10, 20_000)
+    fr = p.get("train_fractions", [0.1, 0.5, 0.9])
+    if (not isinstance(fr, (list, tuple)) or not 1 <= len(fr) <= 9
+            or not all(isinstance(f, (int, float)) and 0 < f < 1 for f in fr)):
+        raise InvalidParameterError(
+            f"train_fractions must be 1 to 9 numbers in (0, 1); got {fr!r}.")
+    out["train_fractions"] = [float(f) for f in fr]
+    out["n_repeats"] = take_int(p, "n_repeats", 5, 1, 20)
+    out["C"] = take_float(p, "C", 1.0, 1e-4, 1e4)
+    default_k = None if info.n_rows <= SPECTRUM_FULL_MAX else 100
+    k = p.get("n_eigenvalues", default_k)
+    out["n_eigenvalues"] = None if k is None else take_int(
+        {"n_eigenvalues": k}, "n_eigenvalues", 100, 1, min(info.n_rows, 1000))
+    out["baseline"] = bool(p.get("baseline", True))
+    out["random_state"] = take_seed(p, default=0)
+    return out
+
+
+@register("graph_diagnostics", validate=validate_graph_diagnostics, version=1,
+          dataset_kinds=("graph",))
+def run_graph_diagnostics(ctx: JobContext) -> dict[str, Any]:
+    from backend.diagnostics.graph import (
+        laplacian_spectrum,
+        node_classification_probe,
+        rayleigh_quotient,
+        reconstruction_map,
+    )
+
+    p = ctx.params
+    graph = stored_graph(ctx.store, ctx.dataset)
+    emb_info = ctx.store.dataset(p["embedding"])
+    if emb_info.extra.get("graph_dataset") != ctx.dataset.id or emb_info.n_rows != graph.n_nodes:
+        raise InvalidInputError(
+            f"dataset {emb_info.name!r} is not a node embedding of {ctx.dataset.name!r}; "
+            "embed this graph first (graph_embed) and pass the dataset it made.")
+    X = np.array(ctx.store.vectors(emb_info.id), dtype=np.float32)  # writable for torch
+    result: dict[str, Any] = {"embedding": emb_info.id, "embedding_name": emb_info.name,
+                              "n_nodes": graph.n_nodes, "n_dims": int(X.shape[1])}
+    span = 0.45 if p["baseline"] else 0.6
+    rec = reconstruction_map(
+        X, graph, metric=p["metric"], n_samples=p["n_samples"], random_state=p["random_state"],
+        device=ctx.device, progress=lambda f, m: ctx.progress(span * f, f"reconstruction: {m}"))
+    result["reconstruction"] = rec.to_dict()
+    if p["baseline"]:
+        rng = np.random.default_rng(p["random_state"])
+        R = rng.standard_normal(X.shape).astype(np.float32)
+        base = reconstruction_map(
+            R, graph, metric=p["metric"], n_samples=p["n_samples"],
+            random_state=p["random_state"], device=ctx.device,
+            progress=lambda f, m: ctx.progress(0.45 + 0.15 * f, f"random baseline: {m}"))
+        result["reconstruction_random"] = base.to_dict()
+    nodes = _node_table(ctx)
+    label = p["label_column"]
+    result["probe"] = None
+    if label is not None:
+        ctx.progress(0.62, f"node-classification probe on {label!r}")
+        values = nodes[label]
+        n_classes = values.nunique(dropna=True)
+        if not 2 <= n_classes <= MAX_CLASSES:
+            result["probe_note"] = (f"{label!r} has {n_classes} distinct values; the probe "
+                                    f"needs 2 to {MAX_CLASSES} classes.")
+        else:
+            labels = values.astype(object).where(values.notna(), None).to_numpy()
+            try:
+                probe = node_classification_probe(
+                    X, labels, train_fractions=p["train_fractions"], n_repeats=p["n_repeats"],
+                    C=p["C"], random_state=p["random_state"],
+                    progress=lambda f, m: ctx.progress(0.62 + 0.2 * f, f"probe: {m}"))
+                result["probe"] = probe.to_dict()
+                result["probe_label"] = label
+            except InvalidInputError as e:
+                result["probe_note"] = str(e)
+    ctx.progress(0.85, "Laplacian spectrum")
+    try:
+        spec = laplacian_spectrum(graph, n_eigenvalues=p["n_eigenvalues"],
+                                  random_state=p["random_state"])
+        ctx.save_npy("spectrum.npy", spec.eigenvalues)
+        result["spectrum"] = {k: v for k, v in spec.to_dict().items() if k != "eigenvalues"}
+    except InvalidInputError as e:
+        result["spectrum"] = None
+        result["spectrum_note"] = str(e)
+    result["rayleigh"] = None
+    if p["attribute"] is not None:
+        ctx.progress(0.95, f"Rayleigh quotient of {p['attribute']!r}")
+        values = pd.to_numeric(nodes[p["attribute"]], errors="coerce").to_numpy(np.float64)
+        try:
+            result["rayleigh"] = rayleigh_quotient(graph, values, random_state=p["random_state"]).to_dict()
+            result["rayleigh_attribute"] = p["attribute"]
+        except InvalidInputError as e:
+            result["rayleigh_note"] = str(e)
+    ctx.save_json("graph_diagnostics.json", result)
+    ctx.progress(1.0, "done")
+    return {"embedding": emb_info.id}

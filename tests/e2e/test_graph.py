@@ -1,0 +1,39 @@
+"""What a person sees on the Graph page: the karate club drawn with its edges, coloured by faction,
+the diagnostics beside it, and a picked node with its neighbours (screenshots to $E2E_SHOTS)."""
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import wait_idle
+
+pytestmark = pytest.mark.e2e
+
+
+def test_graph_page_karate_club(page, app_url, shots_dir):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "/graph", wait_until="domcontentloaded")
+    wait_idle(page)
+    page.get_by_role("button", name=re.compile("Karate club")).click()
+    wait_idle(page, settle_ms=1000)
+    expect(page.get_by_text(re.compile(r"34 nodes and 78 of 78 edges drawn"))).to_be_visible(
+        timeout=120_000)
+    expect(page.get_by_text(re.compile(r"mAP, 1 hop"))).to_be_visible(timeout=120_000)
+    wait_idle(page, settle_ms=1500)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    chart = page.get_by_test_id("stPlotlyChart").first
+    expect(chart.locator(".js-plotly-plot")).to_be_visible(timeout=30_000)
+    legend = chart.locator(".legendtext")
+    expect(legend.first).to_be_visible()
+    assert sorted(t.strip() for t in legend.all_text_contents()) == ["Mr. Hi", "Officer"]
+    page.screenshot(path=str(shots_dir / "graph.png"), full_page=False)
+
+    # a node picked: its 16 neighbours listed and ringed on the graph
+    page.get_by_test_id("stSelectbox").filter(has_text="Select a node").click()
+    page.get_by_role("option", name="0 (node 0)", exact=True).click()
+    wait_idle(page, settle_ms=1500)
+    expect(page.get_by_text(re.compile(r"16 neighbours"))).to_be_visible(timeout=30_000)
+    expect(chart.locator(".legendtext", has_text="neighbours (16)")).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.screenshot(path=str(shots_dir / "graph_selection.png"), full_page=True)

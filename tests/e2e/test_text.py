@@ -1,0 +1,69 @@
+"""What a person sees on the text pages: the bundled corpus embedded, its map, a search by meaning
+with the hits circled on the map, then a metadata filter with its selectivity (screenshots to
+$E2E_SHOTS)."""
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import wait_idle
+
+pytestmark = pytest.mark.e2e
+
+SAMPLE = 600  # rows of the corpus to embed: a few seconds of CPU, enough for a map
+
+
+def _pick(page, label: str, option: str) -> None:
+    """Choose ``option`` in the Streamlit multiselect labelled ``label``."""
+    box = page.get_by_role("combobox", name=re.compile(label))
+    box.click()
+    box.fill(option)
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+    wait_idle(page, settle_ms=800)
+
+
+def test_text_embed_map_search(page, app_url, shots_dir):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "/text", wait_until="domcontentloaded")
+    wait_idle(page)
+    page.get_by_role("button", name=re.compile("Add the ChatterBot")).click()
+    wait_idle(page, settle_ms=1000)
+    rows = page.get_by_role("spinbutton", name="Rows to embed")
+    rows.fill(str(SAMPLE))
+    rows.press("Enter")
+    wait_idle(page, settle_ms=800)
+    page.get_by_role("button", name="Embed", exact=True).click()
+    expect(page.get_by_text("Texts embedded")).to_be_visible(timeout=240_000)
+    wait_idle(page, settle_ms=1000)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.screenshot(path=str(shots_dir / "text_embedded.png"), full_page=False)
+
+    page.get_by_role("button", name="Show the map and search it").click()
+    expect(page.get_by_text(re.compile(rf"{SAMPLE} of {SAMPLE} points drawn"))).to_be_visible(
+        timeout=240_000)
+    wait_idle(page, settle_ms=1500)
+    assert page.url.endswith("/map")
+
+    query = page.get_by_role("textbox", name="Query")
+    query.fill("what food do you like to eat?")
+    query.press("Enter")
+    expect(page.get_by_text(re.compile(r"10 hits · among 600 rows"))).to_be_visible(timeout=60_000)
+    wait_idle(page, settle_ms=2000)
+    chart = page.get_by_test_id("stPlotlyChart").first
+    expect(chart.locator(".legendtext", has_text="highlighted")).to_be_visible()
+    hits = page.get_by_test_id("stDataFrame").first
+    expect(hits).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.screenshot(path=str(shots_dir / "text_search.png"), full_page=False)
+
+    page.get_by_text("Metadata filters (applied inside the search)").click()
+    wait_idle(page, settle_ms=500)
+    _pick(page, "Filter on columns", "category")
+    _pick(page, "category is one of", "food")
+    sel = page.get_by_text(re.compile(r"the filters keep [\d,]+ of 600 rows \([\d.]+% selectivity\)"))
+    expect(sel).to_be_visible(timeout=60_000)
+    wait_idle(page, settle_ms=2000)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.screenshot(path=str(shots_dir / "text_search_filtered.png"), full_page=False)
