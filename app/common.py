@@ -65,7 +65,7 @@ def current_dataset(kinds: tuple[str, ...] = ("vectors",)):
         st.session_state["dataset_id"] = default
     st.sidebar.selectbox(
         "Dataset", ids, key="dataset_id",
-        format_func=lambda i: f"{by_id[i].name} — {by_id[i].n_rows:,} × {by_id[i].n_dims}",
+        format_func=lambda i: f"{by_id[i].name} — {by_id[i].n_rows:,} × {by_id[i].n_dims} · {i[:6]}",
     )
     st.session_state["_dataset_id"] = st.session_state["dataset_id"]
     return by_id[st.session_state["dataset_id"]]

@@ -122,8 +122,9 @@ class LocalBackend:
             raise InvalidInputError(f"{filename!r} is empty (0 bytes).")
         suffix = "".join(c for c in Path(filename).suffix if c.isalnum() or c == ".")[:16]
         stored = "weights" + (suffix or ".bin")
+        shown = "".join(ch for ch in Path(filename).name if ch.isalnum() or ch in "._- ")[:120]
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / stored
+            path = Path(tmp) / (shown or stored)  # errors name the file the user gave
             path.write_bytes(data)
             w = open_weights(path)
             table = _tensor_table(w)

@@ -208,7 +208,9 @@ if "z" in proj.columns:
 tab_sel, tab_nb, tab_rep, tab_params = st.tabs(
     ["Selection", "Nearest neighbours", "Representation", "Parameters"])
 with tab_sel:
-    if selected is None or len(selected) == 0:
+    if "z" in proj.columns:
+        st.info("Selection works on 2-D maps: choose 2 dimensions and compute the map again.")
+    elif selected is None or len(selected) == 0:
         st.info("Drag a box or lasso on the map (or click a point) to select points.")
     else:
         st.markdown(f"**{len(selected):,} selected points**")
@@ -223,9 +225,12 @@ with tab_sel:
                 st.caption(f"First 48 of {len(selected):,} images shown.")
 with tab_nb:
     default_row = int(selected[0]) if selected is not None and len(selected) else 0
-    if "nb_row" not in st.session_state or st.session_state.get("nb_dataset") != info.id:
-        st.session_state["nb_row"] = default_row
+    first = int(selected[0]) if selected is not None and len(selected) else None
+    if ("nb_row" not in st.session_state or st.session_state.get("nb_dataset") != info.id
+            or (first is not None and first != st.session_state.get("nb_first"))):
+        st.session_state["nb_row"] = default_row  # a new selection: its first point
         st.session_state["nb_dataset"] = info.id
+    st.session_state["nb_first"] = first
     c1, c2, c3 = st.columns([1, 1, 2])
     row = c1.number_input("Row", 0, info.n_rows - 1, key="nb_row")
     k = c2.number_input("k", 1, min(100, info.n_rows - 1), 10, key="nb_k")

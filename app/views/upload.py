@@ -16,7 +16,7 @@ st.markdown(
     f"is stored. Limit: {max_upload_bytes() / 2**20:,.0f} MB."
 )
 
-up = st.file_uploader("Vectors file", type=list(FORMATS) + ["txt"], key="upload_file")
+up = st.file_uploader("Vectors file", type=list(FORMATS), key="upload_file")
 if up is None:
     st.stop()
 data = up.getvalue()
@@ -69,7 +69,10 @@ else:
     mode = st.radio("Vectors are", ["numeric columns", "one column of lists"], horizontal=True,
                     key="upload_mode", index=1 if preview.list_columns and not preview.numeric_columns else 0)
     id_choices = ["(none)", *preview.columns]
-    id_col = st.selectbox("Id column (optional, must be unique)", id_choices, key="upload_id")
+    id_col = st.selectbox("Id column (optional, must be unique)", id_choices, key="upload_id",
+                          index=id_choices.index(preview.id_guess) if preview.id_guess else 0,
+                          help="Guessed from the column names; an id column is kept as metadata, "
+                               "not used as a vector dimension.")
     options["id_column"] = None if id_col == "(none)" else id_col
     if mode == "numeric columns":
         default = [col for col in preview.numeric_columns if col != options["id_column"]]

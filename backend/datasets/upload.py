@@ -30,7 +30,7 @@ __all__ = [
     "parse_upload",
 ]
 
-FORMATS = ("csv", "tsv", "parquet", "npy", "npz")
+FORMATS = ("csv", "tsv", "txt", "parquet", "npy", "npz")
 _EXAMPLES = 5
 
 
@@ -50,6 +50,7 @@ class UploadPreview:
     list_columns: list[str]
     head: pd.DataFrame
     arrays: list[str] = field(default_factory=list)
+    id_guess: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,6 @@ class ParsedUpload:
 
 def _format(filename: str) -> str:
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    if ext == "txt":
-        ext = "tsv"
     if ext not in FORMATS:
         raise InvalidInputError(
             f"{filename!r}: unsupported file type {('.' + ext) if ext else '(no extension)'}; "
@@ -112,6 +111,12 @@ def _read_table(data: bytes, filename: str, fmt: str) -> pd.DataFrame:
         return _read_text_table(data, filename, ",")
     if fmt == "tsv":
         return _read_text_table(data, filename, "\t")
+    if fmt == "txt":  # delimiter guessed from the first lines: tab, comma or semicolon
+        head = data[:65536].decode("utf-8-sig", errors="ignore").splitlines()[:20]
+        counts = {sep: min((line.count(sep) for line in head if line.strip()), default=0)
+                  for sep in ("\t", ",", ";")}
+        sep = max(counts, key=counts.get)
+        return _read_text_table(data, filename, sep if counts[sep] > 0 else "\t")
     try:
         return pd.read_parquet(io.BytesIO(data))
     except Exception as e:  # pyarrow raises several types for a corrupt file
@@ -237,6 +242,15 @@ def _looks_like_list_column(s: pd.Series) -> bool:
     return all(p is not None and p.ndim == 1 and p.size > 1 for p in parsed)
 
 
+def _guess_id_column(df: pd.DataFrame) -> str | None:
+    """A column named like an id (id, ID, *_id, index, key) whose values are unique."""
+    for c in df.columns:
+        name = str(c).lower()
+        if (name in ("id", "index", "key", "uid", "uuid") or name.endswith("_id")) and df[c].is_unique:
+            return str(c)
+    return None
+
+
 def _numeric_columns(df: pd.DataFrame) -> list[str]:
     return [
         str(c) for c in df.columns
@@ -266,7 +280,8 @@ def inspect_upload(data: bytes, filename: str, *, max_bytes: int | None = None) 
     df = _read_table(data, filename, fmt)
     df.columns = [str(c) for c in df.columns]
     lists = [c for c in df.columns if _looks_like_list_column(df[c])]
-    return UploadPreview(fmt, len(df), list(df.columns), _numeric_columns(df), lists, df.head(5))
+    return UploadPreview(fmt, len(df), list(df.columns), _numeric_columns(df), lists, df.head(5),
+                         id_guess=_guess_id_column(df))
 
 
 def parse_upload(
@@ -486,6 +501,7 @@ def _vectors_from_list_column(s: pd.Series, filename: str, col: str) -> np.ndarr
         raise InvalidInputError(
             f"{filename!r}: column {col!r} has ragged vectors — lengths "
             f"{dict(zip(values.tolist(), counts.tolist()))}; {len(off):,} row(s) differ from the "
-            f"usual length {common} (first rows: {', '.join(map(str, off[:_EXAMPLES]))})."
+            f"usual length {common} (first rows: {', '.join(map(str, off[:_EXAMPLES]))}); every "
+            "vector must have the same length — fix or remove those rows and upload again."
         )
     return np.stack(parsed).astype(np.float64)

@@ -180,3 +180,15 @@ def test_npz_with_several_matrices_lets_the_user_choose():
         parse_upload(data, "m.npz")
     p = parse_upload(data, "m.npz", array_key="b")
     assert p.vectors.shape == (20, 5) and p.table.columns.tolist() == ["y"]
+
+
+def test_txt_delimiter_is_sniffed_and_id_column_guessed():
+    df = good_df()
+    p = parse_upload(df.to_csv(index=False).encode(), "comma.txt", id_column="id")
+    assert p.vectors.shape == (30, 3)
+    p = parse_upload(df.to_csv(sep="\t", index=False).encode(), "tab.txt", id_column="id")
+    assert p.vectors.shape == (30, 3)
+    numeric_ids = df.assign(id=range(30))
+    assert inspect_upload(csv_bytes(numeric_ids), "n.csv").id_guess == "id"
+    dup = numeric_ids.assign(id=[0] * 30)
+    assert inspect_upload(csv_bytes(dup), "d.csv").id_guess is None
