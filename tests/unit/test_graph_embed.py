@@ -310,7 +310,7 @@ def _cuda() -> bool:
 @pytest.mark.skipif(not _cuda(), reason="needs a CUDA device")
 def test_fastrp_cuda_matches_cpu():
     g, _ = load_example_graph("les_miserables")
-    kw = dict(iteration_weights=(0, 1, 1, 2), beta=-0.5, random_state=2)
+    kw = {"iteration_weights": (0, 1, 1, 2), "beta": -0.5, "random_state": 2}
     cpu = FastRP(32, device="cpu", **kw).fit_transform(g)
     gpu = FastRP(32, device="cuda", **kw).fit(g)
     assert gpu.device_ == "cuda"
