@@ -8,8 +8,8 @@ Run from the repository root:
 
 The reference is PyPI ``heatgeo`` 0.0.1 in its own virtual environment (recipe in
 ``shared/data/reference/heat_geodesic.md``); without it the reference columns are skipped.
-Every run is a fresh subprocess (one method, one size), so the peak resident memory
-(``ru_maxrss``, interpreter and imports included) is its own.
+Every run is a fresh subprocess (one method, one size); its peak resident memory is the
+kernel's VmHWM of that process (interpreter and imports included; Linux only).
 
 Rows
 ----
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,7 @@ REF_BEST = {"knn": 10, "tau": 50, "order": 64, "harnack_regul": 1.0}
 # Run inside the reference's virtual environment: load X, time fit_transform, save the
 # embedding, print one JSON line.
 _REFERENCE_CHILD = r"""
-import contextlib, io, json, resource, sys, time, warnings
+import contextlib, io, json, sys, time, warnings
 import numpy as np
 warnings.filterwarnings("ignore")
 from heatgeo.embedding import HeatGeo
@@ -60,9 +59,16 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
     emb = HeatGeo(**kw).fit_transform(X)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
 np.save(sys.argv[2], np.asarray(emb, dtype=np.float64))
-print(json.dumps({"time_s": wall, "cpu_s": cpu,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(json.dumps({"time_s": wall, "cpu_s": cpu, "peak_rss_mb": int(hwm) / 1024}))
 """
+
+
+def _peak_rss_mb() -> float:
+    """This process's resident high-water mark (VmHWM; unlike ``ru_maxrss`` it does not
+    inherit the parent's size across fork + exec). Linux only."""
+    with open("/proc/self/status") as f:
+        return int(next(x for x in f if x.startswith("VmHWM")).split()[1]) / 1024
 
 
 def _ours_child(x_path: str, out_path: str) -> None:
@@ -81,7 +87,7 @@ def _ours_child(x_path: str, out_path: str) -> None:
     r = hg.report_
     print(json.dumps({
         "time_s": wall, "cpu_s": cpu,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),
         "method": r.method, "kernel": r.kernel, "t": r.t, "order": r.order,
         "n_diffusion_nodes": r.n_diffusion_nodes, "saturated_fraction": r.saturated_fraction,
         "timings": r.timings,

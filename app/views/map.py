@@ -151,7 +151,7 @@ if hg:
     st.caption(
         f"Heat geodesic: diffusion time t = {hg['t']:.3g} "
         f"({'chosen from the graph' if hg['t_auto'] else 'as set'}), "
-        f"{'Chebyshev order ' + str(hg['order']) if hg['order'] else 'exact kernel'}, "
+        f"{'Chebyshev order ' + str(hg['order']) if hg['order'] else hg.get('kernel', 'exact') + ' kernel'}, "
         f"{hg['method']} mode on {hg['n_diffusion_nodes']:,} nodes, "
         f"**{hg['saturated_fraction']:.1%} of distances saturated**, MDS stress {hg['stress']:.3f}.")
 
@@ -173,7 +173,7 @@ fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple
                     faith_id if color in PER_POINT.values() else None)
 if note:
     map_area.caption(note)
-event = map_area.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
+event = st.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
                              selection_mode=("points", "box", "lasso"))
 
 if faith is not None and faith.state in ("queued", "running"):

@@ -48,6 +48,7 @@ SATURATION_LEVEL = 1e-14
 LOG_FLOOR = 1e-16
 DENSE_MAX_POINTS = 10_000
 _T_RANGE = (1e-2, 1e5)
+_N_SWEEPS = 8  # double BFS sweeps whose end pairs set the automatic t
 _MAX_AUTO_ORDER = 50_000
 _SEARCH_FACTOR = 3  # candidate neighbours searched per point: 3 * n_neighbors
 _EXACT_KNN_MAX_ROWS = 20_000
@@ -1095,29 +1096,43 @@ def _principal_axes(Y: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------
 # driver
 # ----------------------------------------------------------------------------------------
-def _far_pair(W: sp.spmatrix) -> tuple[int, int, int]:
-    """Ends of a longest shortest path (in hops) by a double BFS sweep, and its length."""
-    h = _hop_distances(W, 0)
-    a = int(np.argmax(h))
-    h = _hop_distances(W, a)
-    b = int(np.argmax(h))
-    return a, b, int(h[b])
+def _far_pairs(W: sp.spmatrix, rng: np.random.Generator, n_sweeps: int = _N_SWEEPS):
+    """Ends of long shortest paths (in hops): a double BFS sweep from node 0 and from
+    ``n_sweeps - 1`` random nodes. Returns the distinct pairs, longest first, and the
+    longest hop length."""
+    n = W.shape[0]
+    starts = [0] + rng.integers(0, n, size=n_sweeps - 1).tolist()
+    found = {}
+    for s in starts:
+        a = int(np.argmax(_hop_distances(W, s)))
+        h = _hop_distances(W, a)
+        b = int(np.argmax(h))
+        found[(min(a, b), max(a, b))] = int(h[b])
+    pairs = sorted(found, key=lambda ab: -found[ab])
+    return pairs, found[pairs[0]]
 
 
-def _pair_ratio(L, lam: float, a: int, b: int, t: float, device: str) -> float:
-    """``H_ab / ((H_aa + H_bb) / 2)`` at time t (Chebyshev on two columns)."""
+def _pair_ratio(L, lam: float, pairs: list[tuple[int, int]], t: float, device: str) -> float:
+    """Smallest ``H_ab / ((H_aa + H_bb) / 2)`` over the pairs at time t (Chebyshev on
+    the endpoints' columns)."""
+    nodes = sorted({v for ab in pairs for v in ab})
+    col = {v: j for j, v in enumerate(nodes)}
     K, _ = chebyshev_order(t, lam)
-    Hc = chebyshev_heat_kernel(L, t, K, lam, _columns(L.shape[0], [a, b], device))
-    hab = 0.5 * (float(Hc[b, 0]) + float(Hc[a, 1]))
-    return max(hab, 0.0) / (0.5 * (float(Hc[a, 0]) + float(Hc[b, 1])))
+    Hc = chebyshev_heat_kernel(L, t, K, lam, _columns(L.shape[0], nodes, device))
+    Hc = Hc if isinstance(Hc, np.ndarray) else Hc.cpu().numpy()
+    ratios = []
+    for a, b in pairs:
+        hab = max(0.5 * (Hc[b, col[a]] + Hc[a, col[b]]), 0.0)
+        ratios.append(hab / (0.5 * (Hc[a, col[a]] + Hc[b, col[b]])))
+    return float(min(ratios))
 
 
-def _auto_t(L, lam: float, a: int, b: int, device: str) -> float:
+def _auto_t(L, lam: float, pairs: list[tuple[int, int]], device: str) -> float:
     """t where the far-pair ratio reaches AUTO_T_RATIO: doubling bracket, log bisection."""
     lo_lim, hi_lim = _T_RANGE
 
     def reached(t: float) -> bool:
-        return _pair_ratio(L, lam, a, b, t, device) >= AUTO_T_RATIO
+        return _pair_ratio(L, lam, pairs, t, device) >= AUTO_T_RATIO
 
     lo, hi = 1.0, 1.0
     if reached(1.0):
@@ -1239,9 +1254,9 @@ def _fit_core(graph: _Graph, p: dict[str, Any], device: str, device_reason: str,
     Ls = normalized_laplacian(Wd)
     Lop = _sparse_operator(Ls, device)
     lam = min(2.0, 1.01 * _lanczos_lambda_max(Lop, n_d, 60, rng, device))
-    a, b, diam = _far_pair(Wd)
+    pairs, diam = _far_pairs(Wd, rng)
     t_auto = p["t"] == "auto"
-    t = _auto_t(Lop, lam, a, b, device) if t_auto else p["t"]
+    t = _auto_t(Lop, lam, pairs, device) if t_auto else p["t"]
     if p["order"] == "auto":
         order, bound = chebyshev_order(t, lam)
     else:
@@ -1258,7 +1273,8 @@ def _fit_core(graph: _Graph, p: dict[str, Any], device: str, device_reason: str,
     hd = torch.diagonal(H)
     low = int((H < SATURATION_LEVEL).sum()) - int((hd < SATURATION_LEVEL).sum())
     saturated = low / (n_d * (n_d - 1)) if n_d > 1 else 0.0
-    far_ratio = float(torch.clamp(H[a, b], min=0.0) / (0.5 * (hd[a] + hd[b])))
+    far_ratio = min(float(torch.clamp(H[a, b], min=0.0) / (0.5 * (hd[a] + hd[b])))
+                    for a, b in pairs)
     D = heat_geodesic_distances(H, t, p["sigma"])
     del H, hd
     D = 0.5 * (D + D.T)

@@ -120,7 +120,7 @@ def validate_heat_geodesic(p: dict[str, Any], info: DatasetInfo) -> dict[str, An
     out["order"] = "auto" if order == "auto" else take_int(p, "order", 32, 1, 4096)
     out["sigma"] = take_float(p, "sigma", 1.0, 0.0, 1.0)
     out["method"] = take_choice(p, "method", "auto", ("auto", "chebyshev", "exact", "landmark"))
-    out["n_landmarks"] = take_int(p, "n_landmarks", 2000, 10, 5000)
+    out["n_landmarks"] = take_int(p, "n_landmarks", 3000, 10, 10_000)
     out["random_state"] = take_seed(p)
     return out
 
