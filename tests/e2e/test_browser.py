@@ -19,6 +19,9 @@ def test_digits_map_box_select(page, shots_dir):
     chart = page.get_by_test_id("stPlotlyChart").first
     expect(chart.locator(".js-plotly-plot")).to_be_visible(timeout=30_000)
     expect(chart.locator(".legendtext").first).to_be_visible()  # categorical legend of `digit`
+    # the faithfulness scores arrive a moment later and rerun the page: select after that
+    expect(page.get_by_text(re.compile(r"Trustworthiness \(k=10\)"))).to_be_visible(timeout=120_000)
+    wait_idle(page, settle_ms=1000)
     page.screenshot(path=str(shots_dir / "map.png"), full_page=False)
 
     drag = chart.locator(".nsewdrag").first
