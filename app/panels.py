@@ -87,8 +87,9 @@ def search_panel(c, info, table) -> np.ndarray | None:
     te = info.extra.get("text_embedding") or {}
     if te:
         left = (f"; {te['n_left_out']:,} rows without text left out" if te.get("n_left_out") else "")
-        trunc = (f"; {te['n_truncated']:,} texts over {te['max_tokens']} tokens truncated"
-                 if te.get("n_truncated") else "")
+        n_trunc = te.get("n_truncated", 0)
+        trunc = (f"; {n_trunc:,} text{'s' if n_trunc > 1 else ''} over {te['max_tokens']} tokens "
+                 "truncated" if n_trunc else "")
         st.caption(f"{info.n_rows:,} texts of {text_col!r} embedded{left}{trunc}.")
     query = st.text_input("Query", key=f"search_q-{info.id}",
                           placeholder="e.g. what is your favourite book?",

@@ -16,7 +16,7 @@ import pandas as pd
 import pydeck as pdk
 from pydeck.bindings.json_tools import default_serialize
 
-from components.scatter import _PALETTE, MAX_CATEGORIES, _natural, is_categorical
+from components.scatter import _PALETTE, MAX_CATEGORIES, _natural
 
 __all__ = [
     "GLOBE_COLOR",
@@ -27,7 +27,7 @@ __all__ = [
     "point_sizes",
     "CompactDeck",
     "tooltip_fields",
-    "grid_polygons",
+    "sphere_image",
     "globe_deck",
     "legend_html",
 ]
@@ -145,13 +145,33 @@ def _missing(v) -> bool:
         return False
 
 
-def grid_polygons(lat: np.ndarray, lon: np.ndarray, step: float) -> list[list[list[float]]]:
-    """The square cell of side ``step`` degrees around each grid centre, as [lon, lat] rings."""
-    h = step / 2.0
-    return [
-        [[x - h, y - h], [x + h, y - h], [x + h, y + h], [x - h, y + h]]
-        for y, x in zip(np.round(lat, 6).tolist(), np.round(lon, 6).tolist())
-    ]
+def sphere_image(heat: pd.DataFrame | None = None, heat_step: float = 2.0,
+                 heat_colors: np.ndarray | None = None) -> str:
+    """The globe's surface as a PNG data URL for a BitmapLayer over [-180, 180] x [-90, 90]:
+    the globe colour, with the heat cells (RGBA, alpha-blended) painted on it when given.
+
+    Cell (latitude, longitude) centres of a regular ``heat_step`` grid map to pixels (north
+    row first). Opaque everywhere, so it hides the far side of the globe.
+    """
+    import base64
+    import io
+
+    from PIL import Image
+
+    if heat is None or len(heat) == 0:
+        img = np.tile(np.array(GLOBE_COLOR, np.uint8), (2, 4, 1))
+    else:
+        h, w = int(round(180 / heat_step)), int(round(360 / heat_step))
+        img = np.tile(np.array(GLOBE_COLOR, np.float64), (h, w, 1))
+        rows = np.clip(np.floor((90.0 - heat["latitude"].to_numpy()) / heat_step), 0, h - 1).astype(int)
+        cols = np.clip(np.floor((heat["longitude"].to_numpy() + 180.0) / heat_step), 0, w - 1).astype(int)
+        rgba = np.asarray(heat_colors, dtype=np.float64)
+        a = (rgba[:, 3:4] / 255.0) if rgba.shape[1] == 4 else np.ones((len(rgba), 1))
+        img[rows, cols] = img[rows, cols] * (1 - a) + rgba[:, :3] * a
+        img = np.round(img).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img, "RGB").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def _graticule(step: int = 30) -> list[dict]:
@@ -179,7 +199,8 @@ def globe_deck(
     zoom: float = 0.4,
     dim_unselected: bool = False,
 ) -> pdk.Deck:
-    """The globe: a GlobeView with an opaque sphere, a graticule, optional heat cells, points.
+    """The globe: a GlobeView with an opaque sphere (a heat map painted on it), a graticule,
+    the points.
 
     Parameters
     ----------
@@ -195,18 +216,21 @@ def globe_deck(
     highlight : ndarray of int, optional
         Row ids drawn with a white ring on top (a selection made on the map).
     heat : DataFrame, optional
-        Grid centres (``latitude``, ``longitude``) of a trained encoder's output, drawn as
-        ``heat_step``-degree cells coloured by ``heat_colors`` (n, 4) uint8.
+        Grid centres (``latitude``, ``longitude``) of a trained encoder's output, painted on
+        the sphere as ``heat_step``-degree cells coloured by ``heat_colors`` (n, 4) uint8
+        (alpha-blended over the globe colour; see :func:`sphere_image`).
     view : (latitude, longitude), optional
-        Centre of the initial view; default the points' circular mean.
+        Centre of the initial view; default the points' median latitude (within ±60°) and
+        circular-mean longitude.
     dim_unselected : bool, default=False
         Fade the points not in ``highlight``.
 
     Returns
     -------
     pydeck.Deck
-        ``map_provider=None`` (no base map, nothing fetched). Layer ids: ``globe``,
-        ``graticule``, ``heat``, ``points`` (pickable; its objects carry ``_row``), ``highlight``.
+        ``map_provider=None`` (no base map, nothing fetched). Layer ids: ``globe`` (a
+        BitmapLayer: the sphere with the heat map), ``graticule``, ``points`` (pickable; its
+        objects carry ``_row``) and ``highlight``.
     """
     n = len(points)
     colors = np.asarray(colors, dtype=np.uint8)
@@ -237,35 +261,26 @@ def globe_deck(
                 float(np.rad2deg(np.arctan2(np.sin(lon_r).mean(), np.cos(lon_r).mean()))))
     view = view or (20.0, 0.0)
 
+    # The sphere (and the heat map painted on it) is a BitmapLayer: opaque, so the depth test
+    # hides the far side, and outside the layers Streamlit greys out during a selection.
+    on_heat = heat is not None and len(heat) > 0
     layers = [
         pdk.Layer(
-            "SolidPolygonLayer", id="globe",
-            data=[{"polygon": [[-180, 90], [0, 90], [180, 90], [180, -90], [0, -90], [-180, -90]]}],
-            get_polygon="polygon", get_fill_color=list(GLOBE_COLOR), filled=True, stroked=False,
+            "BitmapLayer", id="globe", bounds=[-180, -90, 180, 90],
+            image="'" + sphere_image(heat, heat_step, heat_colors) + "'",
         ),
         pdk.Layer(
             "PathLayer", id="graticule", data=_graticule(), get_path="path",
             get_color=[255, 255, 255, 38], width_units="'pixels'", get_width=1,
         ),
+        pdk.Layer(
+            "ScatterplotLayer", id="points", data=data, get_position=["lon", "lat"],
+            get_fill_color="c", get_radius=float(radii) if constant_radius else "r",
+            radius_units="'pixels'", radius_min_pixels=1, pickable=True, filled=True,
+            stroked=on_heat, get_line_color=[12, 16, 24, 200], line_width_units="'pixels'",
+            get_line_width=1,  # a dark rim keeps points apart from heat cells of the same colour
+        ),
     ]
-    if heat is not None and len(heat):
-        cells = pd.DataFrame({
-            "p": grid_polygons(heat["latitude"].to_numpy(), heat["longitude"].to_numpy(),
-                               heat_step),
-            "c": np.asarray(heat_colors, dtype=np.uint8).tolist(),
-        })
-        layers.append(pdk.Layer(
-            "SolidPolygonLayer", id="heat", data=cells, get_polygon="p", get_fill_color="c",
-            filled=True, stroked=False,
-        ))
-    on_heat = heat is not None and len(heat) > 0
-    layers.append(pdk.Layer(
-        "ScatterplotLayer", id="points", data=data, get_position=["lon", "lat"],
-        get_fill_color="c", get_radius=float(radii) if constant_radius else "r",
-        radius_units="'pixels'", radius_min_pixels=1, pickable=True, filled=True,
-        stroked=on_heat, get_line_color=[12, 16, 24, 200], line_width_units="'pixels'",
-        get_line_width=1,  # a dark rim keeps points apart from heat cells of the same colour
-    ))
     if in_hl.any():
         hd = data.loc[in_hl, ["_row", "lon", "lat"]]
         hd["r"] = (float(radii) if constant_radius else data.loc[in_hl, "r"]) + 2
@@ -274,6 +289,7 @@ def globe_deck(
             get_radius="r", radius_units="'pixels'", stroked=True, filled=False,
             get_line_color=[255, 255, 255, 220], line_width_units="'pixels'", get_line_width=1,
         ))
+    # (GlobeView culls back faces by default in deck.gl 9; "cull" keeps it so in older ones.)
     return CompactDeck(
         layers=layers,
         views=[pdk.View(type="_GlobeView", controller=True)],

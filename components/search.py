@@ -79,11 +79,11 @@ def filter_controls(table: pd.DataFrame, categorical: list[str], numeric: list[s
 
 def hits_frame(hits: pd.DataFrame, table: pd.DataFrame, text_column: str,
                columns: list[str] | None = None) -> pd.DataFrame:
-    """The hits with their text and a few metadata columns: rank, score, text, ..., _row."""
+    """The hits with a few metadata columns and their text: rank, score, ..., text, _row."""
     cols = [c for c in (columns or []) if c in table.columns and c not in (text_column, "_row")]
     out = hits[["rank", "score", "_row"]].merge(table[["_row", text_column, *cols]], on="_row",
                                                 how="left")
-    return out[["rank", "score", text_column, *cols, "_row"]]
+    return out[["rank", "score", *cols, text_column, "_row"]]
 
 
 def search_summary(result) -> str:
@@ -96,6 +96,8 @@ def search_summary(result) -> str:
     else:
         parts.append(f"among {result.n_rows:,} rows")
     how = STRATEGIES.get(result.strategy, result.strategy)
+    if result.strategy == "exact" and result.filters:
+        how = STRATEGIES["prefilter-exact"]
     if result.index_method == "ivf":
         how += (f" ({result.n_lists:,} lists, n_probe {result.n_probe}, "
                 f"recall@10 {result.recall:.3f} measured at build)")

@@ -49,5 +49,7 @@ def embedding_report(meta: dict[str, Any]) -> None:
                    "left out: the embedding has one row per text that embedded (its "
                    "`source_row` column points back). They are listed below.")
     if meta["n_truncated"]:
-        st.info(f"{meta['n_truncated']:,} texts were longer than {meta['max_tokens']} tokens and "
-                "were truncated (the `truncated` column marks them).")
+        one = meta["n_truncated"] == 1
+        st.info(f"{meta['n_truncated']:,} text{'' if one else 's'} {'was' if one else 'were'} longer "
+                f"than {meta['max_tokens']} tokens and truncated (the `truncated` column marks "
+                f"{'it' if one else 'them'}).")

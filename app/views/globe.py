@@ -27,7 +27,8 @@ from components.selection import draw_sample, rows_in_selection
 
 EMBEDDING = "(embedding: first 3 principal components → RGB)"
 NONE = "(none)"
-GEO_BUNDLED = {"airports": "US airports (3,376)", "world_cities": "World cities, population ≥ 15,000 (34,006)"}
+GEO_BUNDLED = {"airports": "US airports (3,376)",
+               "world_cities": "World cities, population ≥ 15,000 (34,006)"}
 ENCODER_NAMES = {"sh": "spherical harmonics (sh)", "spherecplus": "sphereC+ (DFS)",
                  "spherec": "sphereC (DFS)", "theory": "theory (DFS)", "grid": "grid (DFS)",
                  "wrap": "wrap (DFS)", "cartesian3d": "cartesian 3-D", "direct": "direct (λ, φ)"}
@@ -106,8 +107,10 @@ with st.sidebar.expander("Globe display", expanded=True):
     budget = int(st.number_input("Points on the globe", 1_000, 500_000, GLOBE_BUDGET, 5_000,
                                  key="globe_budget",
                                  help="A uniform sample when the dataset has more rows."))
-    proj_kind = st.selectbox("Map beside it", ["umap", "pca"], key="globe_proj",
-                             format_func={"umap": "UMAP", "pca": "PCA"}.get)
+    map_page_art = st.session_state.get("map_done", {}).get(info.id)  # the Map page's projection
+    proj_names = {"map": "as on the Map page", "umap": "UMAP", "pca": "PCA"}
+    proj_kind = st.selectbox("Map beside it", ["map", "umap", "pca"] if map_page_art else
+                             ["umap", "pca"], key="globe_proj", format_func=proj_names.get)
 
 # -- jobs: the map's projection, the embedding colours, the location encoder -------------------
 def _submit(store_key: str, spec: JobSpec) -> str | None:
@@ -139,11 +142,11 @@ def _job_artifact(job_id: str | None, label: str, key: str, where=None) -> str |
     return None
 
 
-if proj_kind == "umap":
+if proj_kind == "umap":  # the Map page's default: the same job, computed once
     k = min(15, info.n_rows - 1)
     proj_spec = JobSpec("umap", info.id, {"n_neighbors": k, "min_dist": 0.1, "metric": "euclidean",
                                           "n_components": 2, "random_state": 42})
-else:
+elif proj_kind == "pca":
     proj_spec = JobSpec("pca", info.id, {"n_components": 2})
 
 enc_jobs = st.session_state.setdefault("globe_enc_jobs", {})
@@ -160,13 +163,23 @@ if globe_state is not None:
     objs = (globe_state.get("selection") or {}).get("objects", {}).get("points", [])
     globe_sel = np.array(sorted({int(o["_row"]) for o in objs if o and "_row" in o}), dtype=np.int64)
 
+row_rgb = None  # the embedding's colour of every row, when colouring by it
+if color == EMBEDDING:
+    pca_art = _job_artifact(_submit("globe_pca_jobs", JobSpec(
+        "pca", info.id, {"n_components": min(3, info.n_dims)})), "Embedding colours (PCA)",
+        "globe-pca-job", where=left)
+    if pca_art is not None:
+        pcs = load_artifact_table(c, pca_art, "projection.parquet").sort_values("_row")
+        row_rgb = embedding_rgb(pcs[[a for a in "xyz" if a in pcs]].to_numpy())
+
 # -- the map (right) -------------------------------------------------------------------------
 map_sel = np.array([], dtype=np.int64)
-proj = None
 with right:
-    st.markdown(f"**Where in embedding space** — {proj_kind.upper()} of the {info.n_dims}-D vectors")
-    proj_art = _job_artifact(_submit("globe_proj_jobs", proj_spec),
-                             f"{proj_kind.upper()} of {info.name}", "globe-proj-job")
+    proj_label = (c.artifact(map_page_art).kind.replace("_", " ").upper() if proj_kind == "map"
+                  else proj_names[proj_kind])
+    st.markdown(f"**Where in embedding space** — {proj_label} of the {info.n_dims}-D vectors")
+    proj_art = map_page_art if proj_kind == "map" else _job_artifact(
+        _submit("globe_proj_jobs", proj_spec), f"{proj_label} of {info.name}", "globe-proj-job")
     if proj_art is not None:
         proj = load_artifact_table(c, proj_art, "projection.parquet")
         df = proj.merge(table, on="_row", how="left")
@@ -174,6 +187,9 @@ with right:
         map_color = None if color in (NONE, EMBEDDING) else color
         fig, note = scatter_figure(df.iloc[drawn], color=map_color, hover=tip_cols,
                                    highlight=globe_sel if len(globe_sel) else None, height=540)
+        if row_rgb is not None:  # one trace of every drawn point: colour it like the globe
+            fig.data[0].marker.color = [f"rgb({r},{g},{b})" for r, g, b in
+                                        row_rgb[df["_row"].to_numpy()[drawn]].tolist()]
         event = st.plotly_chart(fig, key=f"globe-map-{proj_art}", on_select="rerun",
                                 selection_mode=("points", "box", "lasso"))
         if event and event.selection:
@@ -192,13 +208,10 @@ points = geo_table.iloc[drawn]
 legend: list[tuple[str, tuple[int, int, int]]] = []
 color_note = None
 if color == EMBEDDING:
-    pca_art = _job_artifact(_submit("globe_pca_jobs", JobSpec(
-        "pca", info.id, {"n_components": min(3, info.n_dims)})), "Embedding colours (PCA)",
-        "globe-pca-job", where=left)
-    if pca_art is not None:
-        pcs = load_artifact_table(c, pca_art, "projection.parquet").set_index("_row")
-        rgb = embedding_rgb(pcs.loc[points["_row"].to_numpy(), [a for a in "xyz" if a in pcs]].to_numpy())
-        color_note = "Colour = the embedding's first principal components (PC1 red, PC2 green, PC3 blue)."
+    if row_rgb is not None:
+        rgb = row_rgb[points["_row"].to_numpy()]
+        color_note = ("Colour (globe and map) = the embedding's first principal components "
+                      "(PC1 red, PC2 green, PC3 blue).")
     else:
         rgb = np.tile(np.array(OTHER_COLOR, np.uint8), (len(points), 1))
 elif color == NONE:
@@ -369,7 +382,8 @@ with tab_sat:
     else:
         by_id = {d.id: d for d in sat}
         ck = st.selectbox("Checkpoint", list(by_id), key="satclip_ckpt",
-                          format_func=lambda i: f"{by_id[i].name} (L = {by_id[i].extra['satclip']['degree']})")
+                          format_func=lambda i: (f"{by_id[i].name} "
+                                                 f"(L = {by_id[i].extra['satclip']['degree']})"))
         sat_jobs = st.session_state.setdefault("globe_sat_jobs", {})
         if st.button("Embed every row with SatCLIP", key="satclip_run"):
             try:

@@ -155,7 +155,11 @@ if hg:
         f"{hg['method']} mode on {hg['n_diffusion_nodes']:,} nodes, "
         f"**{hg['saturated_fraction']:.1%} of distances saturated**, MDS stress {hg['stress']:.3f}.")
 
-search_rows = None
+map_area, search_rows = st.container(), None
+if info.extra.get("text_column") and info.extra.get("text_model"):  # a text embedding
+    map_area, search_area = st.columns([3, 2], gap="medium")
+    with search_area:
+        search_rows = search_panel(c, info, table)
 nb_row = st.session_state.get("nb_row")
 highlight = None
 if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row < info.n_rows:
@@ -168,8 +172,8 @@ fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple
                     None if highlight is None else tuple(int(h) for h in highlight),
                     faith_id if color in PER_POINT.values() else None)
 if note:
-    st.caption(note)
-event = st.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
+    map_area.caption(note)
+event = map_area.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
                              selection_mode=("points", "box", "lasso"))
 
 if faith is not None and faith.state in ("queued", "running"):

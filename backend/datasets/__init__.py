@@ -55,3 +55,18 @@ __all__ += [
     "load_example_graph",
     "node_label_matrix",
 ]
+
+from backend.datasets.text_table import (  # noqa: E402
+    BUNDLED_TEXT,
+    ParsedTextUpload,
+    load_bundled_text,
+    parse_text_upload,
+    text_cell_counts,
+)
+
+__all__ += ["BUNDLED_TEXT", "ParsedTextUpload", "load_bundled_text", "parse_text_upload",
+            "text_cell_counts"]
+
+from backend.datasets.geo import annotate_geo_upload  # noqa: E402
+
+__all__ += ["annotate_geo_upload"]

@@ -133,14 +133,15 @@ def _one_torch_thread(device: str):
 
 
 def _load_coordinates(ctx: JobContext, lat_col: str, lon_col: str, extra_cols: list[str]):
-    """The table with validated coordinates (longitudes wrapped into [-180, 180))."""
+    """The table with validated coordinates (longitudes wrapped into [-180, 180)) and the
+    number of longitudes wrapped (reported in the sidecar)."""
     from backend.datasets.geo import validate_lat_lon
 
     table = ctx.table(list(dict.fromkeys([lat_col, lon_col, *extra_cols])))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        table, _ = validate_lat_lon(table, latitude=lat_col, longitude=lon_col)
-    return table
+        table, report = validate_lat_lon(table, latitude=lat_col, longitude=lon_col)
+    return table, report.n_longitudes_wrapped
 
 
 def _derived_dataset(ctx: JobContext, vectors: np.ndarray, lat_col: str, lon_col: str,
@@ -203,7 +204,7 @@ def run_location_encoder(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     lat_col, lon_col, target = p["latitude"], p["longitude"], p["target_column"]
     ctx.progress(0.01, "reading the coordinates")
-    table = _load_coordinates(ctx, lat_col, lon_col, [target])
+    table, n_wrapped = _load_coordinates(ctx, lat_col, lon_col, [target])
     lat = table[lat_col].to_numpy(np.float64)
     lon = table[lon_col].to_numpy(np.float64)
     y = table[target]
@@ -272,7 +273,7 @@ def run_location_encoder(ctx: JobContext) -> dict[str, Any]:
         "best_epoch": int(model.best_epoch_), "fit_seconds": round(float(model.fit_time_s_), 3),
         "loss_curve": [round(float(v), 6) for v in model.loss_curve_],
         "validation_loss_curve": [round(float(v), 6) for v in model.validation_loss_curve_],
-        "grid_step": p["grid_step"], "n_grid": int(len(grid)),
+        "grid_step": p["grid_step"], "n_grid": int(len(grid)), "n_longitudes_wrapped": n_wrapped,
     }
     if task == "classification":
         out["classes"] = [str(c) for c in model.classes_.tolist()]
@@ -380,7 +381,7 @@ def run_satclip_embed(ctx: JobContext) -> dict[str, Any]:
     enc = load_satclip_location_encoder(ctx.store.dataset_file(ckpt.id, ckpt.extra["satclip_file"]),
                                         device=ctx.device)
     lat_col, lon_col = p["latitude"], p["longitude"]
-    table = _load_coordinates(ctx, lat_col, lon_col, [])
+    table, n_wrapped = _load_coordinates(ctx, lat_col, lon_col, [])
     lat = table[lat_col].to_numpy(np.float64)
     lon = table[lon_col].to_numpy(np.float64)
     parts = []
@@ -388,8 +389,8 @@ def run_satclip_embed(ctx: JobContext) -> dict[str, Any]:
     for i in range(n_chunks):
         rows = slice(i * _EMBED_CHUNK, (i + 1) * _EMBED_CHUNK)
         parts.append(enc.transform(lat[rows], lon[rows]))
-        ctx.progress(0.05 + 0.85 * (i + 1) / n_chunks, f"SatCLIP: {min(len(lat), (i + 1) * _EMBED_CHUNK):,} "
-                     f"of {len(lat):,} points")
+        done = min(len(lat), (i + 1) * _EMBED_CHUNK)
+        ctx.progress(0.05 + 0.85 * (i + 1) / n_chunks, f"SatCLIP: {done:,} of {len(lat):,} points")
     emb = np.concatenate(parts).astype(np.float32)
     src = ctx.dataset
     derived = _derived_dataset(
@@ -399,4 +400,5 @@ def run_satclip_embed(ctx: JobContext) -> dict[str, Any]:
         extra={"label_column": src.extra.get("label_column"), "satclip": enc.to_dict()},
     )
     ctx.progress(1.0, "done")
-    return {"derived_dataset": derived.id, "satclip": enc.to_dict()}
+    return {"derived_dataset": derived.id, "satclip": enc.to_dict(),
+            "n_longitudes_wrapped": n_wrapped}

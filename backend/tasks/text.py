@@ -12,7 +12,8 @@ was cut). The Map page projects it like any other dataset.
 search is short and a job per keystroke would fill the store) embeds a query and returns
 the nearest rows by cosine similarity among those passing metadata filters
 (:class:`backend.search.VectorIndex`: exact up to 100,000 rows, an IVF index beyond). Fitted
-indexes are kept in this process, a few at a time, per workspace, dataset and device.
+indexes are kept in this process, a few at a time, per workspace, dataset and device; an
+embedding job of more than 100,000 texts builds its IVF index before it ends.
 """
 
 from __future__ import annotations
@@ -148,6 +149,10 @@ def run_text_embed(ctx: JobContext) -> dict[str, Any]:
                "truncated_column": trunc_col, "text_model": MODEL_NAME,
                "model_package": report.model_package, "text_embedding": counts},
     )
+    if len(kept) > EXACT_MAX_ROWS:  # build the search index now, not on the first search
+        ctx.progress(0.96, "building the search index")
+        _index(ctx.store, info, ctx.device,
+               progress=lambda f, m: ctx.progress(0.96 + 0.04 * f, f"search index: {m}"))
     ctx.progress(1.0, "done")
     seconds = float(report.seconds)
     return {"derived_dataset": info.id, **counts, "model": report.model,

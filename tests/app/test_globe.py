@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from tests.app.conftest import captions, run_until
-from tests.unit.test_geo_tasks import satclip_checkpoint_bytes
+from tests.geo_support import satclip_checkpoint_bytes
 
 
 def _layers(at) -> dict:
@@ -17,6 +17,16 @@ def _layers(at) -> dict:
     assert spec["views"] == [{"@@type": "_GlobeView", "controller": True}]
     assert "mapStyle" not in spec and "mapProvider" not in spec  # no base map, nothing fetched
     return {layer["id"]: layer for layer in spec["layers"]}
+
+
+def _globe_image(layers: dict) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    url = layers["globe"]["image"]
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
 
 
 def _open_globe_with(app, bundled_key: str):
@@ -39,8 +49,8 @@ def test_airports_globe_and_encoder_heat_map(app):
     assert not at.exception and not at.error
     layers = _layers(at)
     assert len(layers["points"]["data"]) == 3376 and layers["points"]["pickable"]
-    assert layers["globe"]["@@type"] == "SolidPolygonLayer"  # the sphere hiding the far side
-    assert "heat" not in layers
+    assert layers["globe"]["@@type"] == "BitmapLayer"  # the opaque sphere hiding the far side
+    assert _globe_image(layers).shape == (2, 4, 3)  # plain: no heat map yet
     assert "3,376 of 3,376 points drawn" in captions(at)
     assert any("supply a SatCLIP checkpoint file" in i.value for i in at.info)
 
@@ -52,8 +62,9 @@ def test_airports_globe_and_encoder_heat_map(app):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Classes"] == "56"  # 'state' of the airports (12 rows without one)
     assert float(metrics["Accuracy (all labelled rows)"].rstrip("%")) > 40  # majority: 7.8%
-    heat = _layers(at)["heat"]
-    assert len(heat["data"]) == 90 * 180  # the 2-degree grid
+    heat = _globe_image(_layers(at))
+    assert heat.shape == (90, 180, 3)  # the 2-degree grid painted on the sphere
+    assert len(np.unique(heat.reshape(-1, 3), axis=0)) > 30  # states and confidences
     assert "Heat map: the trained encoder" in captions(at)
 
     at.button(key="enc_show_derived").click()
@@ -62,6 +73,8 @@ def test_airports_globe_and_encoder_heat_map(app):
     assert not at.exception and not at.error
     colors = np.array([p["c"] for p in _layers(at)["points"]["data"]])
     assert len(colors) == 3376 and len(np.unique(colors[:, :3], axis=0)) > 100  # PCs → RGB
+    trace = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]  # the map: same colours
+    assert trace["marker"]["color"] == [f"rgb({r},{g},{b})" for r, g, b, _ in colors.tolist()]
 
 
 def test_world_cities_globe(app):

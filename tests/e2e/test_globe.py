@@ -1,5 +1,6 @@
-"""What a person sees on the Globe page: airports on a globe beside their map, a box selection on
-the map lighting up on the globe, and a trained encoder's heat map (screenshots to $E2E_SHOTS)."""
+"""What a person sees on the Globe page: airports on a globe beside their map, a click on the globe
+ringed on the map, a box on the map lit up on the globe, and a trained encoder's heat map
+(screenshots to $E2E_SHOTS)."""
 
 import re
 
@@ -51,6 +52,17 @@ def test_globe_page_airports(page, app_url, shots_dir):
     assert stats["other"] > 200, stats  # the airports (coloured points)
     page.screenshot(path=str(shots_dir / "globe.png"), full_page=False)
 
+    # a click on an airport on the globe rings it on the map (the view opens on the airports)
+    box = deck.bounding_box()
+    for dx in range(0, 60, 8):
+        page.mouse.click(box["x"] + box["width"] / 2 - dx, box["y"] + box["height"] / 2 + 5)
+        wait_idle(page, settle_ms=1200)
+        if page.get_by_text(re.compile("1 clicked on the globe")).count():
+            break
+    expect(page.get_by_text(re.compile(r"1 selected points \(1 clicked on the globe\)"))).to_be_visible()
+    expect(chart.locator(".legendtext", has_text="highlighted")).to_be_visible()
+    page.screenshot(path=str(shots_dir / "globe_click.png"), full_page=False)
+
     # a box on the map lights those airports up on the globe
     drag = chart.locator(".nsewdrag").first
     box = drag.bounding_box()
@@ -61,8 +73,9 @@ def test_globe_page_airports(page, app_url, shots_dir):
     wait_idle(page, settle_ms=1500)
     sel = page.get_by_text(re.compile(r"^\d[\d,]* selected points"))
     expect(sel).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(re.compile(r"\d selected on the map"))).to_be_visible()
     n = int(sel.inner_text().split()[0].replace(",", ""))
-    assert 0 < n < 3376
+    assert 1 < n < 3376
     page.wait_for_timeout(1500)
     page.screenshot(path=str(shots_dir / "globe_selection.png"), full_page=False)
 
@@ -74,4 +87,5 @@ def test_globe_page_airports(page, app_url, shots_dir):
     wait_idle(page, settle_ms=3000)
     expect(page.get_by_text(re.compile("Heat map: the trained encoder"))).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.get_by_role("heading", name="Globe").scroll_into_view_if_needed()
     page.screenshot(path=str(shots_dir / "globe_heatmap.png"), full_page=False)

@@ -10,7 +10,7 @@ from tests.e2e.conftest import wait_idle
 
 pytestmark = pytest.mark.e2e
 
-SAMPLE = 600  # rows of the corpus to embed: a few seconds of CPU, enough for a map
+SAMPLE = 200  # rows of the corpus to embed: seconds of CPU, enough for a map
 
 
 def _pick(page, label: str, option: str) -> None:
@@ -44,12 +44,12 @@ def test_text_embed_map_search(page, app_url, shots_dir):
     expect(page.get_by_text(re.compile(rf"{SAMPLE} of {SAMPLE} points drawn"))).to_be_visible(
         timeout=240_000)
     wait_idle(page, settle_ms=1500)
-    assert page.url.endswith("/map")
+    expect(page.get_by_text("Search by meaning")).to_be_visible()  # the Map page, beside the map
 
     query = page.get_by_role("textbox", name="Query")
     query.fill("what food do you like to eat?")
     query.press("Enter")
-    expect(page.get_by_text(re.compile(r"10 hits · among 600 rows"))).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(rf"10 hits · among {SAMPLE} rows"))).to_be_visible(timeout=60_000)
     wait_idle(page, settle_ms=2000)
     chart = page.get_by_test_id("stPlotlyChart").first
     expect(chart.locator(".legendtext", has_text="highlighted")).to_be_visible()
@@ -62,7 +62,7 @@ def test_text_embed_map_search(page, app_url, shots_dir):
     wait_idle(page, settle_ms=500)
     _pick(page, "Filter on columns", "category")
     _pick(page, "category is one of", "food")
-    sel = page.get_by_text(re.compile(r"the filters keep [\d,]+ of 600 rows \([\d.]+% selectivity\)"))
+    sel = page.get_by_text(re.compile(rf"the filters keep [\d,]+ of {SAMPLE} rows \([\d.]+% selectivity\)"))
     expect(sel).to_be_visible(timeout=60_000)
     wait_idle(page, settle_ms=2000)
     expect(page.get_by_test_id("stException")).to_have_count(0)

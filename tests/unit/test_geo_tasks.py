@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from backend.datasets.geo import sample_sphere_uniform
 from backend.embed.location import ENCODERS, LocationEncoder, load_satclip_location_encoder
 from backend.errors import InvalidInputError, InvalidParameterError
 from backend.jobs import JobSpec, resolve_spec
 from backend.tasks.geo import LOCATION_ENCODERS, geo_columns
-
-
-def satclip_checkpoint_bytes(degree: int = 5, capacity: int = 16, embed_dim: int = 8,
-                             seed: int = 0) -> bytes:
-    """A file with the structure of a SatCLIP Lightning checkpoint (random weights, a stand-in
-    vision tensor), as ``torch.save`` writes it."""
-    g = torch.Generator().manual_seed(seed)
-    dims = [degree * degree, capacity, capacity]
-    state = {"model.visual.conv1.weight": torch.randn(4, 13, 3, 3, generator=g)}
-    for k in range(2):
-        state[f"model.location.nnet.layers.{k}.weight"] = (torch.rand(dims[k + 1], dims[k], generator=g) - 0.5) * 0.2
-        state[f"model.location.nnet.layers.{k}.bias"] = (torch.rand(dims[k + 1], generator=g) - 0.5) * 0.2
-    state["model.location.nnet.last_layer.weight"] = torch.randn(embed_dim, capacity, generator=g)
-    state["model.location.nnet.last_layer.bias"] = torch.randn(embed_dim, generator=g)
-    hp = {"embed_dim": embed_dim, "le_type": "sphericalharmonics", "pe_type": "siren",
-          "legendre_polys": degree, "harmonics_calculation": "analytic", "num_hidden_layers": 2,
-          "capacity": capacity, "vision_layers": "moco_resnet18", "learning_rate": 1e-4}
-    buf = io.BytesIO()
-    torch.save({"state_dict": state, "hyper_parameters": hp, "epoch": 3}, buf)
-    return buf.getvalue()
+from tests.geo_support import satclip_checkpoint_bytes
 
 
 def _quadrant_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -141,7 +119,8 @@ def test_location_encoder_job_regression_and_wrapping(backend):
     job, meta = _run(backend, "location_encoder", info.id,
                      {"target_column": "height", "encoder": "spherecplus", "degree": 4,
                       "hidden": 32, "max_epochs": 150, "grid_step": 10})
-    assert meta["task"] == "regression"
+    assert meta["task"] == "regression" and meta["n_longitudes_wrapped"] == int(
+        (table.loc[:9, "longitude"] >= 180).sum())
     assert meta["metrics"]["r2"] > 0.9
     lo, hi = meta["target_range"]
     assert -93 < lo < -80 and 80 < hi < 107
@@ -211,6 +190,7 @@ def test_upload_coordinate_errors_and_non_geo_tables(backend):
 # ---------------------------------------------------------------------------------- SatCLIP
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the junk file's header
 def test_satclip_checkpoint_upload_and_embedding(backend, tmp_path):
     data = satclip_checkpoint_bytes()
     ckpt = backend.add_satclip(data, "tiny-satclip.ckpt")

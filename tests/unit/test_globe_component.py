@@ -6,12 +6,13 @@ import numpy as np
 import pandas as pd
 
 from components.globe import (
+    GLOBE_COLOR,
     categorical_colors,
     continuous_colors,
     embedding_rgb,
     globe_deck,
-    grid_polygons,
     point_sizes,
+    sphere_image,
     tooltip_fields,
 )
 
@@ -41,9 +42,31 @@ def test_colours_and_sizes():
     assert r[0] == 2 and r[3] == 2 and r[1] < r[2] <= 12
 
 
-def test_grid_cells_and_tooltips():
-    cells = grid_polygons(np.array([-89.0]), np.array([179.0]), 2.0)
-    assert cells == [[[178.0, -90.0], [180.0, -90.0], [180.0, -88.0], [178.0, -88.0]]]
+def _png(data_url: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    assert data_url.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
+
+
+def test_sphere_image_paints_heat_cells_north_up():
+    plain = _png(sphere_image())
+    assert plain.shape[2] == 3 and (plain == GLOBE_COLOR).all()  # opaque globe colour
+    heat = pd.DataFrame({"latitude": [89.0, -89.0, 1.0], "longitude": [-179.0, 179.0, 1.0]})
+    colors = np.array([[255, 0, 0, 255], [0, 255, 0, 255], [0, 0, 255, 128]], np.uint8)
+    img = _png(sphere_image(heat, 2.0, colors))
+    assert img.shape == (90, 180, 3)
+    assert tuple(img[0, 0]) == (255, 0, 0)  # north-west cell: first row, first column
+    assert tuple(img[89, 179]) == (0, 255, 0)  # south-east cell
+    blended = np.round(np.array(GLOBE_COLOR) * (1 - 128 / 255) + np.array([0, 0, 255]) * 128 / 255)
+    assert tuple(img[44, 90]) == tuple(blended.astype(int))  # (1, 1): alpha-blended on the globe
+    assert tuple(img[10, 10]) == GLOBE_COLOR
+
+
+def test_tooltips_are_escaped():
     df = pd.DataFrame({"_row": [0, 1], "name": ["<b>x</b>", None]})
     fields, template = tooltip_fields(df, ["name"])
     assert fields["t0"].tolist() == ["&lt;b&gt;x&lt;/b&gt;", "–"]  # escaped; missing shown as –
@@ -63,11 +86,13 @@ def test_globe_deck_spec():
     assert spec["views"] == [{"@@type": "_GlobeView", "controller": True}]
     assert spec["parameters"] == {"cull": True} and "mapStyle" not in spec
     layers = {layer["id"]: layer for layer in spec["layers"]}
-    assert list(layers) == ["globe", "graticule", "heat", "points", "highlight"]
+    assert list(layers) == ["globe", "graticule", "points", "highlight"]
+    assert layers["globe"]["@@type"] == "BitmapLayer"
+    assert layers["globe"]["bounds"] == [-180, -90, 180, 90]
+    assert _png(layers["globe"]["image"]).shape == (180, 360, 3)  # the 1-degree heat grid
     points = layers["points"]
     assert points["radiusUnits"] == "pixels" and points["getPosition"] == "@@=[lon, lat]"
     assert [(p["lon"], p["lat"]) for p in points["data"]] == [(0.0, 10.0), (90.0, -20.0),
                                                              (-90.0, 30.0)]
     assert [p["_row"] for p in layers["highlight"]["data"]] == [2]
-    assert layers["heat"]["data"][0]["p"] == [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
     assert spec["initialViewState"]["latitude"] == 10.0  # the median latitude

@@ -1,0 +1,43 @@
+"""The pure parts of components/search.py: which columns can filter, the hits table, the summary."""
+
+import numpy as np
+import pandas as pd
+
+from backend.tasks.text import TextSearchResult
+from components.search import filterable_columns, hits_frame, search_summary
+
+
+def _result(**change) -> TextSearchResult:
+    base = dict(hits=pd.DataFrame({"_row": np.array([2, 0], np.int64), "rank": np.array([1, 2]),
+                                   "score": np.array([0.9, 0.5], np.float32)}),
+                query="q", k=2, filters=[], selectivity=1.0, n_passing=4, n_rows=4,
+                strategy="exact", index_method="exact", recall=1.0, n_lists=None, n_probe=None,
+                n_exact_fallbacks=0, seconds=0.002, embed_seconds=0.01, index_seconds=0.0)
+    return TextSearchResult(**{**base, **change})
+
+
+def test_filterable_columns():
+    t = pd.DataFrame({"_row": range(4), "text": ["a", "b", "c", "d"],
+                      "topic": pd.Categorical(["x", "y", "x", "y"]), "flag": [True, False, True, True],
+                      "turn": [0, 1, 2, 0], "length": [1.5, 2.0, 3.5, 9.0], "const": [1, 1, 1, 1],
+                      "word": ["u", "v", "u", "v"]})
+    cat, num = filterable_columns(t, exclude=("text",))
+    assert cat == ["topic", "flag", "turn", "word"]  # small integer columns filter by value
+    assert num == ["length"]  # a constant column cannot filter anything
+
+
+def test_hits_frame_and_summary():
+    t = pd.DataFrame({"_row": range(4), "text": ["w", "x", "y", "z"], "topic": list("abab")})
+    res = _result()
+    out = hits_frame(res.hits, t, "text", ["topic"])
+    assert out.columns.tolist() == ["rank", "score", "topic", "text", "_row"]
+    assert out["text"].tolist() == ["y", "w"] and out["topic"].tolist() == ["a", "a"]
+    assert search_summary(res) == "**2** hits · among 4 rows · exact scan of every row · 12 ms"
+    f = _result(filters=[{"kind": "category", "column": "topic", "values": ["a"]}],
+                selectivity=0.5, n_passing=2)
+    assert "the filters keep **2 of 4 rows (50.0% selectivity)**" in search_summary(f)
+    assert "exact scan of the rows passing the filters" in search_summary(f)
+    ivf = _result(strategy="ivf", index_method="ivf", n_lists=316, n_probe=8, recall=0.962,
+                  index_seconds=12.5)
+    assert ("IVF index (316 lists, n_probe 8, recall@10 0.962 measured at build) · 12 ms + "
+            "12.5 s to build the index") in search_summary(ivf)
