@@ -11,8 +11,12 @@ one run by both:
 * ours, ``analyze_weights`` on the same tensors already in memory: the plain fit
   (equal alphas expected) and the default with FARMS, each without and with the MP fit.
 
+Both sides get the same number of cores (``--threads``, default every usable core):
+WeightWatcher as BLAS/OpenMP threads, ours as ``n_jobs`` single-threaded workers.
+
 WeightWatcher stays alive in a subprocess so that its runs and ours alternate (the
-machine's load then affects both alike). One warm-up round, then ``--repeats`` rounds;
+machine's load then affects both alike), with a pause of ``PAUSE`` seconds before each
+timed run. One warm-up round, then ``--repeats`` rounds;
 the best time of each is reported. Speed-up > 1 means we are faster. The largest
 alpha difference is over all layers (every layer has 384 eigenvalues), ours plain
 against WeightWatcher's in the same run; for the MP fit also the largest difference
@@ -21,6 +25,7 @@ in ``num_spikes`` and ``mp_softrank``.
 Run from the repository root (about 4 minutes on 2 shared cores):
 
     python bench/weights.py
+    python bench/weights.py --threads 1
     python bench/weights.py --repeats 1 --ww-python /path/to/venv/bin/python
 """
 
@@ -40,6 +45,9 @@ from backend.diagnostics.weights import analyze_weights  # noqa: E402
 from backend.models import bundled_minilm  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
+# Seconds of quiet before each timed run: OpenBLAS threads spin for a while after a
+# call, which would otherwise slow down whichever side runs next.
+PAUSE = 1.0
 
 # Runs inside the WeightWatcher venv (argv: safetensors path). Reads one command per
 # line from stdin ("default" or "mp_fit"), answers one JSON line per command.
@@ -134,7 +142,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default=None, help="our device (default: CUDA when available)")
     parser.add_argument(
-        "--threads", type=int, default=1, help="BLAS/OpenMP threads for WeightWatcher"
+        "--threads",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="cores for each side: WeightWatcher's BLAS/OpenMP threads and our n_jobs "
+        "(default: every usable core, as each tool runs by default)",
     )
     args = parser.parse_args()
 
@@ -158,6 +170,7 @@ def main() -> None:
     last_ours: dict = {}
     for repeat in range(args.repeats + 1):  # the first round warms up and is not counted
         for command in ("default", "mp_fit"):
+            time.sleep(PAUSE)
             answer = ww.analyze(command)
             last_ww[command] = answer
             if repeat:
@@ -165,8 +178,11 @@ def main() -> None:
             for index, (_, ww_command, _, kwargs) in enumerate(configs):
                 if ww_command != command:
                     continue
+                time.sleep(PAUSE)
                 seconds, result = timed(
-                    lambda kw=kwargs: analyze_weights(state, device=args.device, **kw)
+                    lambda kw=kwargs: analyze_weights(
+                        state, device=args.device, n_jobs=args.threads, **kw
+                    )
                 )
                 last_ours[index] = result
                 if repeat:
@@ -214,10 +230,14 @@ def main() -> None:
         print("| " + " | ".join(str(value) for value in row.values()) + " |")
     print(
         f"\nbest of {args.repeats} interleaved rounds after one warm-up round; WeightWatcher "
-        f"with {args.threads} BLAS thread(s), CUDA hidden; ours with one thread on the CPU."
+        f"with {args.threads} BLAS thread(s), CUDA hidden; ours with n_jobs={args.threads} "
+        "single-threaded workers"
+        + (" on the CPU." if rows[0]["device"] == "cpu" else f" ({rows[0]['device']}).")
     )
     OUT.mkdir(exist_ok=True)
-    (OUT / "weights.json").write_text(json.dumps({"rows": rows, "repeats": args.repeats}, indent=1))
+    (OUT / f"weights-{args.threads}threads.json").write_text(
+        json.dumps({"rows": rows, "repeats": args.repeats, "threads": args.threads}, indent=1)
+    )
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ matrix per kernel position and their eigenvalues pooled. From the ESD:
 * FARMS: the same power-law fit on the pooled ESD of fixed-aspect-ratio windows of
   ``W``, which removes the dependence of ``alpha`` on the aspect ratio ``N/M``.
 
-Eigenvalues come from ``torch.linalg.eigvalsh`` of Gram matrices in float64, batched
-by size, on the GPU when there is one. Everything else is written here; the
-``powerlaw`` package is not used.
+Eigenvalues come from Gram matrices in float64, batched by size: ``torch.linalg.eigvalsh``
+on the GPU when there is one; on the CPU numpy's LAPACK call, the layers spread over
+worker threads (``n_jobs``). Everything else is written here; the ``powerlaw`` package
+is not used.
 
 References
 ----------
@@ -32,8 +33,10 @@ Lu et al., "FARMS: Fixed-aspect-ratio matrix subsampling", arXiv:2506.06280 (202
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +72,11 @@ _KDE_FLOOR = 0.01
 _PENDING_BYTES = 256 * 2**20  # Gram matrices held before one batched eigvalsh
 _KS_CHUNK = 4_000_000  # entries of one (candidates x eigenvalues) block
 _KS_PRUNE_ABOVE = 1024  # exact scan below, bounded scan above
-_KS_GRID_LEVELS = (128, 1024)  # tail positions per candidate in the bounding passes
+# Tail positions per candidate in the bounding passes: on MiniLM's FARMS spectra
+# (8,192 eigenvalues) (32, 256) fitted in 0.28 s against 0.48 s for (128, 1024).
+_KS_GRID_LEVELS = (32, 256)
+_CAST_CHUNK = 2**19  # values cast to float64 at a time for a CPU Gram matrix (4 MiB)
+_IN_FLIGHT_PER_WORKER = 2  # layers read ahead per worker thread on the CPU
 
 
 # --------------------------------------------------------------------------- results
@@ -563,8 +570,6 @@ def layer_eigenvalues(weight, *, conv2d_norm: bool = True, device: str | None = 
     InvalidInputError
         If the tensor is not 2-4 dimensional, not floating point, or not finite.
     """
-    import torch
-
     from backend.device import resolve_device
 
     dev = resolve_device(device).device
@@ -574,9 +579,10 @@ def layer_eigenvalues(weight, *, conv2d_norm: bool = True, device: str | None = 
         raise InvalidInputError(
             f"weight must have 2, 3 or 4 dimensions; got shape {tuple(tensor.shape)}."
         )
-    slices = _slices(tensor.to(dev, torch.float64), conv2d_norm)
+    slices = _slices(tensor.to(dev))
     with cpu_threads(dev):
-        return _sorted_numpy(_gram_eigvals(slices).reshape(-1))
+        grams = _grams(slices, _gram_scale(tensor, conv2d_norm))
+        return _sorted_numpy(_eigvalsh(grams).reshape(-1))
 
 
 def farms_eigenvalues(
@@ -630,8 +636,6 @@ def farms_eigenvalues(
     Lu et al., arXiv:2506.06280 (2025), §3 ("fixed sampling");
     HUST-AI-HYZ/FARMS ``LLM_Pruning/lib/sampling.py``.
     """
-    import torch
-
     from backend.device import resolve_device
 
     _check_farms_params(window, windows_per_dim, q_ratio)
@@ -642,10 +646,11 @@ def farms_eigenvalues(
         raise InvalidInputError(
             f"weight must have 2, 3 or 4 dimensions; got shape {tuple(tensor.shape)}."
         )
-    slices = _slices(tensor.to(dev, torch.float64), conv2d_norm)
-    windows, _ = _farms_windows(slices, window, windows_per_dim, q_ratio)
+    slices = _slices(tensor.to(dev))
+    scale = _gram_scale(tensor, conv2d_norm)
     with cpu_threads(dev):
-        return _sorted_numpy(_gram_eigvals(windows).reshape(-1))
+        grams = _farms_grams(slices, window, windows_per_dim, q_ratio, scale)
+        return _sorted_numpy(_eigvalsh(grams))
 
 
 def analyze_weights(
@@ -659,6 +664,7 @@ def analyze_weights(
     farms_window: int = 128,
     farms_windows_per_dim: int = 8,
     farms_q_ratio: float = 1.0,
+    n_jobs: int | None = -1,
     device: str | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> WeightAnalysis:
@@ -684,9 +690,12 @@ def analyze_weights(
     ``"over-trained"`` below 2, ``"under-trained"`` above 6 (WeightWatcher's labels),
     judged on the plain alpha.
 
-    On the CPU the analysis runs with one torch thread and one BLAS thread, restored
-    afterwards: the work is many small matrices, and on a shared 2-core machine
-    threads made it 12x slower (126 s vs 10 s for all-MiniLM-L6-v2 at load 9).
+    On the CPU the layers are spread over ``n_jobs`` worker threads, each running
+    torch and BLAS single-threaded (restored afterwards): the work is many small and
+    mid-sized matrices, which parallelise well across layers (2 workers: 1.9x on 2
+    idle cores) and badly inside one decomposition (multi-threaded BLAS spin-waits:
+    on a shared 2-core machine at load 9 it made all-MiniLM-L6-v2 12x slower, 126 s
+    against 10 s). Results do not depend on ``n_jobs``.
 
     Parameters
     ----------
@@ -709,6 +718,10 @@ def analyze_weights(
         FARMS settings (see :func:`farms_eigenvalues`): 128, 8 and 1.0 give at most
         64 windows of 128 x 128 per matrix. FARMS alphas are comparable only at equal
         settings.
+    n_jobs : int or None, default=-1
+        Worker threads on the CPU: -1 for every usable core, None for 1 (scikit-learn's
+        convention). Ignored on CUDA, where Gram matrices are batched by size for one
+        ``eigvalsh`` call each.
     device : str or None, default=None
         Torch device for the eigenvalues and fits; CUDA when available.
     progress : callable (fraction, message) or None, default=None
@@ -754,6 +767,7 @@ def analyze_weights(
             f"max_evals must be None or an int >= min_evals ({min_evals}); got {max_evals!r}."
         )
     _check_farms_params(farms_window, farms_windows_per_dim, farms_q_ratio)
+    workers = _n_workers(n_jobs)
     if progress is not None and not callable(progress):
         raise InvalidParameterError(f"progress must be callable or None; got {progress!r}.")
     resolution = resolve_device(device)
@@ -770,6 +784,7 @@ def analyze_weights(
         "farms_pooling": "esd",
         "evals_thresh": EVALS_THRESH,
         "xmin_rule": "ks_min",
+        "n_jobs": workers if dev.startswith("cpu") else 1,
         "device": dev,
         "device_reason": resolution.reason,
     }
@@ -779,124 +794,127 @@ def analyze_weights(
 
 
 def _analyze(weights_iter, params: dict, report) -> WeightAnalysis:
-    """Core of analyze_weights on validated parameters."""
+    """Core of analyze_weights on validated parameters.
+
+    Tensors are read one at a time in this thread. Each layer's Gram matrices are
+    computed by a task on the worker threads (at most ``_IN_FLIGHT_PER_WORKER`` layers
+    per worker read ahead), collected by size and decomposed by one batched
+    ``eigvalsh`` per size, split over the workers on the CPU. Then the power-law and MP
+    fits, one task per layer. With ``n_jobs=1`` (and on CUDA) the tasks run in this
+    thread. numpy's ``eigvalsh`` keeps the GIL for a single matrix but not for a
+    batch, which is one more reason to batch on the CPU too.
+    """
     import pandas as pd
     import torch
 
     dev = params["device"]
-    farms, mp_fit = params["farms"], params["mp_fit"]
-    min_evals, max_evals = params["min_evals"], params["max_evals"]
-    conv2d_norm = params["conv2d_norm"]
-    farms_window, farms_windows_per_dim = params["farms_window"], params["farms_windows_per_dim"]
-    farms_q_ratio = params["farms_q_ratio"]
+    workers = params["n_jobs"]
     names_total = _total_count(weights_iter)
-    timings = {"read_and_gram": 0.0, "eigvalsh": 0.0, "fit": 0.0, "mp_fit": 0.0}
+    timings = {"spectra": 0.0, "fits": 0.0}
 
     layers: list[dict] = []
     skipped: list[dict] = []
-    pending = _PendingGrams(dev)
+    zero: set[int] = set()
     n_seen = n_one_d = 0
     t0 = time.perf_counter()
-    with torch.no_grad():
-        for name, value in _iterate(weights_iter):
-            n_seen += 1
-            tensor = _as_tensor(value, name)
-            shape = tuple(int(s) for s in tensor.shape)
-            if names_total:
-                report(0.6 * n_seen / names_total, f"eigenvalues of {name}")
-            if tensor.ndim < 2:
-                n_one_d += 1
-                continue
-            reason, kind = _skip_reason(name, tensor, min_evals, max_evals)
-            if reason:
-                skipped.append({"name": name, "shape": _shape_str(shape), "reason": reason})
-                continue
-            slices = _slices(tensor.to(dev, torch.float64), conv2d_norm and tensor.ndim == 4)
-            grams = _grams(slices)
-            # trace(WᵀW) = Σ w²: one cheap test for NaN/inf anywhere in the tensor
-            trace = float(grams.diagonal(dim1=1, dim2=2).sum())
-            if not math.isfinite(trace):
-                _check_finite(tensor, name)
-            if trace == 0.0:
-                skipped.append(
-                    {"name": name, "shape": _shape_str(shape), "reason": "all weights are zero"}
-                )
-                continue
-            n_big, m_small = max(slices.shape[1:]), min(slices.shape[1:])
-            index = len(layers)
-            layers.append(
-                {
-                    "name": name,
-                    "kind": kind,
-                    "shape": _shape_str(shape),
-                    "N": int(n_big),
-                    "M": int(m_small),
-                    "Q": n_big / m_small,
-                    "rf": int(slices.shape[0]),
-                    "num_evals": int(m_small * slices.shape[0]),
-                }
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="weights") if workers > 1 else None
+    submit = pool.submit if pool else _run_now
+    pending = _PendingGrams(dev, pool, workers)
+    in_flight: dict[Future, int] = {}
+
+    def collect(limit: int) -> None:
+        """Gram matrices of finished layers into ``pending``, waiting while more than
+        ``limit`` layers are in flight (for any one of them, so that one large layer
+        does not stall the rest)."""
+        while in_flight:
+            done, _ = wait(
+                list(in_flight),
+                timeout=None if len(in_flight) > limit else 0,
+                return_when=FIRST_COMPLETED,
             )
-            pending.add(("full", index), grams)
-            if farms:
-                windows, (rows, cols) = _farms_windows(
-                    slices, farms_window, farms_windows_per_dim, farms_q_ratio
-                )
-                layers[-1]["farms_windows"] = int(windows.shape[0])
-                layers[-1]["farms_window"] = f"{rows}x{cols}"
-                pending.add(("farms", index), _grams(windows))
-            del slices, grams, tensor
+            if not done:
+                return
+            for future in done:
+                index = in_flight.pop(future)
+                grams = future.result()  # re-raises the NaN/inf error of that layer
+                if grams is None:
+                    zero.add(index)
+                    continue
+                pending.add(("full", index), grams[0])
+                if grams[1] is not None:
+                    pending.add(("farms", index), grams[1])
             if pending.nbytes > _PENDING_BYTES:
                 pending.flush()
-        pending.flush()
-    timings["eigvalsh"] = pending.seconds
-    timings["read_and_gram"] = time.perf_counter() - t0 - pending.seconds
 
-    if n_seen == 0:
-        raise InvalidInputError(
-            "The model holds no tensors (an empty state dict); nothing to analyse."
-        )
-    if not layers:
-        if n_one_d == n_seen:
+    try:
+        with torch.no_grad():
+            for name, value in _iterate(weights_iter):
+                n_seen += 1
+                tensor = _as_tensor(value, name)
+                if names_total:
+                    report(0.6 * n_seen / names_total, f"eigenvalues of {name}")
+                if tensor.ndim < 2:
+                    n_one_d += 1
+                    continue
+                reason, kind = _skip_reason(name, tensor, min_evals=params["min_evals"],
+                                            max_evals=params["max_evals"])
+                if reason:
+                    skipped.append({"name": name, "shape": _shape_str(tensor.shape),
+                                    "reason": reason})
+                    continue
+                layers.append(_layer_row(name, kind, tensor, params))
+                in_flight[submit(_layer_grams, tensor, name, params)] = len(layers) - 1
+                collect(limit=_IN_FLIGHT_PER_WORKER * workers)
+                del tensor, value
+            collect(limit=0)
+            pending.flush()
+            evals_of = {
+                index: None if index in zero else (
+                    pending.result(("full", index)),
+                    pending.result(("farms", index)) if params["farms"] else None,
+                )
+                for index in range(len(layers))
+            }
+        timings["spectra"] = time.perf_counter() - t0
+
+        if n_seen == 0:
             raise InvalidInputError(
-                f"None of the {n_seen} tensors is a weight matrix: all are 1-D (biases, "
-                "norm scales). Weight spectra need 2-D Linear/Embedding weights or conv kernels."
+                "The model holds no tensors (an empty state dict); nothing to analyse."
             )
-        reasons = "; ".join(f"{row['name']} ({row['reason']})" for row in skipped[:5])
-        raise InvalidInputError(
-            f"None of the {n_seen} tensors could be analysed ({n_one_d} are 1-D; "
-            f"{len(skipped)} skipped: {reasons}). Lower min_evals (now {min_evals}) if "
-            "the layers are small."
-        )
+        zero = [index for index in range(len(layers)) if evals_of[index] is None]
+        for index in zero:
+            row = layers[index]
+            skipped.append({"name": row["name"], "shape": row["shape"],
+                            "reason": "all weights are zero"})
+        layers = [row for index, row in enumerate(layers) if evals_of[index] is not None]
+        results = [evals_of[index] for index in sorted(evals_of) if evals_of[index] is not None]
+        if not layers:
+            if n_one_d == n_seen:
+                raise InvalidInputError(
+                    f"None of the {n_seen} tensors is a weight matrix: all are 1-D (biases, "
+                    "norm scales). Weight spectra need 2-D Linear/Embedding weights or conv "
+                    "kernels."
+                )
+            reasons = "; ".join(f"{row['name']} ({row['reason']})" for row in skipped[:5])
+            raise InvalidInputError(
+                f"None of the {n_seen} tensors could be analysed ({n_one_d} are 1-D; "
+                f"{len(skipped)} skipped: {reasons}). Lower min_evals (now "
+                f"{params['min_evals']}) if the layers are small."
+            )
 
-    spectra: dict[str, LayerSpectrum] = {}
-    t1 = time.perf_counter()
-    mp_seconds = 0.0
-    for index, row in enumerate(layers):
-        report(0.6 + 0.4 * index / len(layers), f"power-law fit of {row['name']}")
-        evals_t = pending.result(("full", index))
-        evals = _sorted_numpy(evals_t)
-        plain = _fit_power_law(torch.sort(evals_t)[0])
-        farms_fit = farms_evals = None
-        if farms:
-            farms_t = torch.sort(pending.result(("farms", index)))[0]
-            farms_evals = farms_t.cpu().numpy()
-            farms_fit = _fit_power_law(farms_t)
-        mp = None
-        if mp_fit:
-            t_mp = time.perf_counter()
-            mp = _fit_mp(evals, row["N"], row["M"])
-            mp_seconds += time.perf_counter() - t_mp
-        row.update(_row_metrics(evals, plain, farms_fit, mp))
-        spectra[row["name"]] = LayerSpectrum(
-            name=row["name"],
-            evals=evals,
-            plain=plain,
-            farms_evals=farms_evals,
-            farms=farms_fit,
-            mp=mp,
-        )
-    timings["mp_fit"] = mp_seconds
-    timings["fit"] = time.perf_counter() - t1 - mp_seconds
+        t1 = time.perf_counter()
+        report(0.6, f"power-law fits of {len(layers)} layers")
+        jobs = [(row, full_t, farms_t, params["mp_fit"])
+                for row, (full_t, farms_t) in zip(layers, results, strict=True)]
+        fitted = pool.map(_fit_layer, *zip(*jobs)) if pool else map(_fit_layer, *zip(*jobs))
+        spectra: dict[str, LayerSpectrum] = {}
+        for done, (row, spectrum) in enumerate(fitted, start=1):
+            spectra[row["name"]] = spectrum
+            report(0.6 + 0.4 * done / len(layers), f"fitted {row['name']}")
+        timings["fits"] = time.perf_counter() - t1
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     report(1.0, f"analysed {len(layers)} layers")
 
     frame = pd.DataFrame(layers, columns=_COLUMNS)
@@ -907,8 +925,86 @@ def _analyze(weights_iter, params: dict, report) -> WeightAnalysis:
         spectra=spectra,
         params=params,
         device=dev,
-        timings=timings,
+        timings={step: round(seconds, 4) for step, seconds in timings.items()},
     )
+
+
+def _run_now(function, *args):
+    """A finished future of ``function(*args)`` (the serial path's ``submit``)."""
+    future: Future = Future()
+    try:
+        future.set_result(function(*args))
+    except BaseException as error:  # noqa: BLE001 - handed to the caller by result()
+        future.set_exception(error)
+    return future
+
+
+def _layer_row(name: str, kind: str, tensor, params: dict) -> dict:
+    """The shape columns of one analysed layer."""
+    shape = tuple(int(s) for s in tensor.shape)
+    a, b = _slice_shape(shape)
+    n_big, m_small = max(a, b), min(a, b)
+    rf = int(np.prod(shape)) // (a * b)
+    row = {
+        "name": name,
+        "kind": kind,
+        "shape": _shape_str(shape),
+        "N": int(n_big),
+        "M": int(m_small),
+        "Q": n_big / m_small,
+        "rf": rf,
+        "num_evals": int(m_small * rf),
+    }
+    if params["farms"]:
+        (rows, cols), row_starts, col_starts = _farms_layout(
+            n_big, m_small, params["farms_window"], params["farms_windows_per_dim"],
+            params["farms_q_ratio"],
+        )
+        row["farms_windows"] = len(row_starts) * len(col_starts) * rf
+        row["farms_window"] = f"{rows}x{cols}"
+    return row
+
+
+def _layer_grams(tensor, name: str, params: dict):
+    """(full Grams (rf, M, M), FARMS window Grams or None) in float64 on the device,
+    or None when every weight is zero. Raises InvalidInputError on NaN/inf."""
+    scale = _gram_scale(tensor, params["conv2d_norm"])
+    slices = _slices(tensor.to(params["device"]))
+    grams = _grams(slices, scale)
+    # trace(WᵀW) = Σ w²: one cheap test for NaN/inf anywhere in the tensor
+    trace = float(grams.diagonal(dim1=1, dim2=2).sum())
+    if not math.isfinite(trace):
+        _check_finite(tensor, name)
+    if trace == 0.0:
+        return None
+    farms_grams = None
+    if params["farms"]:
+        farms_grams = _farms_grams(
+            slices, params["farms_window"], params["farms_windows_per_dim"],
+            params["farms_q_ratio"], scale,
+        )
+    return grams, farms_grams
+
+
+def _fit_layer(row: dict, full_t, farms_t, mp_fit: bool):
+    """Worker task: fits of one layer; fills ``row`` and returns (row, LayerSpectrum)."""
+    import torch
+
+    full_t = torch.sort(full_t.reshape(-1))[0]
+    evals = full_t.cpu().numpy()
+    plain = _fit_power_law(full_t)
+    farms_fit = farms_evals = None
+    if farms_t is not None:
+        farms_t = torch.sort(farms_t.reshape(-1))[0]
+        farms_evals = farms_t.cpu().numpy()
+        farms_fit = _fit_power_law(farms_t)
+    mp = _fit_mp(evals, row["N"], row["M"]) if mp_fit else None
+    row.update(_row_metrics(evals, plain, farms_fit, mp))
+    spectrum = LayerSpectrum(
+        name=row["name"], evals=evals, plain=plain, farms_evals=farms_evals, farms=farms_fit,
+        mp=mp,
+    )
+    return row, spectrum
 
 
 _COLUMNS = [
@@ -953,6 +1049,20 @@ _COLUMNS = [
 
 
 # --------------------------------------------------------------------------- private helpers
+
+
+def _n_workers(n_jobs) -> int:
+    """Worker threads for ``n_jobs`` (-1: usable cores; None: 1)."""
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or not (n_jobs == -1 or n_jobs >= 1):
+        raise InvalidParameterError(f"n_jobs must be -1, None or an int >= 1; got {n_jobs!r}.")
+    if n_jobs >= 1:
+        return n_jobs
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _check_farms_params(window, windows_per_dim, q_ratio) -> None:
@@ -1073,41 +1183,55 @@ def _channels_last(shape) -> bool:
     return shape[0] + shape[1] >= shape[2] + shape[3]
 
 
-def _slices(tensor, conv2d_norm: bool):
-    """(rf, a, b) stack of 2-D matrices; Conv2d slices scaled by sqrt(1/2)."""
+def _slices(tensor):
+    """(rf, a, b) stack of the 2-D matrices of a 2-4-D tensor (a view, same dtype)."""
     if tensor.ndim == 2:
         return tensor.unsqueeze(0)
     if _channels_last(tuple(tensor.shape)):
         a, b = tensor.shape[0], tensor.shape[1]
-        stack = tensor.reshape(a, b, -1).permute(2, 0, 1)
-    else:
-        a, b = tensor.shape[-2], tensor.shape[-1]
-        stack = tensor.reshape(-1, a, b)
-    if conv2d_norm and tensor.ndim == 4:
-        stack = stack * math.sqrt(0.5)
-    return stack
+        return tensor.reshape(a, b, -1).permute(2, 0, 1)
+    a, b = tensor.shape[-2], tensor.shape[-1]
+    return tensor.reshape(-1, a, b)
 
 
-def _grams(stack):
-    """(B, m, m) Gram matrices on the smaller side of each (B, a, b) matrix.
+def _gram_scale(tensor, conv2d_norm: bool) -> float:
+    """1/2 for Conv2d kernels under ``conv2d_norm`` (slices scaled by sqrt(1/2),
+    WeightWatcher's convention, applied exactly to the Gram matrix), else 1."""
+    return 0.5 if conv2d_norm and tensor.ndim == 4 else 1.0
 
-    On the CPU numpy's matmul is used: it measured 1.5x faster than torch's for
-    float64 here (30522 x 384: 0.33 s vs 0.54 s on one thread).
+
+def _grams(stack, scale: float = 1.0):
+    """(B, m, m) float64 Gram matrices on the smaller side of each (B, a, b) matrix.
+
+    ``stack`` may have any floating dtype; it is cast to float64 here. On the CPU
+    the cast goes in chunks of the long side (``_CAST_CHUNK`` values), each chunk's
+    product accumulated, so a large matrix is never copied whole (a 30522 x 384
+    embedding: 38 ms for the one-shot cast, most of it page faults), and numpy's
+    matmul is used: it measured 1.5x faster than torch's for float64 here
+    (30522 x 384: 0.33 s vs 0.54 s on one thread).
     """
     import torch
 
     tall = stack.shape[1] >= stack.shape[2]
-    if stack.device.type == "cpu":
-        array = stack.numpy()
-        swapped = np.swapaxes(array, 1, 2)
-        return torch.from_numpy(swapped @ array if tall else array @ swapped)
-    if tall:
-        return stack.transpose(1, 2) @ stack
-    return stack @ stack.transpose(1, 2)
-
-
-def _gram_eigvals(stack):
-    return _eigvalsh(_grams(stack))
+    if stack.device.type != "cpu":
+        stack = stack.to(torch.float64)
+        grams = stack.transpose(1, 2) @ stack if tall else stack @ stack.transpose(1, 2)
+        return grams * scale if scale != 1.0 else grams
+    if not tall:
+        stack = stack.transpose(1, 2)
+    count, length, width = stack.shape
+    rows = max(64, _CAST_CHUNK // max(1, count * width))
+    grams = None
+    for start in range(0, length, rows):
+        piece = stack[:, start : start + rows].to(torch.float64).numpy()
+        product = np.swapaxes(piece, 1, 2) @ piece
+        if grams is None:
+            grams = product
+        else:
+            grams += product
+    if scale != 1.0:
+        grams *= scale
+    return torch.from_numpy(grams)
 
 
 def _eigvalsh(batch):
@@ -1137,30 +1261,53 @@ def _window_starts(length: int, size: int, count: int) -> list[int]:
     return sorted({int(v) for v in np.linspace(0, length - size, count).round()})
 
 
-def _farms_windows(slices, window: int, per_dim: int, q_ratio: float):
-    """(n_windows, rows, cols) windows of every slice, long side along the longer axis."""
-    if slices.shape[1] < slices.shape[2]:
-        slices = slices.transpose(1, 2)
-    rows, cols = slices.shape[1], slices.shape[2]
+def _slice_shape(shape: tuple) -> tuple[int, int]:
+    """(a, b): the shape of one matrix of :func:`_slices` for a tensor of ``shape``."""
+    if len(shape) == 2 or not _channels_last(shape):
+        return int(shape[-2]), int(shape[-1])
+    return int(shape[0]), int(shape[1])
+
+
+def _farms_layout(rows: int, cols: int, window: int, per_dim: int, q_ratio: float):
+    """((long, short), row starts, column starts) of the FARMS windows of a
+    ``rows x cols`` matrix with ``rows >= cols``."""
     short = max(1, min(window, cols, int(rows // q_ratio)))
     long = max(short, int(round(short * q_ratio)))
-    row_starts = _window_starts(rows, long, per_dim)
-    col_starts = _window_starts(cols, short, per_dim)
-    pieces = [slices[:, r : r + long, c : c + short] for r in row_starts for c in col_starts]
+    return (long, short), _window_starts(rows, long, per_dim), _window_starts(cols, short, per_dim)
+
+
+def _farms_grams(slices, window: int, per_dim: int, q_ratio: float, scale: float = 1.0):
+    """(n_windows, short, short) Gram matrices of the FARMS windows of every slice.
+
+    Each window is ``long x short`` with its long side along the longer axis of the
+    matrix; its Gram matrix is ``WᵀW`` on the short side.
+    """
     import torch
 
-    return torch.cat(pieces, dim=0), (long, short)
+    if slices.shape[1] < slices.shape[2]:
+        slices = slices.transpose(1, 2)
+    (long, short), row_starts, col_starts = _farms_layout(
+        slices.shape[1], slices.shape[2], window, per_dim, q_ratio
+    )
+    pieces = [slices[:, r : r + long, c : c + short] for r in row_starts for c in col_starts]
+    return _grams(torch.cat(pieces, dim=0), scale)
 
 
 class _PendingGrams:
-    """Gram matrices waiting for one batched eigvalsh per size."""
+    """Gram matrices waiting for one batched eigvalsh per size.
 
-    def __init__(self, device: str) -> None:
+    On the CPU with a worker pool, each size's matrices are split into one batch per
+    worker (contiguous runs of layers, balanced by matrix count) and decomposed in
+    parallel.
+    """
+
+    def __init__(self, device: str, pool=None, workers: int = 1) -> None:
         self.device = device
+        self.pool = pool if device.startswith("cpu") else None
+        self.workers = workers if self.pool is not None else 1
         self.groups: dict[int, list[tuple[tuple, Any]]] = {}
         self.results: dict[tuple, list] = {}
         self.nbytes = 0
-        self.seconds = 0.0
 
     def add(self, key: tuple, grams) -> None:
         self.groups.setdefault(int(grams.shape[-1]), []).append((key, grams))
@@ -1169,25 +1316,68 @@ class _PendingGrams:
     def flush(self) -> None:
         import torch
 
-        start = time.perf_counter()
-        for _, items in self.groups.items():
-            batch = torch.cat([grams for _, grams in items], dim=0)
-            evals = _eigvalsh(batch)
-            offset = 0
-            for key, grams in items:
-                count = grams.shape[0]
-                self.results.setdefault(key, []).append(evals[offset : offset + count].reshape(-1))
-                offset += count
+        for items in self.groups.values():
+            parts = _split_items(items, self.workers)
+            if self.pool is None:
+                evals = [_eigvalsh_items(part) for part in parts]
+            else:
+                evals = list(self.pool.map(_eigvalsh_items, parts))
+            for part, values in zip(parts, evals, strict=True):
+                for (key, _), chunk in zip(part, values, strict=True):
+                    self.results.setdefault(key, []).append(chunk.reshape(-1))
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         self.groups = {}
         self.nbytes = 0
-        self.seconds += time.perf_counter() - start
 
     def result(self, key: tuple):
         import torch
 
         return torch.cat(self.results.pop(key))
+
+
+def _split_items(items: list, parts: int) -> list[list]:
+    """``items`` ((key, (B, m, m) Grams) pairs, in order) cut into at most ``parts``
+    contiguous runs of equal matrix counts (up to one); a layer's Grams are cut
+    between runs where needed, its pieces staying in order."""
+    total = sum(int(grams.shape[0]) for _, grams in items)
+    size = -(-total // max(1, parts))
+    if parts <= 1 or size >= total:
+        return [items]
+    runs: list[list] = [[]]
+    room = size
+    for key, grams in items:
+        start = 0
+        while start < grams.shape[0]:
+            if room == 0:
+                runs.append([])
+                room = size
+            take = min(room, int(grams.shape[0]) - start)
+            runs[-1].append((key, grams[start : start + take]))
+            start += take
+            room -= take
+    return runs
+
+
+def _eigvalsh_items(items: list) -> list:
+    """Eigenvalues of each item's Gram matrices: a list of (B, m) tensors.
+
+    Items holding several matrices are decomposed as they are; single matrices are
+    stacked into one batch first (no copy of the large FARMS stacks, and numpy
+    releases the GIL only for batches).
+    """
+    import torch
+
+    evals: list = [None] * len(items)
+    singles = [i for i, (_, grams) in enumerate(items) if grams.shape[0] == 1]
+    for i, (_, grams) in enumerate(items):
+        if grams.shape[0] > 1 or len(singles) == 1:
+            evals[i] = _eigvalsh(grams)
+    if len(singles) > 1:
+        batch = _eigvalsh(torch.cat([items[i][1] for i in singles], dim=0))
+        for row, i in enumerate(singles):
+            evals[i] = batch[row : row + 1]
+    return evals
 
 
 def _fit_power_law(sorted_evals) -> PowerLawFit:

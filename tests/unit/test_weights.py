@@ -206,6 +206,89 @@ def test_farms_windows_cover_the_matrix():
         farms_eigenvalues(w, window=1)
 
 
+def test_chunked_gram_equals_the_float64_product():
+    from backend.diagnostics import weights as module
+
+    rng = np.random.default_rng(11)
+    tall = torch.from_numpy(rng.standard_normal((3, 700, 40)).astype(np.float32))
+    wide = tall.transpose(1, 2)  # (3, 40, 700): the Gram is on the 40 side as well
+    expected = np.einsum("bij,bik->bjk", tall.double().numpy(), tall.double().numpy())
+    old_chunk = module._CAST_CHUNK
+    try:
+        module._CAST_CHUNK = 3 * 40 * 64  # 64 rows at a time: 11 chunks, the last short
+        for stack in (tall, wide):
+            grams = module._grams(stack)
+            assert grams.dtype == torch.float64 and grams.shape == (3, 40, 40)
+            np.testing.assert_allclose(grams.numpy(), expected, rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(
+            module._grams(tall, 0.5).numpy(), expected / 2, rtol=1e-12, atol=1e-10
+        )
+    finally:
+        module._CAST_CHUNK = old_chunk
+
+
+def test_eigenvalue_batches_split_in_order():
+    from backend.diagnostics.weights import _PendingGrams, _split_items
+
+    items = [(("full", i), torch.full((count, 2, 2), float(i))) for i, count in
+             enumerate([1, 5, 1, 1, 3])]
+    runs = _split_items(items, 3)  # 11 matrices: runs of 4, 4, 3
+    assert [sum(g.shape[0] for _, g in run) for run in runs] == [4, 4, 3]
+    flat = [(key, float(v)) for run in runs for key, g in run for v in g[:, 0, 0]]
+    assert flat == [(key, float(g[0, 0, 0])) for key, g in items for _ in range(g.shape[0])]
+    assert _split_items(items, 1) == [items]
+
+    rng = np.random.default_rng(12)
+    grams = {}
+    for i, count in enumerate([1, 64, 1, 3]):
+        x = torch.from_numpy(rng.standard_normal((count, 30, 20)))
+        grams[i] = x.transpose(1, 2) @ x
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        pending = _PendingGrams("cpu", pool, 2)
+        for i, g in grams.items():
+            pending.add(("full", i), g)
+        pending.flush()
+        for i, g in grams.items():
+            np.testing.assert_allclose(
+                pending.result(("full", i)).numpy(),
+                np.linalg.eigvalsh(g.numpy()).clip(0).reshape(-1),
+                rtol=1e-10,
+                atol=1e-10,
+            )
+
+
+def test_worker_threads_give_identical_results():
+    rng = np.random.default_rng(13)
+    weights = {
+        "embed.weight": rng.standard_normal((900, 64)).astype(np.float32),
+        "conv.weight": rng.standard_normal((64, 32, 3, 3)).astype(np.float32),
+        **{f"l{i}.weight": rng.standard_normal((96, 64 + i)) for i in range(5)},
+        "zero.weight": np.zeros((96, 64)),
+    }
+    serial = analyze_weights(weights, n_jobs=None)
+    parallel = analyze_weights(weights, n_jobs=3)
+    assert serial.params["n_jobs"] == 1 and parallel.params["n_jobs"] == 3
+    assert list(serial.layers.name) == ["embed.weight", "conv.weight"] + [
+        f"l{i}.weight" for i in range(5)
+    ]
+    numeric = serial.layers.select_dtypes("number").columns
+    np.testing.assert_array_equal(
+        serial.layers[numeric].to_numpy(), parallel.layers[numeric].to_numpy()
+    )
+    assert list(parallel.skipped.name) == ["zero.weight"]
+    for name, spectrum in serial.spectra.items():
+        np.testing.assert_array_equal(spectrum.evals, parallel.spectra[name].evals)
+        np.testing.assert_array_equal(spectrum.farms_evals, parallel.spectra[name].farms_evals)
+    # a NaN in a layer computed on a worker is reported as from the serial path
+    weights["l3.weight"] = np.full((96, 67), np.nan)
+    with pytest.raises(InvalidInputError, match=r"l3.weight \(96, 67\) holds 6432 NaN"):
+        analyze_weights(weights, n_jobs=2)
+    with pytest.raises(InvalidParameterError, match="n_jobs must be -1, None or an int >= 1"):
+        analyze_weights(weights, n_jobs=0)
+
+
 def test_mp_fit_kde_equals_scikit_learn():
     from sklearn.neighbors import KernelDensity
 
