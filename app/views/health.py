@@ -81,8 +81,10 @@ for col, (label, aid) in zip(cols, results.items()):
     mean = s.get(column)
     a.metric("mean alpha (" + ("FARMS" if farms else "plain") + ")",
              "–" if mean is None else f"{mean:.2f}")
-    b.metric("layers alpha < 2", s["n_over_trained"])
-    d.metric("layers alpha > 6", s["n_under_trained"])
+    b.metric("layers, plain alpha < 2", s["n_over_trained"],
+             help="Counted on the plain fit, the scale the 2 and 6 thresholds were calibrated on.")
+    d.metric("layers, plain alpha > 6", s["n_under_trained"],
+             help="Counted on the plain fit, the scale the 2 and 6 thresholds were calibrated on.")
     col.caption(f"{s['n_layers']} layers analysed, {s['n_skipped']} skipped · mean stable rank "
                 f"{s['stable_rank']:.1f} · mean MP soft rank {s['mp_softrank']:.2f}")
 

@@ -19,12 +19,14 @@ def test_minilm_health_and_random_baseline(app):
     assert not at.exception and not at.error
     m = _metrics(at)
     assert m["mean alpha (FARMS)"] == "6.77"  # all-MiniLM-L6-v2, 39 layers
+    # the band counts are on the plain fit whichever alpha is shown
+    assert (m["layers, plain alpha < 2"], m["layers, plain alpha > 6"]) == ("1", "4")
     at.toggle(key="health_farms").set_value(False).run()
     assert _metrics(at)["mean alpha (plain)"] == "4.12"
     at.selectbox(key="health_compare").set_value("random_init")
     at = run_until(at, lambda a: len(a.metric) >= 6 or a.exception or a.error, timeout=240)
     assert not at.exception and not at.error
-    values = [m.value for m in at.metric if m.label == "layers alpha > 6"]
+    values = [m.value for m in at.metric if m.label == "layers, plain alpha > 6"]
     trained, random = int(values[0]), int(values[1])
     assert random > trained  # a random init looks under-trained in most layers
 

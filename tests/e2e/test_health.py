@@ -1,0 +1,52 @@
+"""What a person sees on Model health: the bundled all-MiniLM-L6-v2 analysed, alpha per layer in
+its bands, the spectral density of one layer with its fit, then the plain fit beside a random init
+of the same architecture (screenshots to $E2E_SHOTS)."""
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import wait_idle
+
+pytestmark = pytest.mark.e2e
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Choose ``option`` in the Streamlit selectbox labelled ``label``."""
+    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page, settle_ms=1000)
+
+
+def test_model_health_minilm(page, app_url, shots_dir):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "/health", wait_until="domcontentloaded")
+    wait_idle(page)
+    expect(page.get_by_text("mean alpha (FARMS)")).to_be_visible(timeout=180_000)
+    wait_idle(page, settle_ms=1500)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_text("39 layers analysed, 2 skipped")).to_be_visible()
+    charts = page.get_by_test_id("stPlotlyChart")
+    expect(charts).to_have_count(2, timeout=30_000)  # alpha bars, one ESD
+    bars = charts.nth(0)
+    expect(bars.locator(".js-plotly-plot")).to_be_visible(timeout=30_000)
+    # the three bands are labelled on the bar chart
+    for band in ("over-fit risk", "under-trained"):
+        expect(bars.get_by_text(re.compile(band))).to_have_count(1)
+    esd = charts.nth(1)
+    expect(esd.locator(".legendtext", has_text=re.compile("power law"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"8,192 eigenvalues · alpha \d+\.\d\d"))).to_be_visible()
+    page.screenshot(path=str(shots_dir / "health.png"), full_page=True)
+
+    # the plain fit beside a random init of the same architecture
+    page.get_by_text("FARMS alpha (default) — off: plain fit").click()
+    wait_idle(page, settle_ms=1000)
+    _choose(page, "Compare with", "a random init of the same architecture")
+    expect(page.get_by_text("random init (baseline)").first).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("mean alpha (plain)")).to_have_count(2, timeout=180_000)
+    wait_idle(page, settle_ms=1500)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3)  # bars + two ESDs
+    expect(page.get_by_text(re.compile(r"^384 eigenvalues · alpha"))).to_have_count(2)
+    page.screenshot(path=str(shots_dir / "health_compare.png"), full_page=True)
