@@ -50,3 +50,29 @@ def test_model_health_minilm(page, app_url, shots_dir):
     expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3)  # bars + two ESDs
     expect(page.get_by_text(re.compile(r"^384 eigenvalues · alpha"))).to_have_count(2)
     page.screenshot(path=str(shots_dir / "health_compare.png"), full_page=True)
+
+
+def test_representation_panel_beside_the_map(page, shots_dir):
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text(re.compile(r"1,797 of 1,797 points drawn"))).to_be_visible(
+        timeout=180_000)
+    expect(page.get_by_text(re.compile(r"Trustworthiness \(k=10\)"))).to_be_visible(timeout=120_000)
+    wait_idle(page, settle_ms=1000)
+    page.get_by_role("tab", name="Representation").click()
+    wait_idle(page, settle_ms=500)
+    _choose(page, "Label column (for DSMI)", "digit")
+    page.get_by_role("button", name="Compute representation diagnostics").click()
+    expect(page.get_by_text("Diffusion spectral entropy")).to_be_visible(timeout=120_000)
+    wait_idle(page, settle_ms=1500)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    rankme = page.get_by_test_id("stMetric").filter(has_text=re.compile(r"^RankMe\s"))
+    value = float(rankme.get_by_test_id("stMetricValue").inner_text())
+    assert 1.0 < value < 64.0  # digits: 64 pixel features
+    expect(page.get_by_text(re.compile(r"DSMI with the label: \d\.\d{3} bits \(10 classes\)"))
+           ).to_be_visible()
+    cov = page.get_by_test_id("stPlotlyChart").last
+    expect(cov.locator(".js-plotly-plot")).to_be_visible(timeout=30_000)
+    cov.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots_dir / "representation.png"), full_page=False)
