@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from backend.diagnostics._threads import cpu_threads
+from backend.threads import cpu_threads
 from backend.errors import InvalidInputError, InvalidParameterError
 
 __all__ = [

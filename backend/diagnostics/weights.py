@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.diagnostics._threads import cpu_threads
+from backend.threads import cpu_threads
 from backend.errors import InvalidInputError, InvalidParameterError
 
 __all__ = [

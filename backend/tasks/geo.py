@@ -7,10 +7,8 @@ page projects it and the Globe page shows it, and return ``{"derived_dataset": i
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
-import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from backend.errors import InvalidInputError, InvalidParameterError, LatentLensE
 from backend.jobs import JobContext, register
 from backend.store import DatasetInfo, valid_id
 from backend.tasks._params import reject_unknown, take_choice, take_float, take_int, take_seed
+from backend.threads import cpu_threads
 
 __all__ = [
     "LOCATION_ENCODERS",
@@ -96,40 +95,6 @@ def resolve_task(values: pd.Series) -> str:
             return "classification"
         return "regression"
     return "classification"
-
-
-_THREADS_LOCK = threading.Lock()
-_THREADS_USERS = 0
-_THREADS_BEFORE = 0
-
-
-@contextlib.contextmanager
-def _one_torch_thread(device: str):
-    """One intra-op torch thread on CPU while a small SIREN trains, then the previous count.
-
-    The networks are tiny (batches of 1024 x ~100 features x 64 hidden): extra threads only
-    add synchronisation, and on a busy machine they spin. Measured on the bundled airports
-    (3,364 rows, 25 epochs, L = 10, hidden 64) on a shared 2-core machine: 0.2 s with one
-    thread, 11-32 s with two. Reference-counted, so overlapping jobs restore the count once.
-    """
-    global _THREADS_USERS, _THREADS_BEFORE
-    if not str(device).startswith("cpu"):
-        yield
-        return
-    import torch
-
-    with _THREADS_LOCK:
-        if _THREADS_USERS == 0:
-            _THREADS_BEFORE = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _THREADS_USERS += 1
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _THREADS_USERS -= 1
-            if _THREADS_USERS == 0:
-                torch.set_num_threads(_THREADS_BEFORE)
 
 
 def _load_coordinates(ctx: JobContext, lat_col: str, lon_col: str, extra_cols: list[str]):
@@ -236,7 +201,7 @@ def run_location_encoder(ctx: JobContext) -> dict[str, Any]:
         learning_rate=p["learning_rate"], max_epochs=p["max_epochs"],
         random_state=p["random_state"], device=ctx.device,
     )
-    with _one_torch_thread(ctx.device):
+    with cpu_threads(ctx.device):  # tiny networks: one thread, see backend/threads.py
         model.fit(lat[labelled], lon[labelled], y_fit, task=task,
                   progress=lambda f, m: ctx.progress(0.03 + 0.82 * f, f"training: {m}"))
         model.save(ctx.out / "model.safetensors")
