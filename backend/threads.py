@@ -5,7 +5,12 @@ settings. Jobs run concurrently in the job runner's threads, so a limit taken an
 restored by each job would be restored in the wrong order when two overlap (A saves
 N, B saves 1, A restores N while B runs, B restores 1: torch stays at 1 thread).
 :func:`cpu_threads` is therefore reference-counted: the first job in sets the limit,
-the last one out restores what was there before.
+the last one out restores what was there before, for torch's count. BLAS and OpenMP
+counts go through threadpoolctl, taken and restored by each entering thread, so two
+overlapping jobs can still restore those in the wrong order. A process-wide reference
+count for them was tried and dropped: with numpy 2.4's scipy-openblas, once a limit
+had been taken and restored in one thread, a limit taken in another thread was not
+reported by ``threadpool_info()`` there, so it could not be tested to hold.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ __all__ = ["cpu_threads"]
 _LOCK = threading.Lock()
 _USERS = 0
 _TORCH_BEFORE = 0
-_BLAS_LIMITER = None
 
 
 @contextmanager
@@ -38,7 +42,7 @@ def cpu_threads(device: str):
     device : str
         Torch device string; only ``"cpu..."`` sets a limit.
     """
-    global _USERS, _TORCH_BEFORE, _BLAS_LIMITER
+    global _USERS, _TORCH_BEFORE
     if not str(device).startswith("cpu"):
         yield
         return
@@ -49,14 +53,14 @@ def cpu_threads(device: str):
         if _USERS == 0:
             _TORCH_BEFORE = torch.get_num_threads()
             torch.set_num_threads(1)
-            _BLAS_LIMITER = threadpool_limits(limits=1)
         _USERS += 1
     try:
-        yield
+        # BLAS and OpenMP limits through threadpoolctl, taken and restored by each
+        # entering thread (OpenMP's counts are per thread anyway).
+        with threadpool_limits(limits=1):
+            yield
     finally:
         with _LOCK:
             _USERS -= 1
             if _USERS == 0:
-                _BLAS_LIMITER.restore_original_limits()
-                _BLAS_LIMITER = None
                 torch.set_num_threads(_TORCH_BEFORE)
