@@ -37,7 +37,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -110,14 +110,7 @@ class PowerLawFit:
     n_fitted: int
 
     def to_dict(self) -> dict:
-        return {
-            "alpha": self.alpha,
-            "xmin": self.xmin,
-            "D": self.D,
-            "sigma": self.sigma,
-            "num_pl_spikes": self.num_pl_spikes,
-            "n_fitted": self.n_fitted,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -150,15 +143,7 @@ class MPFit:
     Q: float
 
     def to_dict(self) -> dict:
-        return {
-            "sigma_mp": self.sigma_mp,
-            "bulk_min": self.bulk_min,
-            "bulk_max": self.bulk_max,
-            "num_spikes": self.num_spikes,
-            "mp_softrank": self.mp_softrank,
-            "w_scale": self.w_scale,
-            "Q": self.Q,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -868,26 +853,25 @@ def _analyze(weights_iter, params: dict, report) -> WeightAnalysis:
                 del tensor, value
             collect(limit=0)
             pending.flush()
-            evals_of = {
-                index: None if index in zero else (
+            kept = [index for index in range(len(layers)) if index not in zero]
+            results = [
+                (
                     pending.result(("full", index)),
                     pending.result(("farms", index)) if params["farms"] else None,
                 )
-                for index in range(len(layers))
-            }
+                for index in kept
+            ]
         timings["spectra"] = time.perf_counter() - t0
 
         if n_seen == 0:
             raise InvalidInputError(
                 "The model holds no tensors (an empty state dict); nothing to analyse."
             )
-        zero = [index for index in range(len(layers)) if evals_of[index] is None]
-        for index in zero:
+        for index in sorted(zero):
             row = layers[index]
             skipped.append({"name": row["name"], "shape": row["shape"],
                             "reason": "all weights are zero"})
-        layers = [row for index, row in enumerate(layers) if evals_of[index] is not None]
-        results = [evals_of[index] for index in sorted(evals_of) if evals_of[index] is not None]
+        layers = [layers[index] for index in kept]
         if not layers:
             if n_one_d == n_seen:
                 raise InvalidInputError(
