@@ -128,7 +128,7 @@ def projection_faithfulness(
         At most one of the two ground-truth arguments.
     knn : tuple (indices, distances), optional
         The original space's kNN graph in :func:`backend.project.knn.knn_graph`'s format
-        (row itself first, at least ``n_neighbors + 1`` columns), used for the kNN recall of
+        (at least ``n_neighbors`` columns, without the row itself), used for the kNN recall of
         every point instead of a new search.
     n_rows : int, default=2000
         Rows scored for trustworthiness, continuity and Spearman: all when
@@ -266,7 +266,8 @@ def knn_recall(
     Y : ndarray of shape (n_samples, n_components)
     n_neighbors : int, default=10
     knn : tuple (indices, distances), optional
-        Original-space kNN graph (row itself first), as :func:`backend.project.knn.knn_graph`.
+        Original-space kNN graph (without the row itself), as
+        :func:`backend.project.knn.knn_graph`.
     per_point : bool, default=False
         Return the per-point recalls instead of their mean.
 
@@ -388,16 +389,16 @@ def _check_knn(knn: Any, n: int, k: int) -> np.ndarray:
     if not (isinstance(knn, tuple) and len(knn) == 2):
         raise InvalidInputError("knn must be a tuple (indices, distances).")
     idx = np.asarray(knn[0])
-    if idx.ndim != 2 or idx.shape[0] != n or idx.shape[1] < k + 1:
+    if idx.ndim != 2 or idx.shape[0] != n or idx.shape[1] < k:
         raise InvalidInputError(
-            f"knn indices must have shape ({n}, >= {k + 1}) (the row itself first); got "
-            f"{idx.shape}."
+            f"knn indices must have shape ({n}, >= {k}) (neighbours without the row "
+            f"itself); got {idx.shape}."
         )
     rows = np.arange(n)[:, None]
     others = idx != rows
     if np.any(others.sum(axis=1) < k):
         raise InvalidInputError(f"knn has rows with fewer than {k} neighbours besides itself.")
-    # drop the row itself wherever it is, keep order
+    # a graph that lists the row itself (older convention): drop it, keep order
     order = np.argsort(~others, axis=1, kind="stable")
     return np.take_along_axis(idx, order, axis=1)[:, :k].astype(np.int64)
 
@@ -508,12 +509,13 @@ def _row_pearson(a, b):
 
 def _knn_indices(A: np.ndarray, k: int) -> np.ndarray:
     """k nearest other points of every row: exact (scikit-learn, KD-tree in low dimension),
-    or the project's kNN graph (pynndescent) above 20,000 rows in more than 20 dimensions."""
+    or the project's kNN graph (its ``auto`` method) above 20,000 rows in more than 20
+    dimensions."""
     n, d = A.shape
     if n > 20_000 and d > 20:
         from backend.project.knn import knn_graph
 
-        idx, _ = knn_graph(A.astype(np.float32), k + 1)
+        return knn_graph(A.astype(np.float32), k)[0]
     else:
         from sklearn.neighbors import NearestNeighbors
 

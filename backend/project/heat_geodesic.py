@@ -324,7 +324,7 @@ class HeatGeodesic:
         knn_graph : tuple (indices, distances) or scipy sparse matrix, optional
             A precomputed kNN graph used instead of searching ``X``: either the shared
             graph format of :func:`backend.project.knn.knn_graph` (two
-            ``(n_samples, k)`` arrays, the row itself in column 0, ``k > n_neighbors``),
+            ``(n_samples, k)`` arrays without the row itself, ``k >= n_neighbors``),
             or an ``(n_samples, n_samples)`` sparse matrix whose stored entries of row i
             are distances to its candidate neighbours (diagonal ignored; explicit zeros
             mark exact duplicates, which are merged).
@@ -576,11 +576,10 @@ def _triplets_from_knn_graph(g: Any, k: int):
             raise InvalidInputError(
                 f"knn_graph indices must lie in [0, {n - 1}]; found {idx.min()}..{idx.max()}."
             )
-        if kk - 1 < k:
+        if kk < k:
             raise InvalidParameterError(
-                f"the kNN graph has {kk} columns (the row itself + {kk - 1} neighbours) but "
-                f"n_neighbors={k} needs at least {k + 1}; build the graph with "
-                f"n_neighbors >= {k + 1} or lower n_neighbors."
+                f"the kNN graph has {kk} neighbours per row but n_neighbors={k} needs at "
+                f"least {k}; build the graph with n_neighbors >= {k} or lower n_neighbors."
             )
         rows = np.repeat(np.arange(n, dtype=np.int64), kk)
         cols, d = idx.astype(np.int64).ravel(), dist.astype(np.float64).ravel()

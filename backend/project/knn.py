@@ -1,15 +1,103 @@
-"""The shared k-nearest-neighbour graph every projection is built from."""
+"""The shared k-nearest-neighbour graph every projection is built from.
+
+Four ways to build it, one format out: each row's ``n_neighbors`` nearest *other* rows
+(the row itself never; a duplicate row is a neighbour at distance 0), ascending, with
+distances recomputed exactly in the units of the metric whichever search found them.
+
+- ``exact``: brute force in torch blocks (CPU or CUDA), ``O(n^2 d)``.
+- ``hnsw``: faiss ``IndexHNSWFlat`` (Malkov & Yashunin 2018), multi-threaded.
+- ``ivf``: faiss ``IndexIVFFlat`` (inverted lists over k-means cells, exact distances
+  inside the probed cells), its ``nprobe`` raised until a measured recall reaches 0.95.
+- ``nndescent``: pynndescent (Dong et al. 2011), umap-learn's own search.
+
+``auto`` picks exact search up to :data:`EXACT_MAX_ROWS` rows and :data:`EXACT_MAX_WORK`
+multiply-adds (on CUDA, up to :data:`EXACT_MAX_ROWS_CUDA` rows), else the approximate method that was fastest at recall@k
+>= 0.95 in ``bench/projection_scale.py`` (see :data:`AUTO_APPROXIMATE`). The recall of
+an approximate graph is measured on a seeded sample of rows against exact search and
+reported (:class:`KnnReport`).
+"""
 
 from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 
 from backend.errors import InvalidInputError, InvalidParameterError
 
-__all__ = ["knn_graph", "KNN_METRICS", "EXACT_MAX_ROWS"]
+__all__ = [
+    "knn_graph", "knn_search", "sample_recall", "KnnReport", "KNN_METRICS", "KNN_METHODS",
+    "EXACT_MAX_ROWS", "EXACT_MAX_ROWS_CUDA", "AUTO_APPROXIMATE", "RECALL_TARGET",
+]
 
 KNN_METRICS = ("euclidean", "cosine", "manhattan", "correlation")
+KNN_METHODS = ("auto", "exact", "hnsw", "ivf", "nndescent")
+#: ``auto`` searches exactly up to this many rows on the CPU when ``n^2 d`` is at most
+#: :data:`EXACT_MAX_WORK` (about 2 s on 2 cores) ...
 EXACT_MAX_ROWS = 20_000
+EXACT_MAX_WORK = 4e9
+#: ... and up to this many on CUDA (1M x 1M x 384 in blocks takes seconds on an H200).
+EXACT_MAX_ROWS_CUDA = 2_000_000
+#: The approximate method ``auto`` uses above those sizes: the faster one at recall >= 0.95
+#: in bench/projection_scale.py (2 CPU cores; see README "Projection at scale").
+AUTO_APPROXIMATE = "ivf"
+#: Recall@k the tuned methods aim for, measured against exact search.
+RECALL_TARGET = 0.95
+#: Rows of the recall sample (exact neighbours are computed for these only).
+RECALL_SAMPLE = 1000
+_IVF_KMEANS_ITER = 10
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class KnnReport:
+    """How a kNN graph was built: what goes into the knn artifact's sidecar.
+
+    Attributes
+    ----------
+    method : str
+        The method that ran (never ``"auto"``).
+    recall : float or None
+        Mean recall@k against exact search on ``recall_sample`` seeded rows (a returned
+        neighbour counts when it is no farther than the exact k-th neighbour); 1.0 for
+        exact search; None when not measured.
+    recall_sample : int
+        Rows the recall was measured on (0 when exact).
+    seconds : float
+        Wall time of the search, recall measurement excluded.
+    recall_seconds : float
+        Wall time of the recall measurement.
+    n_zero_rows : int
+        All-zero rows under the cosine or correlation metric (constant rows for
+        correlation): their distances are undefined and taken as 1 to every other row
+        and 0 to each other, as pynndescent and umap-learn do.
+    settings : dict
+        Index settings (e.g. ``nlist``, ``nprobe``, ``M``, ``efSearch``).
+    """
+
+    method: str
+    recall: float | None
+    recall_sample: int
+    seconds: float
+    recall_seconds: float
+    n_zero_rows: int
+    settings: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def note(self) -> str | None:
+        """A sentence for the page when some rows' distances are undefined."""
+        if not self.n_zero_rows:
+            return None
+        return (f"{self.n_zero_rows:,} row(s) are all zero (or constant, for correlation): "
+                "their cosine distances are undefined and were taken as 1 to every other "
+                "row; such rows are neighbours only of each other.")
 
 
 def knn_graph(
@@ -19,100 +107,367 @@ def knn_graph(
     metric: str = "euclidean",
     method: str = "auto",
     random_state: int | None = 0,
+    device: str | None = None,
+    progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest neighbours of every row, the row itself first.
+    """The ``n_neighbors`` nearest other rows of every row.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        Finite float vectors.
+        Finite vectors (any numeric dtype; searched in float32).
     n_neighbors : int, default=15
-        Neighbours per row *including the row itself* (umap-learn's convention),
-        so each row has ``n_neighbors - 1`` true neighbours. ``2 <= n_neighbors <= n_samples``.
+        Neighbours per row, *excluding the row itself*; ``1 <= n_neighbors < n_samples``.
     metric : {"euclidean", "cosine", "manhattan", "correlation"}, default="euclidean"
-    method : {"auto", "exact", "nndescent"}, default="auto"
-        ``exact`` is scikit-learn's brute-force search; ``nndescent`` is pynndescent's
-        approximate search (Dong et al. 2011); ``auto`` uses exact search up to
-        20,000 rows.
+    method : {"auto", "exact", "hnsw", "ivf", "nndescent"}, default="auto"
+        See the module docstring.
     random_state : int or None, default=0
-        Seed of pynndescent.
+        Seed of the approximate indexes and of the recall sample.
+    device : str or None, default=None
+        Torch device of exact search (CUDA when available).
+    progress : callable(fraction, message), optional
+        Called between blocks of work (at most ~1 s apart); an exception it raises
+        (e.g. ``JobCancelled``) stops the search.
 
     Returns
     -------
     indices : ndarray of shape (n_samples, n_neighbors), int64
-        ``indices[i, 0] == i``.
+        Never the row itself; ascending distance along each row.
     distances : ndarray of shape (n_samples, n_neighbors), float32
-        In the units of ``metric``, ascending along each row; ``distances[:, 0] == 0``.
+        In the units of ``metric`` (cosine: ``1 - cos``), exact.
 
     Raises
     ------
     InvalidParameterError
         For an unknown metric or method, or ``n_neighbors`` out of range.
     InvalidInputError
-        If ``X`` has fewer than ``n_neighbors`` rows or non-finite values.
+        If ``X`` is not 2-D, has too few rows for ``n_neighbors``, or non-finite values.
     """
+    idx, dist, _ = knn_search(X, n_neighbors, metric=metric, method=method,
+                              random_state=random_state, device=device, progress=progress,
+                              recall_sample=0)
+    return idx, dist
+
+
+def knn_search(
+    X: np.ndarray,
+    n_neighbors: int = 15,
+    *,
+    metric: str = "euclidean",
+    method: str = "auto",
+    random_state: int | None = 0,
+    device: str | None = None,
+    progress: Progress | None = None,
+    recall_sample: int = RECALL_SAMPLE,
+) -> tuple[np.ndarray, np.ndarray, KnnReport]:
+    """:func:`knn_graph` plus a :class:`KnnReport` with the measured recall.
+
+    Parameters are those of :func:`knn_graph`, and ``recall_sample`` (int, default=1000):
+    rows on which an approximate graph's recall is measured against exact search
+    (0: not measured).
+
+    Returns
+    -------
+    indices, distances : as :func:`knn_graph`
+    report : KnnReport
+    """
+    from backend.device import resolve_device
+
     if metric not in KNN_METRICS:
         raise InvalidParameterError(f"metric must be one of {KNN_METRICS}; got {metric!r}.")
-    if method not in ("auto", "exact", "nndescent"):
-        raise InvalidParameterError(
-            f"method must be 'auto', 'exact' or 'nndescent'; got {method!r}."
-        )
-    X = np.asarray(X, dtype=np.float32)
-    n = X.shape[0]
-    if not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 2:
-        raise InvalidParameterError(f"n_neighbors must be an integer >= 2; got {n_neighbors!r}.")
-    if n < n_neighbors:
+    if method not in KNN_METHODS:
+        raise InvalidParameterError(f"method must be one of {KNN_METHODS}; got {method!r}.")
+    X = np.asarray(X)
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
         raise InvalidInputError(
-            f"the dataset has {n} rows but n_neighbors={n_neighbors} needs at least "
-            f"{n_neighbors}; lower n_neighbors or add rows."
-        )
+            f"X must be a 2-D numeric array (n_samples, n_features); got shape {X.shape} "
+            f"and dtype {X.dtype}.")
+    n = X.shape[0]
+    k = n_neighbors
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidParameterError(f"n_neighbors must be an integer >= 1; got {k!r}.")
+    k = int(k)
+    if n < k + 1:
+        raise InvalidInputError(
+            f"the dataset has {n} rows but n_neighbors={k} needs at least {k + 1} (the "
+            f"neighbours exclude the row itself); lower n_neighbors to at most "
+            f"{max(n - 1, 1)} or add rows.")
+    X = np.ascontiguousarray(X, dtype=np.float32)
     if not np.isfinite(X).all():
-        raise InvalidInputError("the vectors contain NaN or infinite values; drop those rows first.")
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise InvalidInputError(
+            f"{len(bad)} row(s) contain NaN or infinite values (first rows: "
+            f"{bad[:5].tolist()}); drop those rows first.")
+    dev = resolve_device(device).device
+    report = _progress_or_noop(progress)
+    Z, zero = _prepare(X, metric)
     if method == "auto":
-        method = "exact" if n <= EXACT_MAX_ROWS else "nndescent"
+        if dev.startswith("cuda"):
+            small = n <= EXACT_MAX_ROWS_CUDA
+        else:
+            small = n <= EXACT_MAX_ROWS and float(n) * n * X.shape[1] <= EXACT_MAX_WORK
+        method = "exact" if small else AUTO_APPROXIMATE
+    t0 = time.perf_counter()
+    settings: dict = {}
     if method == "exact":
-        idx, dist = _exact(X, n_neighbors, metric)
+        idx = _exact_search(Z, Z, k + 1, metric, dev, report)
+    elif method == "hnsw":
+        idx = _hnsw(Z, k + 1, metric, random_state, settings, report)
+    elif method == "ivf":
+        idx = _ivf(Z, k + 1, metric, random_state, settings, dev, report)
     else:
-        idx, dist = _nndescent(X, n_neighbors, metric, random_state)
-    return _self_first(idx, dist)
+        idx = _nndescent(X, k + 1, metric, random_state, report)
+    idx = _drop_self(idx, k)
+    dist = exact_distances(Z, idx, metric, zero)
+    idx, dist = _sort_rows(idx, dist)
+    seconds = time.perf_counter() - t0
+    recall, m, t1 = (1.0, 0, time.perf_counter()) if method == "exact" else (None, 0, 0.0)
+    if method != "exact" and recall_sample > 0:
+        t1 = time.perf_counter()
+        report(0.97, f"kNN graph: measuring recall on {min(recall_sample, n):,} rows")
+        m = min(recall_sample, n)
+        recall = sample_recall(Z, idx, dist, metric, n_sample=m, random_state=random_state,
+                               device=dev, zero=zero)
+    rep = KnnReport(method=method, recall=None if recall is None else round(recall, 4),
+                    recall_sample=m, seconds=round(seconds, 3),
+                    recall_seconds=round(time.perf_counter() - t1, 3) if m else 0.0,
+                    n_zero_rows=int(zero.sum()), settings=settings)
+    report(1.0, f"kNN graph done ({method})")
+    return idx, dist, rep
 
 
-def _exact(X: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.neighbors import NearestNeighbors
+# ----------------------------------------------------------------------------------------
+# metrics
+# ----------------------------------------------------------------------------------------
+def _prepare(X: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors to search (unit rows for cosine/correlation) and the all-zero rows mask."""
+    if metric in ("cosine", "correlation"):
+        Z = X - X.mean(axis=1, keepdims=True) if metric == "correlation" else X
+        norms = np.linalg.norm(Z, axis=1)
+        zero = norms == 0
+        Z = Z / np.where(zero, 1.0, norms)[:, None]
+        return np.ascontiguousarray(Z, dtype=np.float32), zero
+    return X, np.zeros(len(X), bool)
 
-    nn = NearestNeighbors(n_neighbors=k, metric=metric, algorithm="brute")
-    nn.fit(X)
-    dist, idx = nn.kneighbors(X)
-    return idx.astype(np.int64), dist.astype(np.float32)
+
+def exact_distances(Z: np.ndarray, idx: np.ndarray, metric: str,
+                    zero: np.ndarray | None = None, block: int = 65536) -> np.ndarray:
+    """Distances from each row of ``Z`` to the rows ``idx`` names, computed directly.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_features), float32
+        Searched vectors (:func:`_prepare`'d: unit rows for cosine/correlation).
+    idx : ndarray of shape (n_queries, k), int
+        Row ``i`` of ``idx`` holds neighbours of row ``i`` of ``Z`` (``n_queries <= n``).
+    metric : str
+    zero : ndarray of shape (n_samples,), bool, optional
+        All-zero rows (cosine/correlation): distance 1 to others, 0 to each other.
+
+    Returns
+    -------
+    ndarray of shape (n_queries, k), float32
+    """
+    out = np.empty(idx.shape, np.float32)
+    rows_per = max(1, block // max(1, idx.shape[1]))
+    for s in range(0, len(idx), rows_per):
+        rows = np.arange(s, min(s + rows_per, len(idx)))
+        out[rows] = _pair_distances(Z, rows, idx[rows], metric, zero)
+    return out
 
 
-def _nndescent(X, k, metric, random_state):
+def _sort_rows(idx: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(dist, axis=1, kind="stable")
+    return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
+
+
+def _drop_self(idx: np.ndarray, k: int) -> np.ndarray:
+    """k columns without the row itself (when self was not returned, drop the last)."""
+    rows = np.arange(len(idx))[:, None]
+    keep = idx != rows
+    keep &= idx >= 0  # faiss pads missing results with -1
+    extra = keep.sum(axis=1) - k
+    if (extra < 0).any():
+        raise InvalidInputError(
+            f"the search found fewer than n_neighbors={k} neighbours for "
+            f"{int((extra < 0).sum())} row(s); use method='exact' or lower n_neighbors.")
+    # drop surplus candidates from the end of each row
+    csum = np.cumsum(keep, axis=1)
+    keep &= csum <= k
+    return idx[keep].reshape(len(idx), k).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------
+# exact search in torch blocks
+# ----------------------------------------------------------------------------------------
+def _exact_search(Q: np.ndarray, Z: np.ndarray, k: int, metric: str, device: str,
+                  progress: Progress, block_elements: int = 1 << 24) -> np.ndarray:
+    """Indices of the k nearest rows of ``Z`` (self included) for every row of ``Q``."""
+    import torch
+
+    dev = torch.device(device)
+    Zt = torch.from_numpy(Z).to(dev)
+    sq = (Zt * Zt).sum(1)
+    n = len(Z)
+    rows = max(1, block_elements // max(n, 1))
+    out = np.empty((len(Q), k), np.int64)
+    last = time.monotonic()
+    for s in range(0, len(Q), rows):
+        q = torch.from_numpy(Q[s:s + rows]).to(dev)
+        if metric == "manhattan":
+            score = -torch.cdist(q, Zt, p=1)
+        else:  # -|q - z|^2 + |q|^2, the same order as -|q - z|^2
+            score = 2.0 * (q @ Zt.T) - sq[None, :]
+        out[s:s + len(q)] = torch.topk(score, k, dim=1).indices.cpu().numpy()
+        if time.monotonic() - last > 0.5:
+            last = time.monotonic()
+            progress(0.95 * min(1.0, (s + len(q)) / len(Q)), "kNN graph: exact search")
+    return out
+
+
+def sample_recall(Z: np.ndarray, idx: np.ndarray, dist: np.ndarray, metric: str, *,
+                  n_sample: int = RECALL_SAMPLE, random_state: int | None = 0,
+                  device: str | None = "cpu", zero: np.ndarray | None = None) -> float:
+    """Mean recall@k of a kNN graph on a seeded sample of rows, against exact search.
+
+    A returned neighbour is a hit when its distance is no larger than the exact k-th
+    neighbour's (so ties and duplicates are not counted as misses).
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_features), float32
+        The searched vectors (unit rows for cosine/correlation).
+    idx, dist : ndarray of shape (n_samples, k)
+        The graph (without the rows themselves).
+    metric : str
+    n_sample : int, default=1000
+    random_state : int or None, default=0
+    device : str or None, default="cpu"
+    zero : ndarray of shape (n_samples,), bool, optional
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    n, k = idx.shape
+    rng = np.random.default_rng(random_state)
+    rows = np.sort(rng.choice(n, size=min(n_sample, n), replace=False))
+    truth = _exact_search(Z[rows], Z, k + 1, metric, device or "cpu", lambda f, m: None)
+    # distances of the exact candidates (self excluded) from each sampled row
+    cand = truth
+    dz = _pair_distances(Z, rows, cand, metric, zero)
+    dz[cand == rows[:, None]] = np.inf
+    kth = np.sort(dz, axis=1)[:, k - 1]
+    tol = 1e-5 * np.maximum(1.0, kth)
+    return float((dist[rows] <= (kth + tol)[:, None]).mean())
+
+
+def _pair_distances(Z, rows, cand, metric, zero):
+    """Distances from rows ``rows`` of Z to ``cand`` (shape (len(rows), c))."""
+    diff = Z[cand] - Z[rows][:, None, :]
+    if metric == "manhattan":
+        d = np.abs(diff).sum(-1)
+    else:
+        d = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        if metric in ("cosine", "correlation"):
+            d = 0.5 * d * d
+    if zero is not None and zero.any():
+        zq, zn = zero[rows], zero[cand]
+        d[zq[:, None] != zn] = 1.0
+        d[zq[:, None] & zn] = 0.0
+    return d.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------
+# faiss
+# ----------------------------------------------------------------------------------------
+def _faiss_metric(metric: str):
+    import faiss
+
+    return faiss.METRIC_L1 if metric == "manhattan" else faiss.METRIC_L2
+
+
+def _chunked_search(index, Z: np.ndarray, k: int, progress: Progress, lo: float, what: str,
+                    chunk: int = 4096, params=None) -> np.ndarray:
+    out = np.empty((len(Z), k), np.int64)
+    for s in range(0, len(Z), chunk):
+        _, I = index.search(Z[s:s + chunk], k, params=params)
+        out[s:s + chunk] = I
+        progress(lo + (0.95 - lo) * min(1.0, (s + chunk) / len(Z)), what)
+    return out
+
+
+def _hnsw(Z, k, metric, random_state, settings, progress):
+    import faiss
+
+    n, d = Z.shape
+    M, ef_c, ef_s = 32, 80, max(64, 2 * k)
+    index = faiss.IndexHNSWFlat(d, M, _faiss_metric(metric))
+    index.hnsw.efConstruction = ef_c
+    index.hnsw.efSearch = ef_s
+    settings.update(M=M, efConstruction=ef_c, efSearch=ef_s)
+    chunk = 4096
+    for s in range(0, n, chunk):
+        index.add(Z[s:s + chunk])
+        progress(0.6 * min(1.0, (s + chunk) / n), f"kNN graph: HNSW index {min(s + chunk, n):,}/{n:,}")
+    return _chunked_search(index, Z, k, progress, 0.6, "kNN graph: HNSW search")
+
+
+def _ivf(Z, k, metric, random_state, settings, device, progress):
+    """IVF-Flat; nprobe doubled from 8 until the recall on 200 rows reaches the target."""
+    import faiss
+
+    n, d = Z.shape
+    nlist = int(min(65536, max(8, 4 * math.sqrt(n)), max(8, n // 40)))
+    rng = np.random.default_rng(random_state)
+    train = Z[np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))]
+    # k-means one iteration per call, so a cancel is seen between iterations
+    km = faiss.Kmeans(d, nlist, niter=1, seed=int(random_state or 0) % (2**31), verbose=False)
+    centroids = train[rng.choice(len(train), size=nlist, replace=False)].copy()
+    for it in range(_IVF_KMEANS_ITER):
+        km.train(train, init_centroids=centroids)
+        centroids = km.centroids
+        progress(0.02 + 0.08 * (it + 1) / _IVF_KMEANS_ITER,
+                 f"kNN graph: IVF k-means ({nlist} cells) {it + 1}/{_IVF_KMEANS_ITER}")
+    quantizer = faiss.IndexFlat(d, _faiss_metric(metric))
+    quantizer.add(centroids)
+    index = faiss.IndexIVFFlat(quantizer, d, nlist, _faiss_metric(metric))
+    chunk = 65536
+    for s in range(0, n, chunk):
+        index.add(Z[s:s + chunk])
+        progress(0.1 + 0.05 * min(1.0, (s + chunk) / n), "kNN graph: IVF index")
+    # tune nprobe on a small sample against exact search
+    rows = np.sort(rng.choice(n, size=min(200, n), replace=False))
+    truth = _exact_search(Z[rows], Z, k, metric, device, lambda f, m: None)
+    tdist = _pair_distances(Z, rows, truth, metric, None)
+    kth = tdist.max(axis=1)
+    nprobe = 8
+    while True:
+        params = faiss.SearchParametersIVF(nprobe=min(nprobe, nlist))
+        _, I = index.search(Z[rows], k, params=params)
+        got = _pair_distances(Z, rows, np.where(I < 0, rows[:, None], I), metric, None)
+        got[I < 0] = np.inf
+        recall = float((got <= (kth + 1e-5 * np.maximum(1, kth))[:, None]).mean())
+        progress(0.18, f"kNN graph: nprobe={nprobe} gives recall {recall:.3f}")
+        if recall >= RECALL_TARGET + 0.01 or nprobe >= nlist:
+            break
+        nprobe *= 2
+    nprobe = min(nprobe, nlist)
+    settings.update(nlist=nlist, nprobe=nprobe, tuning_recall=round(recall, 4))
+    return _chunked_search(index, Z, k, progress, 0.2, "kNN graph: IVF search",
+                           params=faiss.SearchParametersIVF(nprobe=nprobe))
+
+
+def _nndescent(X, k, metric, random_state, progress):
+    """pynndescent; not interruptible inside (used only when asked for by name)."""
     from pynndescent import NNDescent
 
-    index = NNDescent(
-        X, n_neighbors=k, metric=metric, random_state=random_state, low_memory=True,
-        n_jobs=-1, verbose=False,
-    )
-    idx, dist = index.neighbor_graph
-    return idx.astype(np.int64), dist.astype(np.float32)
+    progress(0.05, "kNN graph: NN-descent (cannot be cancelled midway)")
+    index = NNDescent(X, n_neighbors=k, metric=metric, random_state=random_state,
+                      low_memory=True, n_jobs=-1, verbose=False)
+    idx, _ = index.neighbor_graph
+    return idx.astype(np.int64)
 
 
-def _self_first(idx: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Put each row itself in column 0 (duplicates may push it elsewhere or out)."""
-    n, k = idx.shape
-    rows = np.arange(n)
-    ok = idx[:, 0] == rows
-    if ok.all():
-        dist = dist.copy()
-        dist[:, 0] = 0.0
-        return idx, dist
-    new_idx = np.empty_like(idx)
-    new_dist = np.empty_like(dist)
-    for i in np.flatnonzero(~ok):
-        others = idx[i] != i
-        nb, db = idx[i][others][: k - 1], dist[i][others][: k - 1]
-        new_idx[i, 0], new_dist[i, 0] = i, 0.0
-        new_idx[i, 1:], new_dist[i, 1:] = nb, db
-    new_idx[ok], new_dist[ok] = idx[ok], dist[ok]
-    new_dist[:, 0] = 0.0
-    return new_idx, new_dist
+def _progress_or_noop(progress: Progress | None) -> Progress:
+    return progress if progress is not None else (lambda f, m: None)

@@ -10,7 +10,7 @@ import numpy as np
 
 from backend.errors import InvalidParameterError
 
-__all__ = ["umap_embedding"]
+__all__ = ["umap_embedding", "with_self"]
 
 _TQDM = re.compile(r"(\d+)/(\d+)")
 
@@ -34,6 +34,24 @@ class _ProgressFile(io.TextIOBase):
         pass
 
 
+def with_self(idx: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """umap-learn's kNN format: the row itself in column 0 at distance 0, then the graph.
+
+    Parameters
+    ----------
+    idx, dist : ndarray of shape (n_samples, k)
+        A graph without the rows themselves (:func:`backend.project.knn.knn_graph`).
+
+    Returns
+    -------
+    idx, dist : ndarray of shape (n_samples, k + 1), int64 and float32
+    """
+    n = len(idx)
+    idx = np.hstack([np.arange(n, dtype=np.int64)[:, None], np.asarray(idx, np.int64)])
+    dist = np.hstack([np.zeros((n, 1), np.float32), np.asarray(dist, np.float32)])
+    return idx, dist
+
+
 def umap_embedding(
     X: np.ndarray,
     knn: tuple[np.ndarray, np.ndarray],
@@ -51,8 +69,8 @@ def umap_embedding(
     ----------
     X : ndarray of shape (n_samples, n_features)
     knn : (indices, distances), each of shape (n_samples, n_neighbors)
-        From :func:`backend.project.knn.knn_graph` (self first). Its width is UMAP's
-        ``n_neighbors``.
+        From :func:`backend.project.knn.knn_graph` (without the row itself). UMAP's own
+        ``n_neighbors`` counts the row itself: it is ``n_neighbors + 1`` here.
     n_components : int, default=2
     min_dist : float, default=0.1
         In [0, 1]; how tightly points may pack in the map.
@@ -77,7 +95,7 @@ def umap_embedding(
         raise InvalidParameterError(f"min_dist must be in [0, 1]; got {min_dist!r}.")
     import umap
 
-    idx, dist = knn
+    idx, dist = with_self(*knn)
     tqdm_kwds = None
     if progress is not None:
         tqdm_kwds = {"disable": False, "file": _ProgressFile(progress), "mininterval": 0.25}

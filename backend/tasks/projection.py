@@ -35,19 +35,19 @@ def validate_knn(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
     return _knn_params(p, info)
 
 
-@register("knn", validate=validate_knn)
+@register("knn", validate=validate_knn, version=2)
 def run_knn(ctx: JobContext) -> dict[str, Any]:
-    from backend.project.knn import knn_graph
+    from backend.project.knn import knn_search
 
-    ctx.progress(0.05, "building the kNN graph")
+    ctx.progress(0.0, "building the kNN graph")
     X = np.asarray(ctx.vectors())
-    t0 = time.perf_counter()
-    idx, dist = knn_graph(X, ctx.params["n_neighbors"], metric=ctx.params["metric"])
+    idx, dist, report = knn_search(X, ctx.params["n_neighbors"], metric=ctx.params["metric"],
+                                   device=ctx.device, progress=ctx.progress)
     ctx.save_npy("indices.npy", idx)
     ctx.save_npy("distances.npy", dist)
     ctx.progress(1.0, "kNN graph done")
-    return {"knn_seconds": round(time.perf_counter() - t0, 3),
-            "knn_method": "exact" if len(X) <= 20_000 else "nndescent"}
+    return {"knn_seconds": report.seconds, "knn_method": report.method,
+            "knn": report.to_dict(), "note": report.note}
 
 
 def load_knn(ctx: JobContext, params: dict[str, Any], span: tuple[float, float]):
@@ -91,7 +91,7 @@ def validate_umap(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
     return out
 
 
-@register("umap", validate=validate_umap)
+@register("umap", validate=validate_umap, version=2)
 def run_umap(ctx: JobContext) -> dict[str, Any]:
     from backend.project.umap_ import umap_embedding
 
@@ -110,8 +110,8 @@ def run_umap(ctx: JobContext) -> dict[str, Any]:
 def validate_heat_geodesic(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
     reject_unknown(p, {"n_neighbors", "metric", "n_components", "t", "order", "sigma",
                        "method", "n_landmarks", "random_state"}, "heat_geodesic")
-    k = take_int(p, "n_neighbors", 10, 2, MAX_NEIGHBORS - 1)
-    check_rows(info.n_rows, k + 1)
+    k = take_int(p, "n_neighbors", 10, 2, MAX_NEIGHBORS)
+    check_rows(info.n_rows, k)
     out = {"n_neighbors": k, "metric": take_choice(p, "metric", "euclidean", KNN_METRICS),
            "n_components": take_int(p, "n_components", 2, 2, 3)}
     t = p.get("t", "auto")
@@ -125,13 +125,13 @@ def validate_heat_geodesic(p: dict[str, Any], info: DatasetInfo) -> dict[str, An
     return out
 
 
-@register("heat_geodesic", validate=validate_heat_geodesic)
+@register("heat_geodesic", validate=validate_heat_geodesic, version=2)
 def run_heat_geodesic(ctx: JobContext) -> dict[str, Any]:
     from backend.project.heat_geodesic import HeatGeodesic
 
     p = ctx.params
-    # The shared graph: the UMAP default (15 incl. self) is reused whenever it is wide enough.
-    shared = {"n_neighbors": max(15, p["n_neighbors"] + 1), "metric": p["metric"]}
+    # The shared graph: the UMAP default (15) is reused whenever it is wide enough.
+    shared = {"n_neighbors": max(15, p["n_neighbors"]), "metric": p["metric"]}
     idx, dist, knn_id = load_knn(ctx, shared, span=(0.0, 0.15))
     est = HeatGeodesic(
         p["n_components"], n_neighbors=p["n_neighbors"], t=p["t"], order=p["order"],

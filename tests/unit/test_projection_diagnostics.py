@@ -110,7 +110,7 @@ def test_large_n_runs_without_a_square_matrix():
 
 def test_precomputed_knn_graph_and_cosine(noisy_projection):
     X, Y = noisy_projection
-    idx, dist = knn_graph(X, 11)
+    idx, dist = knn_graph(X, 10)
     assert knn_recall(None, Y, 10, knn=(idx, dist)) == pytest.approx(knn_recall(X, Y, 10))
     r_cos = projection_faithfulness(X, Y, metric="cosine")
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
