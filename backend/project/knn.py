@@ -29,7 +29,7 @@ import numpy as np
 from backend.errors import InvalidInputError, InvalidParameterError
 
 __all__ = [
-    "knn_graph", "knn_search", "sample_recall", "KnnReport", "KNN_METRICS", "KNN_METHODS",
+    "knn_graph", "knn_search", "knn_query", "sample_recall", "KnnReport", "KNN_METRICS", "KNN_METHODS",
     "EXACT_MAX_ROWS", "EXACT_MAX_ROWS_CUDA", "AUTO_APPROXIMATE", "RECALL_TARGET",
 ]
 
@@ -268,12 +268,8 @@ def exact_distances(Z: np.ndarray, idx: np.ndarray, metric: str,
     -------
     ndarray of shape (n_queries, k), float32
     """
-    out = np.empty(idx.shape, np.float32)
-    rows_per = max(1, block // max(1, idx.shape[1]))
-    for s in range(0, len(idx), rows_per):
-        rows = np.arange(s, min(s + rows_per, len(idx)))
-        out[rows] = _pair_distances(Z, rows, idx[rows], metric, zero)
-    return out
+    z = zero if zero is not None else np.zeros(len(Z), bool)
+    return _pair_distances(Z[: len(idx)], Z, idx, metric, z[: len(idx)], z, block)
 
 
 def _sort_rows(idx: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -354,28 +350,12 @@ def sample_recall(Z: np.ndarray, idx: np.ndarray, dist: np.ndarray, metric: str,
     rows = np.sort(rng.choice(n, size=min(n_sample, n), replace=False))
     truth = _exact_search(Z[rows], Z, k + 1, metric, device or "cpu", lambda f, m: None)
     # distances of the exact candidates (self excluded) from each sampled row
-    cand = truth
-    dz = _pair_distances(Z, rows, cand, metric, zero)
-    dz[cand == rows[:, None]] = np.inf
+    z = zero if zero is not None else np.zeros(n, bool)
+    dz = _pair_distances(Z[rows], Z, truth, metric, z[rows], z)
+    dz[truth == rows[:, None]] = np.inf
     kth = np.sort(dz, axis=1)[:, k - 1]
     tol = 1e-5 * np.maximum(1.0, kth)
     return float((dist[rows] <= (kth + tol)[:, None]).mean())
-
-
-def _pair_distances(Z, rows, cand, metric, zero):
-    """Distances from rows ``rows`` of Z to ``cand`` (shape (len(rows), c))."""
-    diff = Z[cand] - Z[rows][:, None, :]
-    if metric == "manhattan":
-        d = np.abs(diff).sum(-1)
-    else:
-        d = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-        if metric in ("cosine", "correlation"):
-            d = 0.5 * d * d
-    if zero is not None and zero.any():
-        zq, zn = zero[rows], zero[cand]
-        d[zq[:, None] != zn] = 1.0
-        d[zq[:, None] & zn] = 0.0
-    return d.astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------
@@ -413,11 +393,13 @@ def _hnsw(Z, k, metric, random_state, settings, progress):
     return _chunked_search(index, Z, k, progress, 0.6, "kNN graph: HNSW search")
 
 
-def _ivf(Z, k, metric, random_state, settings, device, progress):
-    """IVF-Flat; nprobe doubled from 8 until the recall on 200 rows reaches the target."""
+def _ivf(Z, k, metric, random_state, settings, device, progress, queries=None):
+    """IVF-Flat on ``Z``, searched by ``queries`` (default: ``Z``); ``nprobe`` doubled from
+    8 until the recall on 200 query rows reaches the target (+0.01)."""
     import faiss
 
     n, d = Z.shape
+    Q = Z if queries is None else queries
     nlist = int(min(65536, max(8, 4 * math.sqrt(n)), max(8, n // 40)))
     rng = np.random.default_rng(random_state)
     train = Z[np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))]
@@ -436,16 +418,15 @@ def _ivf(Z, k, metric, random_state, settings, device, progress):
     for s in range(0, n, chunk):
         index.add(Z[s:s + chunk])
         progress(0.1 + 0.05 * min(1.0, (s + chunk) / n), "kNN graph: IVF index")
-    # tune nprobe on a small sample against exact search
-    rows = np.sort(rng.choice(n, size=min(200, n), replace=False))
-    truth = _exact_search(Z[rows], Z, k, metric, device, lambda f, m: None)
-    tdist = _pair_distances(Z, rows, truth, metric, None)
-    kth = tdist.max(axis=1)
+    # tune nprobe on a small sample of queries against exact search
+    rows = np.sort(rng.choice(len(Q), size=min(200, len(Q)), replace=False))
+    truth = _exact_search(Q[rows], Z, k, metric, device, lambda f, m: None)
+    kth = _pair_distances(Q[rows], Z, truth, metric).max(axis=1)
     nprobe = 8
     while True:
         params = faiss.SearchParametersIVF(nprobe=min(nprobe, nlist))
-        _, I = index.search(Z[rows], k, params=params)
-        got = _pair_distances(Z, rows, np.where(I < 0, rows[:, None], I), metric, None)
+        _, I = index.search(Q[rows], k, params=params)
+        got = _pair_distances(Q[rows], Z, np.maximum(I, 0), metric)
         got[I < 0] = np.inf
         recall = float((got <= (kth + 1e-5 * np.maximum(1, kth))[:, None]).mean())
         progress(0.18, f"kNN graph: nprobe={nprobe} gives recall {recall:.3f}")
@@ -454,8 +435,71 @@ def _ivf(Z, k, metric, random_state, settings, device, progress):
         nprobe *= 2
     nprobe = min(nprobe, nlist)
     settings.update(nlist=nlist, nprobe=nprobe, tuning_recall=round(recall, 4))
-    return _chunked_search(index, Z, k, progress, 0.2, "kNN graph: IVF search",
+    return _chunked_search(index, Q, k, progress, 0.2, "kNN graph: IVF search",
                            params=faiss.SearchParametersIVF(nprobe=nprobe))
+
+
+def knn_query(base: np.ndarray, queries: np.ndarray, n_neighbors: int, *,
+              metric: str = "euclidean", random_state: int | None = 0,
+              device: str | None = None, progress: Progress | None = None,
+              ) -> tuple[np.ndarray, np.ndarray, str]:
+    """The ``n_neighbors`` nearest rows of ``base`` for every row of ``queries``.
+
+    Exact (torch blocks) when ``len(base) * len(queries) * d`` is at most
+    :data:`EXACT_MAX_WORK` or on CUDA, else faiss IVF tuned to recall 0.95.
+
+    Parameters
+    ----------
+    base : ndarray of shape (n_base, n_features)
+    queries : ndarray of shape (n_queries, n_features)
+    n_neighbors : int
+        ``1 <= n_neighbors <= n_base``.
+    metric, random_state, device, progress : as :func:`knn_graph`
+
+    Returns
+    -------
+    indices : ndarray of shape (n_queries, n_neighbors), int64
+        Rows of ``base``, ascending distance.
+    distances : ndarray of shape (n_queries, n_neighbors), float32
+    method : str
+        ``"exact"`` or ``"ivf"``.
+    """
+    from backend.device import resolve_device
+
+    dev = resolve_device(device).device
+    report = _progress_or_noop(progress)
+    B, zb = _prepare(np.ascontiguousarray(base, dtype=np.float32), metric)
+    Q, zq = _prepare(np.ascontiguousarray(queries, dtype=np.float32), metric)
+    k = int(n_neighbors)
+    work = float(len(B)) * len(Q) * B.shape[1]
+    if dev.startswith("cuda") or work <= EXACT_MAX_WORK or len(B) < 400:
+        method, idx = "exact", _exact_search(Q, B, k, metric, dev, report)
+    else:
+        method, idx = "ivf", _ivf(B, k, metric, random_state, {}, dev, report, queries=Q)
+    dist = _pair_distances(Q, B, idx, metric, zq, zb)
+    idx, dist = _sort_rows(idx, dist)
+    return idx, dist, method
+
+
+def _pair_distances(Q, B, cand, metric, zq=None, zb=None, block: int = 65536):
+    """Distances from each row of Q to the rows of B that ``cand`` names, in blocks."""
+    out = np.empty(cand.shape, np.float32)
+    per = max(1, block // max(1, cand.shape[1]))
+    for s in range(0, len(Q), per):
+        c = cand[s:s + per]
+        diff = B[c] - Q[s:s + per][:, None, :]
+        if metric == "manhattan":
+            d = np.abs(diff).sum(-1)
+        else:
+            d = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+            if metric in ("cosine", "correlation"):
+                d = 0.5 * d * d
+        if zq is not None and (zq.any() or zb.any()):
+            a, b = zq[s:s + per][:, None], zb[c]
+            d[a != b] = 1.0
+            d[a & b] = 0.0
+        out[s:s + per] = d
+    return out
 
 
 def _nndescent(X, k, metric, random_state, progress):
