@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.common import client, current_dataset, load_artifact_table, load_table, submit_once
 from app.panels import faithfulness_panel, representation_panel, search_panel
+from app.quick_map import map_to_show
 from backend.errors import LatentLensError
 from backend.kinds import JobSpec, default_map_spec, kind_title, params_of
 from components.form import param_form
@@ -77,14 +78,16 @@ status = job_done(c, job_id, label=f"{kind_title(c.status(job_id).kind) if job_i
                   again="press **Compute map** to run it again")
 if status is not None:
     last_done[info.id] = status.artifact_id
-art_id = last_done.get(info.id)
+art_id, quick_note = map_to_show(c, info, job_id, last_done.get(info.id))
 if art_id is None:
     st.stop()
+if quick_note:
+    st.info(quick_note)
 
 art = c.artifact(art_id)
 result = c.result(art_id)
 faith_job = submit_once(c, JobSpec("faithfulness", info.id, {"projection": art_id}),
-                        store="faith_jobs") if info.n_rows > 20 else None
+                        store="faith_jobs") if info.n_rows > 20 and not quick_note else None
 faith = c.status(faith_job) if faith_job else None
 faith_id = faith.artifact_id if faith is not None and faith.state == "done" else None
 proj = load_artifact_table(c, art_id, "projection.parquet")
@@ -109,6 +112,10 @@ if n_drawn < len(proj):
 st.caption(f"{kind_title(art.kind)} · {n_drawn:,} of {len(proj):,} points drawn · "
            + ", ".join(f"{k}={v}" for k, v in art.params.items())
            + f" · computed in {art.seconds:.1f} s on {art.device}")
+for line in (getattr(result, "description", None) if not quick_note else None,
+             getattr(result, "note", None)):
+    if line:
+        st.caption(line)
 hg = result.heat_geodesic
 if hg:
     st.caption(
