@@ -83,7 +83,11 @@ def faithfulness_panel(c, faith, faith_job: str | None) -> None:
                 help="share of each point's original-space neighbours kept in the map")
     m[3].metric("Row Spearman vs original distances", f"{f['row_spearman_original']:.3f}",
                 help="mean per-row rank correlation of map and original distances")
-    if f["sampled"]:
+    if f.get("rank_sample"):
+        st.caption(f"Trustworthiness, continuity and Spearman on {f['n_rows']:,} random rows "
+                   f"ranked within a seeded sample of {f['rank_sample']:,} of "
+                   f"{f['n_samples']:,} rows; kNN recall on every row (shared kNN graph).")
+    elif f["sampled"]:
         st.caption(f"Trustworthiness, continuity and Spearman on {f['n_rows']:,} random rows "
                    f"of {f['n_samples']:,} (each against every point); kNN recall on every row.")
 

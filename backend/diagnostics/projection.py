@@ -80,6 +80,7 @@ class ProjectionFaithfulness:
     row_spearman: float | None
     row_spearman_original: float
     per_point: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    rank_sample: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Scalars only (per-point arrays excluded), JSON-able."""
@@ -107,6 +108,7 @@ def projection_faithfulness(
     random_state: int | None = 0,
     device: str | None = None,
     progress: Progress | None = None,
+    max_rows: int | None = None,
 ) -> ProjectionFaithfulness:
     """Trustworthiness, continuity, kNN recall and row-Spearman of a projection.
 
@@ -138,6 +140,12 @@ def projection_faithfulness(
     device : str or None, default=None
         Torch device of the distance computations.
     progress : callable (fraction, message), optional
+    max_rows : int or None, default=None
+        Above this many rows, trustworthiness, continuity and Spearman are computed within
+        a seeded uniform sample of ``max_rows`` rows (ranks among the sample, as
+        ``trustworthiness(X[s], Y[s])``; ``rank_sample`` in the result says so), so the
+        cost no longer grows with n; kNN recall still covers every row (pass the shared
+        ``knn`` graph, or it is searched). None: every row is ranked against all n.
 
     Returns
     -------
@@ -181,6 +189,9 @@ def projection_faithfulness(
     gt = _ground_truth(ground_truth_distances, ground_truth_coordinates, n)
     if knn is not None:
         knn_idx = _check_knn(knn, n, k)
+    if max_rows is not None and n > max_rows and gt is None:
+        return _sampled_faithfulness(X, Y, k, metric, knn_idx if knn is not None else None,
+                                     n_rows, random_state, device, progress, max_rows)
     dev = resolve_device(device).device
 
     if metric == "cosine":
@@ -235,6 +246,36 @@ def projection_faithfulness(
         row_spearman_original=float(np.nanmean(per["row_spearman_original"])),
         per_point=per,
     )
+
+
+def _sampled_faithfulness(X, Y, k, metric, knn_idx, n_rows, random_state, device, progress,
+                          max_rows) -> ProjectionFaithfulness:
+    """Rank-based scores within a seeded sample of ``max_rows`` rows; kNN recall on all."""
+    n = len(X)
+    rows = np.sort(np.random.default_rng(random_state).choice(n, max_rows, replace=False))
+    sub = None if progress is None else (lambda f, m: progress(0.5 * f, m))
+    inner = projection_faithfulness(
+        X[rows], Y[rows], n_neighbors=k, metric=metric, n_rows=min(n_rows, max_rows),
+        random_state=random_state, device=device, progress=sub)
+    per = {name: np.full(n, np.nan) for name in
+           ("trustworthiness", "continuity", "row_spearman", "row_spearman_original")}
+    for name in per:
+        per[name][rows] = inner.per_point[name]
+    if progress is not None:
+        progress(0.55, f"kNN recall of all {n:,} rows")
+    if knn_idx is None:
+        Xs = X / np.linalg.norm(X, axis=1, keepdims=True) if metric == "cosine" else X
+        knn_idx = _knn_indices(Xs, k)
+    recall = _set_overlap(knn_idx[:, :k], _knn_indices(Y, k)) / k
+    per["knn_recall"] = recall
+    if progress is not None:
+        progress(1.0, "projection faithfulness done")
+    return ProjectionFaithfulness(
+        n_samples=n, n_neighbors=k, n_rows=inner.n_rows, sampled=True,
+        random_state=random_state, metric=metric, trustworthiness=inner.trustworthiness,
+        continuity=inner.continuity, knn_recall=float(recall.mean()), row_spearman=None,
+        row_spearman_original=inner.row_spearman_original, per_point=per,
+        rank_sample=max_rows)
 
 
 def trustworthiness(X: np.ndarray, Y: np.ndarray, n_neighbors: int = 10, **kwargs: Any) -> float:

@@ -369,7 +369,54 @@ class HeatGeodesic:
         self.distances_ = extras["distances"]
         self.landmarks_ = extras["landmarks"]
         self.landmark_labels_ = extras["landmark_labels"]
+        self._fit_X = None if X is None else np.asarray(X, dtype=np.float32)
         return self
+
+    def transform(self, X_new: np.ndarray, *, progress: Progress | None = None) -> np.ndarray:
+        """Place new points in the fitted map without refitting it.
+
+        Each new row goes to the weighted mean of the map positions of its
+        ``PLACE_NEIGHBORS`` (10) nearest training rows (Euclidean), weights
+        ``exp(-(d - d_1) / s)`` — the placement the sampled UMAP uses
+        (:func:`backend.project.large.place`).
+
+        Parameters
+        ----------
+        X_new : array-like of shape (n_new, n_features)
+            Finite vectors in the training space.
+        progress : callable(fraction, message), optional
+
+        Returns
+        -------
+        ndarray of shape (n_new, n_components), float64
+
+        Raises
+        ------
+        InvalidInputError
+            Not fitted, fitted from a kNN graph alone (no training vectors), or
+            ``X_new`` of the wrong shape or with NaN/inf.
+        """
+        from backend.project.knn import knn_query
+        from backend.project.large import PLACE_NEIGHBORS, place
+
+        X_fit = getattr(self, "_fit_X", None)
+        if X_fit is None:
+            raise InvalidInputError(
+                "transform needs the training vectors: fit the HeatGeodesic with X "
+                "(it was not fitted, or fitted from a knn_graph alone).")
+        X_new = np.asarray(X_new)
+        if X_new.ndim != 2 or X_new.shape[1] != X_fit.shape[1] or not np.issubdtype(
+                X_new.dtype, np.number):
+            raise InvalidInputError(
+                f"X_new must be a numeric array of shape (n, {X_fit.shape[1]}); got "
+                f"{X_new.shape} {X_new.dtype}.")
+        _check_finite(X_new, "X_new")
+        if len(X_new) == 0:
+            return np.empty((0, self.embedding_.shape[1]))
+        k = min(PLACE_NEIGHBORS, len(X_fit))
+        idx, dist, _ = knn_query(X_fit, X_new, k, random_state=self.random_state,
+                                 device=self.device, progress=progress)
+        return place(np.asarray(self.embedding_), idx, dist).astype(np.float64)
 
     def fit_transform(
         self,

@@ -26,6 +26,8 @@ __all__ = ["ProjectionResult", "KnnResult", "FaithfulnessResult", "DEFAULT_MAP",
            "QUICK_MAP"]
 
 PROJECTION_FILE = "projection.parquet"
+#: Above this many rows, faithfulness ranks within a seeded sample of this many rows.
+FAITHFULNESS_RANK_SAMPLE = 50_000
 MAX_NEIGHBORS = 200
 
 _N_NEIGHBORS = Param("n_neighbors", int, 15, low=1, high=MAX_NEIGHBORS,
@@ -247,10 +249,19 @@ def run_faithfulness(ctx: JobContext) -> FaithfulnessResult:
     proj = pd.read_parquet(ctx.store.artifact_path(art.id, PROJECTION_FILE))
     Y = proj[[c for c in ("x", "y", "z") if c in proj.columns]].to_numpy(np.float64)
     metric = art.meta.get("params", {}).get("metric", "euclidean")
+    X = np.asarray(ctx.vectors())
+    knn = None
+    if len(X) > FAITHFULNESS_RANK_SAMPLE and metric in ("euclidean", "cosine"):
+        # every row's kNN recall from the shared graph (UMAP's, when it was the map)
+        width = max(p["n_neighbors"], UMAP_PARAMS["n_neighbors"].default)
+        idx, dist, _ = load_knn(ctx, width, metric, span=(0.0, 0.3))
+        knn = (idx, dist)
     res = projection_faithfulness(
-        np.asarray(ctx.vectors()), Y, n_neighbors=p["n_neighbors"],
+        X, Y, n_neighbors=p["n_neighbors"], knn=knn,
         metric="cosine" if metric == "cosine" else "euclidean", n_rows=p["n_rows"],
-        random_state=0, device=ctx.device, progress=ctx.progress,
+        random_state=0, device=ctx.device, max_rows=FAITHFULNESS_RANK_SAMPLE,
+        progress=lambda f, m: ctx.progress(0.3 + 0.7 * f, m) if knn is not None
+        else ctx.progress(f, m),
     )
     ctx.save_json("faithfulness.json", res.to_dict())
     ctx.save_parquet("per_point.parquet", res.per_point_frame())
@@ -278,5 +289,6 @@ HEAT_GEODESIC = register(JobKind(
     title="Heat geodesic"))
 FAITHFULNESS = register(JobKind(
     "faithfulness", params=FAITHFULNESS_PARAMS, run=run_faithfulness, result=FaithfulnessResult,
+    version=2,
     files=("faithfulness.json", "per_point.parquet"), check=_check_faithfulness,
     title="Faithfulness"))

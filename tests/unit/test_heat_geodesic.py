@@ -369,3 +369,35 @@ def test_embedding_preserves_distances_of_a_line():
     gt = np.abs(s[:, None] - s[None, :])
     D = cdist(emb[:, None], emb[:, None])
     assert abs(np.corrcoef(D.ravel(), gt.ravel())[0, 1]) > 0.99
+
+
+# ---------------------------------------------------------------------------- transform
+def test_transform_places_new_points_where_the_map_expects_them():
+    """Held-out Swiss-roll points: their placed positions agree with the map's own
+    chart -> map relation (a linear fit on the training rows), R^2 > 0.95."""
+    X, chart = swiss_roll(800, 0.05)
+    hg = HeatGeodesic(random_state=0).fit(X[:600])
+    Y_new = hg.transform(X[600:])
+    assert Y_new.shape == (200, 2) and np.isfinite(Y_new).all()
+    A = np.hstack([chart, np.ones((800, 1))])
+    coef, *_ = np.linalg.lstsq(A[:600], hg.embedding_, rcond=None)
+    fit_train = 1 - ((A[:600] @ coef - hg.embedding_) ** 2).sum() / (
+        (hg.embedding_ - hg.embedding_.mean(0)) ** 2).sum()
+    pred = A[600:] @ coef
+    r2 = 1 - ((pred - Y_new) ** 2).sum() / ((Y_new - Y_new.mean(0)) ** 2).sum()
+    assert fit_train > 0.95 and r2 > 0.95, (fit_train, r2)
+    shuffled = 1 - ((pred - Y_new[::-1]) ** 2).sum() / ((Y_new - Y_new.mean(0)) ** 2).sum()
+    assert shuffled < 0.5  # the check can fail
+
+
+def test_transform_errors():
+    X, _ = swiss_roll(200, 0.05)
+    with pytest.raises(InvalidInputError, match="transform needs the training vectors"):
+        HeatGeodesic().transform(X)
+    d, i = NearestNeighbors(n_neighbors=16).fit(X).kneighbors(X)
+    hg = HeatGeodesic(random_state=0).fit(None, knn_graph=(i[:, 1:], d[:, 1:]))
+    with pytest.raises(InvalidInputError, match="fitted from a knn_graph alone"):
+        hg.transform(X)
+    hg = HeatGeodesic(random_state=0).fit(X)
+    with pytest.raises(InvalidInputError, match=r"shape \(n, 3\)"):
+        hg.transform(X[:, :2])

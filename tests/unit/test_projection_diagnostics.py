@@ -144,3 +144,20 @@ def test_input_errors():
         projection_faithfulness(X[:3], X[:3, :2], n_neighbors=1)
     with pytest.raises(InvalidParameterError, match="needs ground_truth"):
         row_spearman(X[:, :2])
+
+
+def test_rank_sample_above_max_rows(noisy_projection):
+    """Above max_rows the rank scores are those of a seeded sample (stated), and kNN recall
+    still covers every row, from the shared graph."""
+    X, Y = noisy_projection
+    n = len(X)
+    r = projection_faithfulness(X, Y, max_rows=200, n_rows=100, random_state=3,
+                                knn=knn_graph(X, 10))
+    rows = np.sort(np.random.default_rng(3).choice(n, 200, replace=False))
+    ref = projection_faithfulness(X[rows], Y[rows], n_rows=100, random_state=3)
+    assert r.rank_sample == 200 and r.sampled and r.n_samples == n
+    assert r.trustworthiness == pytest.approx(ref.trustworthiness, abs=1e-12)
+    assert r.continuity == pytest.approx(ref.continuity, abs=1e-12)
+    assert r.knn_recall == pytest.approx(knn_recall(X, Y, 10))
+    assert np.isfinite(r.per_point["knn_recall"]).all()
+    assert np.isfinite(r.per_point["trustworthiness"]).sum() == 100
