@@ -156,10 +156,40 @@ def bench_million(n: int) -> None:
     print(load())
 
 
+def bench_diagnostics(n: int) -> None:
+    """The faithfulness and representation jobs' computations at n x 16 (the shared kNN
+    graph given, as the job takes it from the map's artifact)."""
+    from backend.diagnostics.projection import projection_faithfulness
+    from backend.diagnostics.representation import representation_diagnostics
+    from backend.project.knn import knn_search
+    from backend.tasks.projection import FAITHFULNESS_RANK_SAMPLE
+
+    print(f"\n## Diagnostics at {n:,} x 16 ({load()})")
+    X = clustered(n, 16, seed=2)
+    t = time.perf_counter()
+    idx, dist, rep = knn_search(X, 15, device="cpu")
+    print(f"shared kNN graph (not part of the diagnostic jobs): {time.perf_counter() - t:.1f} s, "
+          f"{rep.method}, recall {rep.recall}")
+    Y = X[:, :2] + np.random.default_rng(0).normal(scale=0.1, size=(n, 2)).astype(np.float32)
+    print("| job | seconds | sample |")
+    print("|---|---|---|")
+    t = time.perf_counter()
+    f = projection_faithfulness(X, Y, knn=(idx, dist), max_rows=FAITHFULNESS_RANK_SAMPLE,
+                                device="cpu")
+    print(f"| faithfulness | {time.perf_counter() - t:.1f} | {f.n_rows:,} rows ranked within "
+          f"{f.rank_sample:,}; kNN recall on all {n:,} |", flush=True)
+    t = time.perf_counter()
+    r = representation_diagnostics(X, device="cpu")
+    print(f"| representation | {time.perf_counter() - t:.1f} | "
+          f"DSE/DSMI/uniformity on {min(2000, n):,} rows (max_n); covariance and RankMe on all |",
+          flush=True)
+    print(load())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="sizes / 10")
-    ap.add_argument("--only", default="knn,umap,million")
+    ap.add_argument("--only", default="umap,knn,million,diag")
     ap.add_argument("--digits", action="store_true")
     ap.add_argument("--child", choices=("quick", "full"))
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -171,13 +201,10 @@ def main() -> None:
     print(f"# bench/projection_scale.py  cores={os.cpu_count()}  {load()}")
     if a.digits:
         bench_digits()
-    only = a.only.split(",")
-    if "knn" in only:
-        bench_knn(100_000 // div)
-    if "umap" in only:
-        bench_umap(100_000 // div)
-    if "million" in only:
-        bench_million(1_000_000 // div)
+    for name in a.only.split(","):
+        {"knn": lambda: bench_knn(100_000 // div), "umap": lambda: bench_umap(100_000 // div),
+         "million": lambda: bench_million(1_000_000 // div),
+         "diag": lambda: bench_diagnostics(1_000_000 // div)}[name]()
 
 
 if __name__ == "__main__":

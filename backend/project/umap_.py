@@ -322,30 +322,29 @@ def layout_epoch(Y, head, tail, eps, next_s, eps_neg, next_neg, epoch: int, a: f
         return 0
     j, k = head[active], tail[active]
     diff = Y[j] - Y[k]
-    d2 = (diff * diff).sum(1)
-    pos = d2 > 0
-    d2s = torch.where(pos, d2, torch.ones_like(d2))
-    coef = -2.0 * a * b * d2s.pow(b - 1.0) / (a * d2s.pow(b) + 1.0)
-    coef = torch.where(pos, coef, torch.zeros_like(coef))
-    g = (coef[:, None] * diff).clamp_(-CLIP, CLIP).mul_(alpha)
+    # where d2 == 0 the difference is 0 too, so the update is 0 as umap-learn's: flooring
+    # d2 only keeps the coefficient finite (no masks needed)
+    d2 = (diff * diff).sum(1).clamp_(min=1e-12)
+    pb = d2.pow(b)
+    coef = pb.mul(-2.0 * a * b).div_(d2).div_(pb.mul_(a).add_(1.0))
+    g = diff.mul_(coef[:, None]).clamp_(-CLIP, CLIP).mul_(alpha)
     Y.index_add_(0, j, g)
     if move_other:
-        Y.index_add_(0, k, -g)
-    next_s[active] += eps[active]
+        Y.index_add_(0, k, g.neg_())
+    ea = eps[active]
+    next_s[active] += ea
     # negative samples: as many as are due for each sampled edge
-    nn = ((epoch - next_neg[active]) / eps_neg[active]).floor().clamp_(min=0).long()
-    next_neg[active] += nn.to(next_neg.dtype) * eps_neg[active]
-    jr = torch.repeat_interleave(j, nn)
+    ena = eps_neg[active]
+    nn = ((epoch - next_neg[active]) / ena).floor_().clamp_(min=0)
+    next_neg[active] += nn * ena
+    jr = torch.repeat_interleave(j, nn.long())
     if jr.numel():
         nv = n_vertices if n_vertices is not None else Y.shape[0]
         kr = torch.randint(nv, (jr.numel(),), generator=generator, device=Y.device)
         diff = Y[jr] - Y[kr]
         d2 = (diff * diff).sum(1)
-        pos = d2 > 0
-        d2s = torch.where(pos, d2, torch.ones_like(d2))
-        coef = 2.0 * gamma * b / ((0.001 + d2s) * (a * d2s.pow(b) + 1.0))
-        coef = torch.where(pos, coef, torch.zeros_like(coef))
-        g = (coef[:, None] * diff).clamp_(-CLIP, CLIP).mul_(alpha)
+        coef = (d2 + 0.001).mul_(d2.pow(b).mul_(a).add_(1.0)).reciprocal_().mul_(2.0 * gamma * b)
+        g = diff.mul_(coef[:, None]).clamp_(-CLIP, CLIP).mul_(alpha)
         Y.index_add_(0, jr, g)
     return int(active.numel())
 
