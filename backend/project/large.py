@@ -223,8 +223,6 @@ def project_umap(
         knn, knn_report = (i, d), r.to_dict()
         seconds["knn"] = round(time.perf_counter() - t1, 3)
     t1 = time.perf_counter()
-    from umap.umap_ import find_ab_params
-
     from backend.device import resolve_device
     from backend.project._interrupt import interruptible
     from backend.threads import cpu_threads
@@ -234,6 +232,8 @@ def project_umap(
                             metric=metric, random_state=random_state,
                             n_epochs=refine_epochs),
         _span(progress, 0.8, 0.8), 0.0, "UMAP: fuzzy graph of all rows")
+    from umap.umap_ import find_ab_params  # imported by fuzzy_graph already
+
     a, b = find_ab_params(1.0, float(min_dist))
     dev = resolve_device(device).device
     with cpu_threads(dev):

@@ -505,10 +505,10 @@ def umap_fit(
         return emb, UmapReport(**{**rep.to_dict(), "note": note})
     if engine == "cuml":
         return _cuml(X, n_components, min_dist, idx.shape[1] + 1, random_state, epochs, note)
-    from umap.umap_ import find_ab_params
-
     seconds = {}
     t0 = time.perf_counter()
+    # umap-learn is first imported inside the interruptible call (its import compiles
+    # numba code for seconds; it must not hold up a cancel)
     graph = _call(lambda: fuzzy_graph((idx, dist), metric=metric, random_state=random_state,
                                       n_epochs=epochs), progress, 0.0,
                   "UMAP: fuzzy simplicial set")
@@ -519,6 +519,8 @@ def umap_fit(
     Xf = None if X is None else np.asarray(X, dtype=np.float32)
     Y0, init_used, init_note = _initial_layout(Xf, graph, n_components, rng, dev, sub, init)
     seconds["init"] = round(time.perf_counter() - t0, 3)
+    from umap.umap_ import find_ab_params  # imported by fuzzy_graph already
+
     a, b = find_ab_params(1.0, float(min_dist))
     t0 = time.perf_counter()
     lay = None if progress is None else (lambda f, m: progress(0.05 + 0.95 * f, m))
