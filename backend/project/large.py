@@ -188,7 +188,7 @@ def project_umap(
         placement and refinement; the UMAP report; seconds per phase.
     """
     from backend.project.knn import knn_search
-    from backend.project.umap_ import fuzzy_graph, optimize_layout, umap_fit
+    from backend.project.umap_ import fuzzy_graph, layout_threads, optimize_layout, umap_fit
 
     X = np.asarray(X)
     n = len(X)
@@ -225,7 +225,6 @@ def project_umap(
     t1 = time.perf_counter()
     from backend.device import resolve_device
     from backend.project._interrupt import interruptible
-    from backend.threads import cpu_threads
 
     graph = interruptible(
         lambda: fuzzy_graph((knn[0][:, :n_neighbors], knn[1][:, :n_neighbors]),
@@ -236,7 +235,7 @@ def project_umap(
 
     a, b = find_ab_params(1.0, float(min_dist))
     dev = resolve_device(device).device
-    with cpu_threads(dev):
+    with layout_threads(dev):
         Y = optimize_layout(Y, graph, refine_epochs, float(a), float(b),
                             random_state=random_state, device=dev,
                             progress=_span(progress, 0.8, 1.0),
