@@ -48,11 +48,14 @@ except ImportError:  # pragma: no cover - only before the contract is merged
     Result = dict  # type: ignore[misc,assignment]
 
 __all__ = [
-    "Added", "Backend", "Declaration", "Route", "check_id", "client_side", "declarations",
-    "decode", "encode", "from_json", "implements", "result_of", "route", "to_json",
-    "MAX_ROWS_PER_CALL", "NPY", "PARQUET",
+    "API_VERSION", "ID_PARAMS", "MAX_ROWS_PER_CALL", "NPY", "PARQUET", "Added", "Backend",
+    "Declaration", "Route", "check_id", "client_side", "declarations", "decode", "dumps",
+    "encode", "from_json", "implements", "result_of", "route", "to_json",
 ]
 
+#: The version of the routes and wire formats generated from :class:`Backend`; the service
+#: reports it at ``/info`` and :class:`~backend.http_client.HttpBackend` refuses another one.
+API_VERSION = 2
 PARQUET = "application/vnd.apache.parquet"
 NPY = "application/x-npy"
 JSON = "application/json"
@@ -186,8 +189,24 @@ class Backend(Protocol):
             Its name.
         name : str, optional
             The dataset's name (default ``filename``).
-        vector_columns, list_column, id_column, array_key, metadata, metadata_filename, drop_nonfinite, n_neighbors
-            See :func:`backend.datasets.upload.parse_upload`.
+        vector_columns : list of str, optional
+            Tables: the numeric columns forming the vectors (default: every numeric column
+            but ``id_column``).
+        list_column : str, optional
+            Tables: one column whose cells are lists (JSON ``[..]`` text in CSV) instead.
+        id_column : str, optional
+            A column of unique row ids (kept as metadata).
+        array_key : str, optional
+            NPZ: the array holding the vectors.
+        metadata : bytes, optional
+            A CSV with one row per vector (extra columns).
+        metadata_filename : str, default="metadata.csv"
+        drop_nonfinite : bool, default=False
+            Drop rows with NaN or infinite values instead of refusing the file.
+        n_neighbors : int, default=15
+            The neighbourhood size the dataset must support (it needs ``n_neighbors + 1`` rows).
+
+        See :func:`backend.datasets.upload.parse_upload` for the formats and checks.
 
         Returns
         -------

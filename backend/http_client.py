@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
-from backend.api import Backend, Declaration, check_id, declarations, decode, dumps, implements
+from backend.api import (API_VERSION, Backend, Declaration, check_id, declarations, decode, dumps,
+                         implements)
 from backend.datasets.upload import check_upload_size
 from backend.errors import InvalidInputError, InvalidParameterError, LatentLensError, NotFoundError
 
@@ -105,6 +106,13 @@ class HttpBackend(Backend):
             timeout=httpx.Timeout(self.timeout, connect=10.0),
         )
         self.info: dict[str, Any] = self._request("GET", "/info").json()
+        if self.info.get("api_version") != API_VERSION:
+            self._http.close()
+            raise BackendServiceError(
+                f"the backend service at {self.url} speaks API version "
+                f"{self.info.get('api_version')}, this app version {API_VERSION}; run the same "
+                "Latent Lens version on both machines."
+            )
 
     def close(self) -> None:
         self._http.close()

@@ -46,7 +46,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.api import ID_PARAMS, MAX_ROWS_PER_CALL, NPY, PARQUET, Declaration, check_id, declarations, encode
+from backend.api import (API_VERSION, ID_PARAMS, MAX_ROWS_PER_CALL, NPY, PARQUET, Declaration,
+                         check_id, declarations, encode)
 from backend.client import LocalBackend
 from backend.datasets.upload import UploadLimits, upload_size_message
 from backend.errors import InvalidParameterError, LatentLensError, NotFoundError
@@ -54,7 +55,6 @@ from backend.jobs import job_kinds
 
 __all__ = ["create_app", "load_or_create_token", "main", "API_VERSION", "TOKEN_FILE"]
 
-API_VERSION = 2
 TOKEN_FILE = "service-token"
 DEFAULT_PORT = 8600
 MAX_JSON_BODY = 4 * 2**20
@@ -308,8 +308,8 @@ def _add_route(api: APIRouter, backend: LocalBackend, decl: Declaration,
     route, sig = decl.route, decl.signature
     paths = decl.path_params
     rest = [n for n in sig.parameters if n not in paths]
-    params = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, Path()])
-              for n in paths]
+    params = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY,
+                                annotation=Annotated[str, Path()]) for n in paths]
     model = None
     if route.method in ("GET", "DELETE"):
         for n in rest:

@@ -137,7 +137,8 @@ def add_text_upload(store: Store, limits: UploadLimits, data: bytes, filename: s
 
 def _stored_name(filename: str, fallback: str) -> str:
     """``filename`` reduced to a plain file name (letters, digits, ``._- ``), for errors."""
-    return "".join(ch for ch in Path(filename).name if ch.isalnum() or ch in "._- ")[:120] or fallback
+    name = "".join(ch for ch in Path(filename).name if ch.isalnum() or ch in "._- ")[:120]
+    return name or fallback
 
 
 def add_model(store: Store, limits: UploadLimits, data: bytes, filename: str, *,

@@ -216,3 +216,25 @@ def test_the_same_error_on_both(both, ws, name):
     assert errors[0] == errors[1]
     if name in ("unknown_dataset", "bad_id", "wrong_file_type", "unlisted_file"):
         assert errors[0][0] is NotFoundError
+
+
+def test_the_service_serves_exactly_the_declared_routes(both):
+    import httpx
+
+    _, _, svc = both
+    schema = httpx.get(svc.url + "/openapi.json",
+                       headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    served = {(m.upper(), path, op["operationId"])
+              for path, ops in schema["paths"].items() for m, op in ops.items()}
+    declared = {(d.route.method, d.route.path, d.name) for d in DECLS.values() if d.route}
+    assert served - declared == {("GET", "/health", "health_health_get"),
+                                 ("GET", "/info", "info_info_get")}
+    assert declared <= served
+    # each route documents its method's docstring; a method with files takes multipart
+    for d in DECLS.values():
+        if d.route is None:
+            continue
+        op = schema["paths"][d.route.path][d.route.method.lower()]
+        assert op["description"] == inspect.cleandoc(d.fn.__doc__)
+        if d.files:
+            assert list(op["requestBody"]["content"]) == ["multipart/form-data"]

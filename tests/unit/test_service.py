@@ -157,7 +157,8 @@ def test_upload_limits_give_clear_4xx(served):
     local, remote, svc = served
     import httpx
 
-    limit = "over the 0.19 MB upload limit; upload a smaller file or raise LATENT_LENS_MAX_UPLOAD_MB"
+    limit = ("over the 0.19 MB upload limit; upload a smaller file or raise "
+             "LATENT_LENS_MAX_UPLOAD_MB")
     big = _csv(n=3000)  # about 260 kB, over the 200 kB limit of this service
     with pytest.raises(InvalidInputError, match=f"'big.csv' is 0.25 MB, {limit}"):
         remote.add_upload(big, "big.csv")
@@ -345,3 +346,12 @@ def test_job_api_cancel_over_http(served, stored):
     buf = io.BytesIO()
     remote.table(stored["up"]).to_parquet(buf)
     assert buf.tell() > 0
+
+
+def test_another_api_version_is_refused(served, monkeypatch):
+    import backend.http_client
+
+    _, _, svc = served
+    monkeypatch.setattr(backend.http_client, "API_VERSION", 99)
+    with pytest.raises(BackendServiceError, match="speaks API version 2, this app version 99"):
+        HttpBackend(svc.url, TOKEN)
