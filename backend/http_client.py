@@ -20,7 +20,6 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import quote
 
 from backend.api import (API_VERSION, Backend, Declaration, check_id, declarations, decode, dumps,
                          implements)
@@ -174,18 +173,17 @@ class HttpBackend(Backend):
     def _call(self, decl: Declaration, args: dict[str, Any]) -> Any:
         """Send one call of a declared method to its route; decode the answer."""
         route = decl.route
-        path = route.path.format(**{p: quote(check_id(args.pop(p), p), safe="")
-                                    for p in decl.path_params})
+        path = route.path.format(**{p: check_id(args.pop(p), p) for p in decl.path_params})
         if route.method in ("GET", "DELETE"):
             r = self._request(route.method, path,
                               params={k: v for k, v in args.items() if v is not None})
-        elif decl.files:
-            check_upload_size(sum(len(args[f] or b"") for f in decl.files),
+        elif decl.files:  # refused here when too large, before anything is sent
+            blobs = {f: args.pop(f) for f in decl.files}
+            check_upload_size(sum(len(b or b"") for b in blobs.values()),
                               str(args.get("filename", decl.files[0])),
                               int(self.info["max_upload_bytes"]))
-            files = {f: (f, io.BytesIO(args.pop(f)), "application/octet-stream")
-                     for f in list(decl.files) if args[f] is not None}
-            args = {k: v for k, v in args.items() if k not in decl.files}
+            files = {f: (f, io.BytesIO(b), "application/octet-stream")
+                     for f, b in blobs.items() if b is not None}
             r = self._request("POST", path, upload=True, files=files,
                               data={"options": dumps(args).decode()})
         elif args:

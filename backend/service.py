@@ -358,7 +358,7 @@ def _add_route(api: APIRouter, backend: LocalBackend, decl: Declaration,
         media = PARQUET if decl.returns is pd.DataFrame else NPY
         responses[200] = {"content": {media: {}}, "description": "Parquet" if media == PARQUET
                           else ".npy (no pickles)"}
-    if max_body is not None:
+    if route.method == "POST":  # a body over the route's limit
         responses[413] = {"model": ErrorBody}
     api.add_api_route(
         route.path, endpoint, methods=[route.method], tags=[route.tag], name=decl.name,
