@@ -38,19 +38,16 @@ import numpy as np
 import pandas as pd
 
 from backend.errors import NotFoundError
-from backend.jobs import JobSpec, JobStatus
+from backend.jobs import JobSpec, JobStatus, result_of
 from backend.store import ArtifactInfo, DatasetInfo, valid_id
 from backend.tasks.text import TextSearchResult
 
-try:  # the typed results of issue 12 (backend/results.py); a plain dict until they land
-    from backend.results import Result
-except ImportError:  # pragma: no cover - only before the contract is merged
-    Result = dict  # type: ignore[misc,assignment]
+from backend.results import Result
 
 __all__ = [
     "API_VERSION", "ID_PARAMS", "MAX_ROWS_PER_CALL", "NPY", "PARQUET", "Added", "Backend",
     "Declaration", "Route", "check_id", "client_side", "declarations", "decode", "dumps",
-    "encode", "from_json", "implements", "result_of", "route", "to_json",
+    "encode", "from_json", "implements", "route", "to_json",
 ]
 
 #: The version of the routes and wire formats generated from :class:`Backend`; the service
@@ -674,7 +671,12 @@ class Backend(Protocol):
         Returns
         -------
         Result
-            An instance of the kind's result class (a plain dict for a kind without one).
+            An instance of the kind's declared result class.
+
+        Raises
+        ------
+        InvalidParameterError
+            The artifact's kind is not registered in this process.
         """
         return result_of(self.artifact(artifact_id))
 
@@ -742,19 +744,6 @@ def check_id(value: Any, param: str) -> str:
     if not valid_id(value):
         raise NotFoundError(f"{value!r} is not {ID_PARAMS.get(param, 'an')} id (16 hex digits).")
     return value
-
-
-def result_of(info: ArtifactInfo) -> Any:
-    """The typed result stored in an artifact's sidecar (``meta["result"]``).
-
-    Decoded with the result class of the artifact's job kind; a kind without one (or a
-    sidecar written before results were typed) gives the plain dict.
-    """
-    from backend.jobs import job_kinds
-
-    raw = info.meta.get("result", {})
-    cls = getattr(job_kinds().get(info.kind), "result", None)
-    return cls.from_dict(raw) if cls is not None and hasattr(cls, "from_dict") else raw
 
 
 # -- the wire --------------------------------------------------------------------------

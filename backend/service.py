@@ -253,7 +253,28 @@ def create_app(
     for decl in decls:
         _add_route(api, backend, decl, max_upload + FORM_OVERHEAD if decl.files else None)
     app.include_router(api)
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The schema, with a JobSpec per registered kind (built anew: kinds may be added)."""
+        app.openapi_schema = None
+        schema = generated()
+        schema["components"]["schemas"]["JobSpec"] = _job_spec_schema()
+        return schema
+
+    app.openapi = openapi
     return app
+
+
+def _job_spec_schema() -> dict[str, Any]:
+    """A :class:`JobSpec`: one of the registered kinds, its parameters as each kind declares
+    them (:meth:`backend.params.ParamSpec.json_schema`; the job layer validates them)."""
+    return {"title": "JobSpec", "oneOf": [
+        {"type": "object", "title": name, "description": kind.title or name,
+         "required": ["kind", "dataset_id"], "additionalProperties": False,
+         "properties": {"kind": {"const": name}, "dataset_id": {"type": "string"},
+                        "params": kind.params.json_schema(f"{name} parameters")}}
+        for name, kind in sorted(job_kinds().items())]}
 
 
 # -- routes generated from backend.api ------------------------------------------------

@@ -4,7 +4,6 @@ both against one small workspace, gives the same answer (or the same error)."""
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 
 import numpy as np
@@ -15,7 +14,7 @@ from backend.api import Added, Backend, declarations
 from backend.client import LocalBackend
 from backend.errors import NotFoundError
 from backend.http_client import HttpBackend
-from backend.jobs import JobSpec
+from backend.jobs import JobSpec, job_kinds
 from backend.service import create_app
 from backend.tasks.text import TextSearchResult
 from tests.service_support import TOKEN, ThreadedService
@@ -67,7 +66,7 @@ def ws(both):
     ids = {k: local.submit(s) for k, s in jobs.items()}
     for j in ids.values():
         assert local.wait(j, timeout=300).state == "done", local.status(j)
-    derived = local.artifact_json(ids["embed"], "meta.json")["derived_dataset"]
+    derived = local.result(ids["embed"]).derived_dataset
     return {"digits": digits, "up": up, "text": text, "embedded": derived, **ids}
 
 
@@ -198,9 +197,9 @@ def test_every_method_answers_alike_on_both(both, ws, name, tmp_path):
         assert value == ws["pca"]
     if name == "rows":
         assert np.array_equal(value[0], value[2]) and value.dtype == np.float32
-    if name == "result":
-        assert value == local.artifact(ws["pca"]).meta.get("result", {}) or (
-            dataclasses.is_dataclass(value))
+    if name == "result":  # the kind's declared class, as stored in the sidecar
+        assert isinstance(value, job_kinds()["pca"].result)
+        assert value.to_dict() == local.artifact(ws["pca"]).meta["result"]
     if name == "search":
         assert set(value.hits["_row"]) <= {0, 1, 2, 3} and len(value.hits) == 3
 
@@ -238,3 +237,29 @@ def test_the_service_serves_exactly_the_declared_routes(both):
         assert op["description"] == inspect.cleandoc(d.fn.__doc__)
         if d.files:
             assert list(op["requestBody"]["content"]) == ["multipart/form-data"]
+
+
+def test_a_new_job_kind_is_in_the_service_schema_and_runs_over_http(both, ws):
+    import httpx
+
+    from backend.jobs import register, unregister
+    from tests import toy_kind
+
+    local, remote, svc = both
+    register(toy_kind.TOY)
+    try:
+        schema = httpx.get(svc.url + "/openapi.json",
+                           headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        specs = {s["title"]: s for s in schema["components"]["schemas"]["JobSpec"]["oneOf"]}
+        assert set(specs) == set(job_kinds())
+        params = specs["toy_norms"]["properties"]["params"]["properties"]
+        assert params["norm"]["enum"] == ["l1", "l2"] and params["scale"]["default"] == 2.0
+        job = remote.submit(JobSpec("toy_norms", ws["up"], {"norm": "l1"}))
+        assert remote.wait(job, 30).state == "done"
+        assert remote.result(job) == local.result(job)
+        assert isinstance(remote.result(job), toy_kind.ToyResult)
+    finally:
+        unregister(toy_kind.TOY.name)
+    assert "toy_norms" not in {s["title"] for s in httpx.get(
+        svc.url + "/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}
+    ).json()["components"]["schemas"]["JobSpec"]["oneOf"]}
