@@ -68,20 +68,24 @@ class Route:
     """Where a :class:`Backend` method is served: HTTP method, path template, tag.
 
     ``fields`` adds pydantic ``Field`` constraints to parameters on the wire only (e.g. the
-    most rows one request may ask for).
+    most rows one request may ask for). ``file`` (a suffix such as ``".parquet"``) says the
+    answer is an artifact file of that type, sent as stored instead of decoded and encoded
+    again (the method's ``artifact_id`` and ``name`` name it).
     """
 
     method: str
     path: str
     tag: str
     fields: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    file: str | None = None
 
 
-def route(method: str, path: str, *, tag: str, fields: dict[str, dict[str, Any]] | None = None):
+def route(method: str, path: str, *, tag: str, fields: dict[str, dict[str, Any]] | None = None,
+          file: str | None = None):
     """Declare the route serving a :class:`Backend` method (a decorator)."""
 
     def deco(fn: Callable) -> Callable:
-        fn.__route__ = Route(method, path, tag, dict(fields or {}))
+        fn.__route__ = Route(method, path, tag, dict(fields or {}), file)
         return fn
 
     return deco
@@ -602,7 +606,7 @@ class Backend(Protocol):
         list of ArtifactInfo
         """
 
-    @route("GET", "/artifacts/{artifact_id}/table", tag="artifacts")
+    @route("GET", "/artifacts/{artifact_id}/table", tag="artifacts", file=".parquet")
     def artifact_table(self, artifact_id: str, name: str) -> pd.DataFrame:
         """A ``.parquet`` file of an artifact, by a name from its ``files``.
 
@@ -621,7 +625,7 @@ class Backend(Protocol):
             A name not in the artifact's files, or not a ``.parquet`` file.
         """
 
-    @route("GET", "/artifacts/{artifact_id}/json", tag="artifacts")
+    @route("GET", "/artifacts/{artifact_id}/json", tag="artifacts", file=".json")
     def artifact_json(self, artifact_id: str, name: str) -> Any:
         """A ``.json`` file of an artifact (e.g. ``meta.json``), by a name from its ``files``.
 
@@ -641,7 +645,7 @@ class Backend(Protocol):
             A name not in the artifact's files, or not a ``.json`` file.
         """
 
-    @route("GET", "/artifacts/{artifact_id}/array", tag="artifacts")
+    @route("GET", "/artifacts/{artifact_id}/array", tag="artifacts", file=".npy")
     def artifact_array(self, artifact_id: str, name: str) -> np.ndarray:
         """A ``.npy`` file of an artifact, by a name from its ``files`` (no pickles).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from backend.jobs import JobRunner, JobSpec, JobStatus
 from backend.store import ArtifactInfo, DatasetInfo, Store
 from backend.tasks.text import TextSearchResult
 
-__all__ = ["Backend", "LocalBackend", "get_backend"]
+__all__ = ["Backend", "LocalBackend", "artifact_file", "get_backend"]
 
 
 @implements(Backend)
@@ -189,24 +190,32 @@ class LocalBackend(Backend):
         return self.store.artifacts(dataset_id)
 
     def artifact_table(self, artifact_id: str, name: str) -> pd.DataFrame:
-        return pd.read_parquet(self._artifact_file(artifact_id, name, ".parquet"))
+        return pd.read_parquet(artifact_file(self.store, artifact_id, name, ".parquet"))
 
     def artifact_json(self, artifact_id: str, name: str) -> Any:
-        return json.loads(self._artifact_file(artifact_id, name, ".json").read_text())
+        return json.loads(artifact_file(self.store, artifact_id, name, ".json").read_text())
 
     def artifact_array(self, artifact_id: str, name: str) -> np.ndarray:
-        return np.load(self._artifact_file(artifact_id, name, ".npy"), allow_pickle=False)
-
-    def _artifact_file(self, artifact_id: str, name: str, suffix: str):
-        path = self.store.artifact_path(artifact_id, name)
-        if path.suffix != suffix:
-            raise NotFoundError(
-                f"{name!r} is not a {suffix} file; only {suffix} files of artifact {artifact_id} "
-                f"are read this way (it has {self.store.artifact(artifact_id).files}).")
-        return path
+        return np.load(artifact_file(self.store, artifact_id, name, ".npy"), allow_pickle=False)
 
     def close(self) -> None:
         self.runner.shutdown()
+
+
+def artifact_file(store: Store, artifact_id: str, name: str, suffix: str) -> Path:
+    """The path of an artifact's file ``name``, which must be listed and end in ``suffix``.
+
+    Raises
+    ------
+    NotFoundError
+        A name not in the artifact's files, or a file of another type.
+    """
+    path = store.artifact_path(artifact_id, name)
+    if path.suffix != suffix:
+        raise NotFoundError(
+            f"{name!r} is not a {suffix} file; only {suffix} files of artifact {artifact_id} "
+            f"are read this way (it has {store.artifact(artifact_id).files}).")
+    return path
 
 
 def _distances(block: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:

@@ -40,7 +40,7 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Body, FastAPI, File, Form, Path, Query, Request, Security, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -48,7 +48,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.api import (API_VERSION, ID_PARAMS, MAX_ROWS_PER_CALL, NPY, PARQUET, Declaration,
                          check_id, declarations, encode)
-from backend.client import LocalBackend
+from backend.client import LocalBackend, artifact_file
 from backend.datasets.upload import UploadLimits, upload_size_message
 from backend.errors import InvalidParameterError, LatentLensError, NotFoundError
 from backend.jobs import job_kinds
@@ -59,6 +59,7 @@ TOKEN_FILE = "service-token"
 DEFAULT_PORT = 8600
 MAX_JSON_BODY = 4 * 2**20
 FORM_OVERHEAD = 2**20
+SERVED = {".parquet": PARQUET, ".npy": NPY, ".json": "application/json"}
 _DESCRIPTION = (__doc__ or "").split("\n\n", 1)[-1]
 
 
@@ -368,6 +369,9 @@ def _add_route(api: APIRouter, backend: LocalBackend, decl: Declaration,
             args.update({n: None if kw[n] is None else kw[n].file.read() for n in decl.files})
         elif model is not None:
             args.update({n: getattr(kw["body"], n) for n in model.model_fields})
+        if route.file:  # as stored: the same bytes LocalBackend reads
+            return FileResponse(artifact_file(backend.store, args["artifact_id"], args["name"],
+                                              route.file), media_type=SERVED[route.file])
         content, media = encode(getattr(backend, decl.name)(**args), decl.returns)
         return Response(content, media_type=media)
 
