@@ -7,6 +7,7 @@ object from a thread of the test process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -136,6 +137,26 @@ class ThreadedService:
     def __exit__(self, *exc) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def served(home: Path, **limits: int):
+    """``(local, remote, service)``: a LocalBackend on ``home``, the service on it (uvicorn in a
+    thread; ``limits`` are :func:`backend.service.create_app`'s) and an HttpBackend to it."""
+    from backend.client import LocalBackend
+    from backend.http_client import HttpBackend
+    from backend.service import create_app
+
+    local = LocalBackend(home)
+    try:
+        with ThreadedService(create_app(local, TOKEN, **limits)) as svc:
+            remote = HttpBackend(svc.url, TOKEN)
+            try:
+                yield local, remote, svc
+            finally:
+                remote.close()
+    finally:
+        local.close()
 
 
 def register_test_kinds() -> None:

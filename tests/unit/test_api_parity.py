@@ -15,9 +15,8 @@ from backend.client import LocalBackend
 from backend.errors import NotFoundError
 from backend.http_client import HttpBackend
 from backend.jobs import JobSpec, job_kinds
-from backend.service import create_app
 from backend.tasks.text import TextSearchResult
-from tests.service_support import TOKEN, ThreadedService
+from tests.service_support import TOKEN, served
 
 DECLS = declarations()
 EDGES = b"source,target,weight\na,b,1\nb,c,2\nc,a,1\nc,d,0.5\n"
@@ -44,12 +43,8 @@ def _weights() -> bytes:
 @pytest.fixture(scope="module")
 def both(tmp_path_factory):
     """LocalBackend, and HttpBackend to a service on the same LocalBackend (one workspace)."""
-    local = LocalBackend(tmp_path_factory.mktemp("parity") / "home")
-    with ThreadedService(create_app(local, TOKEN)) as svc:
-        remote = HttpBackend(svc.url, TOKEN)
-        yield local, remote, svc
-        remote.close()
-    local.close()
+    with served(tmp_path_factory.mktemp("parity") / "home") as both:
+        yield both
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,9 @@ from backend.client import LocalBackend, get_backend
 from backend.errors import InvalidInputError, InvalidParameterError, NotFoundError
 from backend.http_client import BackendServiceError, HttpBackend, service_settings
 from backend.jobs import JobSpec
-from backend.service import MAX_JSON_BODY, TOKEN_FILE, create_app, load_or_create_token
-from tests.service_support import TOKEN, ThreadedService
+from backend.service import MAX_JSON_BODY, TOKEN_FILE, load_or_create_token
+from tests.service_support import TOKEN
+from tests.service_support import served as served_backends
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 META = b"extra\n" + b"\n".join(b"%d" % i for i in range(40))  # a metadata CSV for 40 rows
@@ -40,13 +41,9 @@ def _weights() -> bytes:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A LocalBackend, the service on it (uvicorn in a thread), and an HttpBackend to it."""
-    home = tmp_path_factory.mktemp("svc") / "home"
-    local = LocalBackend(home)
-    with ThreadedService(create_app(local, TOKEN, max_upload=200_000, max_rows=500)) as svc:
-        remote = HttpBackend(svc.url, TOKEN)
-        yield local, remote, svc
-        remote.close()
-    local.runner.shutdown()
+    with served_backends(tmp_path_factory.mktemp("svc") / "home", max_upload=200_000,
+                         max_rows=500) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
