@@ -14,6 +14,7 @@ store), its typed result (a :class:`~backend.results.Result`) and its files.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import platform
@@ -380,6 +381,7 @@ class JobRunner:
             log.info("marked %d job(s) of stopped processes as interrupted", n)
         self._heavy = _Lane("job", max(1, int(max_workers)), self._run_item)
         self._quick = _Lane("quick", 1, self._run_item)
+        atexit.register(self.shutdown, 1.0)  # Ctrl+C / SIGTERM: running jobs -> interrupted
 
     # -- public API ----------------------------------------------------------------
     def submit(self, spec: JobSpec) -> str:
