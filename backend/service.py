@@ -400,6 +400,26 @@ def _summary(errors: list[dict[str, Any]]) -> str:
     )
 
 
+def _stop_jobs_on_shutdown(app: FastAPI, backend: LocalBackend) -> None:
+    """On SIGTERM or Ctrl+C, mark the running jobs interrupted as the server stops.
+
+    uvicorn re-raises the signal once it has shut down, so code after ``uvicorn.run`` never
+    runs then: the runner is stopped at the end of the app's lifespan instead (within 2 s;
+    a job stuck in a library call is abandoned: its thread is a daemon).
+    """
+    from contextlib import asynccontextmanager
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a):
+        async with inner(a) as state:
+            yield state
+        backend.runner.shutdown(2.0)
+
+    app.router.lifespan_context = lifespan
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m backend.service [--host H] [--port P] [--home DIR] [--workers N]``."""
     p = argparse.ArgumentParser(prog="python -m backend.service",
@@ -437,6 +457,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Warning: listening on {args.host}, not only this machine; traffic is plain HTTP, "
               "so put TLS in front of it or use an SSH tunnel.", flush=True)
     app = create_app(backend, token)
+    _stop_jobs_on_shutdown(app, backend)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                     timeout_graceful_shutdown=5)

@@ -347,7 +347,11 @@ class HeatGeodesic:
             ``knn_graph``; a disconnected kNN graph (the error's ``component_sizes`` and
             ``component_labels`` attributes describe the components).
         """
-        p = _validate_params(self)
+        return self._fit(X, knn_graph, progress, _validate_params(self))
+
+    def _fit(self, X, knn_graph, progress, p: dict[str, Any]) -> HeatGeodesic:
+        """:meth:`fit` with parameters already validated against :data:`PARAMS` (the job
+        layer validates them once, before queueing)."""
         dev = resolve_device(self.device)
         start = time.perf_counter()
         if progress is not None:

@@ -242,8 +242,8 @@ def run_location_encoder(ctx: JobContext) -> LocationEncoderResult:
         random_state=p["random_state"], device=ctx.device,
     )
     with cpu_threads(ctx.device):  # tiny networks: one thread, see backend/threads.py
-        model.fit(lat[labelled], lon[labelled], y_fit, task=task,
-                  progress=lambda f, m: ctx.progress(0.03 + 0.82 * f, f"training: {m}"))
+        model._fit(lat[labelled], lon[labelled], y_fit, task=task,  # validated by the job layer
+                   progress=lambda f, m: ctx.progress(0.03 + 0.82 * f, f"training: {m}"))
         model.save(ctx.out / "model.safetensors")
         ctx.progress(0.87, "evaluating on the grid")
         grid = regular_grid(p["grid_step"])

@@ -182,10 +182,11 @@ def run_heat_geodesic(ctx: JobContext) -> ProjectionResult:
     # The shared graph: UMAP's default width is reused whenever it is wide enough.
     width = min(max(UMAP_PARAMS["n_neighbors"].default, p["n_neighbors"]), ctx.dataset.n_rows - 1)
     idx, dist, knn_id = load_knn(ctx, width, p["metric"], span=(0.0, 0.15))
-    est = HeatGeodesic(**{k: v for k, v in p.items() if k not in ("metric", "device")},
-                       device=ctx.device)
-    est.fit(None, knn_graph=(idx, dist),
-            progress=lambda f, m: ctx.progress(0.15 + 0.85 * f, f"heat geodesic: {m}"))
+    params = {**HEAT_GEODESIC_PARAMS.defaults(),
+              **{k: v for k, v in p.items() if k not in ("metric", "device")}}
+    est = HeatGeodesic(**params, device=ctx.device)
+    est._fit(None, (idx, dist),  # validated once, by the job layer (the same declaration)
+             lambda f, m: ctx.progress(0.15 + 0.85 * f, f"heat geodesic: {m}"), params)
     save_projection(ctx, np.asarray(est.embedding_, dtype=np.float32))
     return ProjectionResult(n_components=p["n_components"], knn_artifact=knn_id,
                             heat_geodesic=est.report_.to_dict())
