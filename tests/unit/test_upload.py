@@ -68,7 +68,8 @@ def test_npy_and_npz_with_metadata():
         (b"", "e.csv", {}, "is empty"),
         (b"   \n", "e.csv", {}, "holds no data"),
         (b"x,y\n", "h.csv", {}, "has a header but no rows"),
-        ("x,y\n1,\xe9\n".encode("latin-1"), "enc.csv", {}, "not UTF-8 text.*byte 0xe9"),
+        ("x,y\n1,\xe9\n".encode("latin-1"), "enc.csv", {"encoding": "utf-8"},
+         "not UTF-8 text.*byte 0xe9"),
         (b"name,city\na,b\nc,d\n", "s.csv", {}, "no numeric column"),
         (b"a,b\n1,2\n", "f.xlsx", {}, "unsupported file type .xlsx"),
         (b"x" * 2000, "big.csv", {"max_bytes": 1000}, "over the 0 MB limit|over the"),
@@ -192,3 +193,171 @@ def test_txt_delimiter_is_sniffed_and_id_column_guessed():
     assert inspect_upload(csv_bytes(numeric_ids), "n.csv").id_guess == "id"
     dup = numeric_ids.assign(id=[0] * 30)
     assert inspect_upload(csv_bytes(dup), "d.csv").id_guess is None
+
+
+# -- issue 17: choices that must not end in a traceback, files as people write them ---------
+
+
+def _row_xy(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"row": np.arange(n), "x": rng.normal(size=n), "y": rng.normal(size=n)})
+
+
+def test_id_column_also_chosen_as_vector_column_is_left_out_with_a_note(backend):
+    """Item 1: the id column among the vector columns is kept as the id, not a dimension."""
+    data = csv_bytes(_row_xy())
+    p = parse_upload(data, "r.csv", vector_columns=["row", "x", "y"], id_column="row")
+    assert p.vector_names == ["x", "y"] and p.table["row"].tolist() == list(range(40))
+    assert any("'row' was also chosen as a vector column" in n for n in p.notes)
+    info, notes = backend.add_upload(data, "r.csv", vector_columns=["row", "x", "y"],
+                                     id_column="row")
+    assert (info.n_rows, info.n_dims) == (40, 2)
+    with pytest.raises(InvalidParameterError, match="the only vector column chosen, 'row'"):
+        parse_upload(data, "r.csv", vector_columns=["row"], id_column="row")
+    lists = pd.DataFrame({"emb": ["[1, 2]", "[3, 4]"] * 10})
+    with pytest.raises(InvalidParameterError, match="both the id column and the column of vectors"):
+        parse_upload(csv_bytes(lists), "l.csv", list_column="emb", id_column="emb")
+
+
+def test_headerless_numeric_file_keeps_its_first_row():
+    """Item 10: a numeric first line is data; the choice can be overridden."""
+    rng = np.random.default_rng(1)
+    arr = rng.normal(size=(20, 4))
+    data = pd.DataFrame(arr).to_csv(sep="\t", index=False, header=False).encode()
+    prev = inspect_upload(data, "vectors.tsv")
+    assert prev.text_format.header is False and prev.n_rows == 20
+    assert prev.columns == ["column_1", "column_2", "column_3", "column_4"]
+    p = parse_upload(data, "vectors.tsv")
+    np.testing.assert_allclose(p.vectors, arr.astype(np.float32), rtol=1e-6)
+    assert len(parse_upload(data, "vectors.tsv", header=True).vectors) == 19
+    # a header-less file with a text label column: the numeric columns decide
+    labelled = pd.DataFrame(arr).assign(label=["a", "b"] * 10)
+    data = labelled.to_csv(index=False, header=False).encode()
+    assert inspect_upload(data, "l.csv").text_format.header is False
+    # pandas' default header (0, 1, 2, …) is a header, not a row of data
+    assert inspect_upload(csv_bytes(labelled), "l.csv").text_format.header
+    assert inspect_upload(csv_bytes(pd.DataFrame(arr)), "l.csv").text_format.header
+
+
+def test_semicolon_file_with_decimal_commas_is_detected_and_can_be_overridden():
+    """Item 11: separator, decimal mark and encoding are detected, shown and choosable."""
+    text = "name;x;y\nZürich;1,5;-2,25\nGenève;3,0;4,75\n" + "".join(
+        f"p{i};{i},5;{i},25\n" for i in range(20))
+    data = text.encode("cp1252")
+    prev = inspect_upload(data, "eu.csv")
+    fmt = prev.text_format
+    assert (fmt.sep, fmt.decimal, fmt.encoding, fmt.header) == (";", ",", "cp1252", True)
+    assert "semicolon-separated, decimal comma, CP1252" in fmt.describe()
+    assert any("not UTF-8" in n and "CP1252" in n for n in prev.notes)
+    p = parse_upload(data, "eu.csv", n_neighbors=5)
+    assert p.vector_names == ["x", "y"]
+    np.testing.assert_allclose(p.vectors[:2], [[1.5, -2.25], [3.0, 4.75]])
+    assert p.table["name"].tolist()[:2] == ["Zürich", "Genève"]
+    # the user's choice wins: with a decimal point the columns are text, not numbers
+    with pytest.raises(InvalidInputError, match="no numeric column"):
+        parse_upload(data, "eu.csv", decimal=".", n_neighbors=5)
+    with pytest.raises(InvalidParameterError, match="separator and the decimal mark must differ"):
+        parse_upload(data, "eu.csv", sep=",", decimal=",")
+
+
+def test_index_and_label_columns_are_metadata_by_default():
+    """Item 13: row/index/monotonic ids and integer labels are not vector dimensions."""
+    rng = np.random.default_rng(2)
+    n = 60
+    df = pd.DataFrame({"row": np.arange(n), "serial": np.arange(n) + 1000,
+                       "label": rng.integers(0, 10, n), "tier": rng.integers(0, 3, n),
+                       "a": rng.normal(size=n), "b": rng.normal(size=n)})
+    prev = inspect_upload(csv_bytes(df), "l.csv")
+    assert prev.vector_columns == ["a", "b"]
+    assert set(prev.not_vectors) == {"row", "serial", "label", "tier"}
+    assert "index" in prev.not_vectors["row"] and "labels" in prev.not_vectors["label"]
+    p = parse_upload(csv_bytes(df), "l.csv")
+    assert p.vectors.shape == (n, 2) and {"row", "label", "tier"} <= set(p.table.columns)
+    assert any(note.startswith("Vectors: 2 numeric column(s) (a, b). Kept as metadata")
+               and "'label' (integer labels" in note for note in p.notes)
+    # integer counts that are neither index nor labels stay vectors
+    counts = pd.DataFrame(rng.poisson(5.0, size=(n, 4)), columns=list("pqrs"))
+    assert inspect_upload(csv_bytes(counts), "c.csv").vector_columns == list("pqrs")
+
+
+def test_records_that_do_not_match_the_lines_are_reported():
+    """Item 14: quoted line breaks are one record (noted); a missing quote is refused."""
+    rows = "".join(f"{i},{i * 0.5},{i * 0.25},plain\n" for i in range(20))
+    ok = ("k,x,y,comment\n" + rows + '20,1.0,2.0,"two\nlines"\n').encode()
+    p = parse_upload(ok, "q.csv", n_neighbors=5)
+    assert len(p.vectors) == 21 and p.table["comment"].iloc[-1] == "two\nlines"
+    assert any("1 row(s) hold quoted line breaks" in n and "row 20 (lines 22–23)" in n
+               for n in p.notes)
+    broken = ("k,x,y,comment\n" + '0,1.0,2.0,"oops\n' + rows + '21,1.0,2.0,end"\n').encode()
+    with pytest.raises(InvalidInputError, match=r"row 0 \(lines 2–23\)\): a closing quote is probably missing"):
+        parse_upload(broken, "b.csv", n_neighbors=5)
+    short = ("k,x,y,comment\n" + rows + "20,1.0\n").encode()
+    p = parse_upload(short, "s.csv", n_neighbors=5, drop_nonfinite=True)
+    assert any("1 row(s) have fewer fields than the 4 columns (row 20 (line 22) has 2)" in n
+               for n in p.notes)
+    assert len(p.vectors) == 20
+
+
+def _write_h5ad(path, *, sparse: bool):
+    """A small AnnData file written with h5py after the AnnData on-disk specification."""
+    import h5py
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(3)
+    X = rng.poisson(1.0, size=(30, 6)).astype(np.float32)
+    pca = rng.normal(size=(30, 3)).astype(np.float32)
+    str_dt = h5py.string_dtype()
+    with h5py.File(path, "w") as f:
+        f.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+        if sparse:
+            m = sp.csr_matrix(X)
+            g = f.create_group("X")
+            g.attrs.update({"encoding-type": "csr_matrix", "encoding-version": "0.1.0",
+                            "shape": np.array(X.shape)})
+            g["data"], g["indices"], g["indptr"] = m.data, m.indices, m.indptr
+        else:
+            f["X"] = X
+            f["X"].attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
+        obs = f.create_group("obs")
+        obs.attrs.update({"encoding-type": "dataframe", "encoding-version": "0.2.0",
+                          "_index": "_index", "column-order": np.array(["cell_type", "n_counts"],
+                                                                       dtype=object)})
+        obs.create_dataset("_index", data=np.array([f"cell{i}" for i in range(30)], dtype=object),
+                           dtype=str_dt)
+        cat = obs.create_group("cell_type")
+        cat.attrs.update({"encoding-type": "categorical", "encoding-version": "0.2.0",
+                          "ordered": False})
+        cat["codes"] = (np.arange(30) % 3).astype(np.int8)
+        cat.create_dataset("categories", data=np.array(["B", "NK", "T"], dtype=object),
+                           dtype=str_dt)
+        obs["n_counts"] = X.sum(axis=1)
+        var = f.create_group("var")
+        var.attrs.update({"encoding-type": "dataframe", "encoding-version": "0.2.0",
+                          "_index": "_index"})
+        var.attrs.create("column-order", data=[], shape=(0,), dtype=str_dt)
+        var.create_dataset("_index", data=np.array([f"G{j}" for j in range(6)], dtype=object),
+                           dtype=str_dt)
+        obsm = f.create_group("obsm")
+        obsm.attrs.update({"encoding-type": "dict", "encoding-version": "0.1.0"})
+        obsm["X_pca"] = pca
+    return X, pca
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_h5ad_x_or_an_obsm_embedding_with_obs_as_metadata(tmp_path, sparse):
+    """Item 16: .h5ad read with h5py: X (dense or CSR), or obsm/X_pca; obs as metadata."""
+    X, pca = _write_h5ad(tmp_path / "a.h5ad", sparse=sparse)
+    data = (tmp_path / "a.h5ad").read_bytes()
+    prev = inspect_upload(data, "a.h5ad")
+    assert prev.arrays == ["X", "obsm/X_pca"] and prev.n_rows == 30
+    assert prev.columns == ["obs_names", "cell_type", "n_counts"] and prev.id_guess == "obs_names"
+    p = parse_upload(data, "a.h5ad", id_column="obs_names", n_neighbors=5)
+    np.testing.assert_array_equal(p.vectors, X)
+    assert p.vector_names == [f"G{j}" for j in range(6)]
+    assert p.table["cell_type"].astype(str).tolist()[:4] == ["B", "NK", "T", "B"]
+    assert p.table["obs_names"].iloc[29] == "cell29"
+    p = parse_upload(data, "a.h5ad", array_key="obsm/X_pca", n_neighbors=5)
+    np.testing.assert_array_equal(p.vectors, pca)
+    assert p.vector_names == ["X_pca_0", "X_pca_1", "X_pca_2"]
+    with pytest.raises(InvalidInputError, match="not a readable .h5ad file"):
+        parse_upload(b"not hdf5 at all", "b.h5ad")
