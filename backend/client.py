@@ -179,7 +179,8 @@ class LocalBackend:
         from backend.datasets.geo import annotate_geo_upload
 
         table, vectors, geo, geo_notes = annotate_geo_upload(
-            parsed.table, parsed.vectors, parsed.vector_names)
+            parsed.table, parsed.vectors, parsed.vector_names,
+            latitude=parsed.latitude, longitude=parsed.longitude)
         notes = [*parsed.notes, *geo_notes]
         extra = {"feature_names": parsed.vector_names[:4096], "upload_notes": notes, **geo}
         if options.get("id_column"):

@@ -137,6 +137,12 @@ class UploadOptions(BaseModel):
     metadata_filename: str = "metadata.csv"
     drop_nonfinite: bool = False
     n_neighbors: int = 15
+    sep: str | None = None
+    decimal: str | None = None
+    encoding: str | None = None
+    header: bool | None = None
+    latitude: str | None = None
+    longitude: str | None = None
 
 
 class UploadResult(BaseModel):

@@ -81,6 +81,10 @@ class UploadPreview:
         Numeric columns kept as metadata by default, with the reason.
     notes : list of str
         What reading noticed: the encoding, rows with quoted line breaks or missing fields.
+    latitude, longitude : str or None
+        Coordinate columns found by name (proposed, the user may change them).
+    geo_warning : str or None
+        Why that proposal may be wrong (several candidates, values that look swapped).
     """
 
     format: str
@@ -95,6 +99,9 @@ class UploadPreview:
     vector_columns: list[str] = field(default_factory=list)
     not_vectors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    latitude: str | None = None
+    longitude: str | None = None
+    geo_warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -395,12 +402,16 @@ def inspect_upload(
                              obs.head(5), list(matrices), id_guess=_guess_id_column(obs))
     df, text_format, notes = _load_table(data, filename, fmt,
                                          _text_options(sep, decimal, encoding, header))
+    from backend.datasets.geo import guess_geo_columns
+
     lists = [c for c in df.columns if _looks_like_list_column(df[c])]
     id_guess = _guess_id_column(df)
     vectors, reasons = _vector_roles(df, id_guess)
+    latitude, longitude, geo_warning = guess_geo_columns(df)
     return UploadPreview(fmt, len(df), list(df.columns), _numeric_columns(df), lists, df.head(5),
                          id_guess=id_guess, text_format=text_format, vector_columns=vectors,
-                         not_vectors=reasons, notes=notes)
+                         not_vectors=reasons, notes=notes, latitude=latitude,
+                         longitude=longitude, geo_warning=geo_warning)
 
 
 def parse_upload(
@@ -550,7 +561,8 @@ def parse_upload(
                         f"{filename!r} has no numeric column, so there are no vectors to "
                         f"project (columns: {list(table.columns)}).{hint}"
                     )
-                notes.append(describe_roles(vector_columns, reasons))
+                if reasons:
+                    notes.append(describe_roles(vector_columns, reasons))
             elif id_column in vector_columns:
                 vector_columns = [c for c in vector_columns if c != id_column]
                 if not vector_columns:
