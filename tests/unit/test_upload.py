@@ -361,3 +361,16 @@ def test_h5ad_x_or_an_obsm_embedding_with_obs_as_metadata(tmp_path, sparse):
     assert p.vector_names == ["X_pca_0", "X_pca_1", "X_pca_2"]
     with pytest.raises(InvalidInputError, match="not a readable .h5ad file"):
         parse_upload(b"not hdf5 at all", "b.h5ad")
+
+
+def test_same_numbers_under_a_new_name_keep_the_new_name_and_columns(backend):
+    """Item 8: a re-upload under a new name is recorded with its name and column names."""
+    df = good_df()
+    first, _ = backend.add_upload(csv_bytes(df), "a.csv", name="first", id_column="id")
+    renamed = df.rename(columns={"x": "pc1", "y": "pc2", "z": "pc3"})
+    second, _ = backend.add_upload(csv_bytes(renamed), "b.csv", name="second", id_column="id")
+    assert second.id != first.id and second.name == "second"
+    assert second.extra["feature_names"] == ["pc1", "pc2", "pc3"]
+    assert backend.dataset(first.id).name == "first"
+    again, _ = backend.add_upload(csv_bytes(df), "a.csv", name="first", id_column="id")
+    assert again.id == first.id and len(backend.datasets()) == 2
