@@ -195,12 +195,14 @@ class LocalBackend:
     def add_graph(
         self, edges: bytes, filename: str, *, nodes: bytes | None = None,
         nodes_filename: str | None = None, directed: bool = False, name: str | None = None,
+        source: str = "auto", target: str = "auto",
     ) -> tuple[DatasetInfo, list[str]]:
         """Validate and store an uploaded graph (dataset kind ``"graph"``); return its info and
         the loader's findings (self-loops, duplicate edges, isolated nodes, ids in one table
         only, zero or negative weights) as notes to show.
 
-        ``edges`` is a CSV/TSV edge list (``source``, ``target``, optional ``weight``); ``nodes``
+        ``edges`` is a CSV/TSV edge list (endpoint columns ``source``/``target``, ``src``/``dst``,
+        … or as chosen by ``source``/``target``; optional ``weight``); ``nodes``
         an optional node table (an ``id`` column and attributes/labels). Raises
         InvalidInputError for a file that is not a usable graph (nothing is stored then).
         """
@@ -229,7 +231,7 @@ class LocalBackend:
         graph, report = load_edge_list(
             _named(edges, filename),
             None if nodes is None else _named(nodes, nodes_filename or "nodes.csv"),
-            directed=bool(directed), name=name or stem,
+            directed=bool(directed), name=name or stem, source=source, target=target,
         )
         table, edge_bytes, extra = graph_dataset_parts(graph, report)
         notes = report.messages()

@@ -267,6 +267,7 @@ class HttpBackend:
     def add_graph(
         self, edges: bytes, filename: str, *, nodes: bytes | None = None,
         nodes_filename: str | None = None, directed: bool = False, name: str | None = None,
+        source: str = "auto", target: str = "auto",
     ) -> tuple[DatasetInfo, list[str]]:
         """Send a graph (edge list, optional node table) to the service to validate and store
         (``LocalBackend.add_graph``); returns its info and the loader's findings."""
@@ -274,7 +275,7 @@ class HttpBackend:
         files = {"file": (filename, io.BytesIO(edges), "text/csv")}
         if nodes is not None:
             files["nodes"] = (nodes_filename or "nodes.csv", io.BytesIO(nodes), "text/csv")
-        form = {"directed": "true" if directed else "false"}
+        form = {"directed": "true" if directed else "false", "source": source, "target": target}
         if name is not None:
             form["name"] = name
         out = self._request("POST", "/graphs/upload", files=files, data=form).json()

@@ -387,13 +387,15 @@ def create_app(
         nodes: Annotated[UploadFile | None, File(description="Optional node table (id, attributes).")] = None,
         directed: Annotated[bool, Form()] = False,
         name: Annotated[str | None, Form()] = None,
+        source: Annotated[str, Form(description="Source column, or 'auto' (by name).")] = "auto",
+        target: Annotated[str, Form(description="Target column, or 'auto' (by name).")] = "auto",
     ) -> UploadResult:
         """Validate and store a graph; the loader's findings come back as notes."""
         info, notes = backend.add_graph(
             file.file.read(), _safe_name(file.filename),
             nodes=None if nodes is None else nodes.file.read(),
             nodes_filename=None if nodes is None else _safe_name(nodes.filename),
-            directed=directed, name=name,
+            directed=directed, name=name, source=source, target=target,
         )
         return UploadResult(dataset=info, notes=notes)
 

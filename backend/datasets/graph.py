@@ -62,6 +62,7 @@ __all__ = [
     "GraphFinding",
     "GraphReport",
     "as_adjacency",
+    "edge_list_columns",
     "graph_from_frames",
     "load_edge_list",
     "load_example_graph",
@@ -431,6 +432,45 @@ def load_edge_list(
         duplicates=duplicates,
         name=name,
     )
+
+
+def edge_list_columns(data: bytes, filename: str) -> tuple[list[str], str | None, str | None]:
+    """The header columns of an edge list, and the endpoint pair recognised by name.
+
+    Reads the first 64 KiB only, so a form can offer the columns before the upload.
+
+    Parameters
+    ----------
+    data : bytes
+        The edge list file.
+    filename : str
+        Its name (for messages).
+
+    Returns
+    -------
+    columns : list of str
+        The header's columns; empty for a file without a header (its first line is
+        numbers: source, target and weight are taken in that order).
+    source, target : str or None
+        The columns recognised by name (:data:`ENDPOINT_NAMES`), or None.
+
+    Raises
+    ------
+    InvalidInputError
+        If the file is empty or cannot be parsed.
+    """
+    head = data[:65536]
+    if len(data) > len(head) and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]
+    buf = io.BytesIO(head)
+    df = _read_table(buf, sep="auto", header="auto", what=f"edge list {filename!r}")
+    if df.attrs.get("headerless"):
+        return [], None, None
+    try:
+        source, target = _endpoint_columns(df, "auto", "auto")
+    except InvalidInputError:
+        source = target = None
+    return list(df.columns), source, target
 
 
 def graph_from_frames(

@@ -174,6 +174,8 @@ def test_upload_h5ad_embedding_and_refused_format_message(app, tmp_path):
     at.run()
     assert not at.exception and not at.error
     assert "Stored **pbmc**: 30 rows × 3 dimensions." in at.success[0].value
+    # no extension filter in the browser (it would only show a red icon): the page says why
+    assert list(at.file_uploader(key="upload_file").proto.type) == []
     at.file_uploader(key="upload_file").upload("table.xlsx", b"PK\x03\x04", "application/zip")
     at.run()
     assert not at.exception
@@ -222,3 +224,26 @@ def test_upload_is_parsed_once(app, monkeypatch):
     at.selectbox(key="upload_sep").set_value(";").run()
     at.selectbox(key="upload_sep").set_value(",").run()
     assert len(calls) == 2  # the new separator once; back to the detected one from the cache
+
+
+def test_edge_list_endpoint_columns_are_chosen_on_the_graph_page(app):
+    """Item 15: src/dst recognised; unknown endpoint names are chosen with selectboxes."""
+    at = app
+    at.switch_page("views/graph.py")
+    at.run()
+    at.file_uploader(key="graph_edges_file").upload(
+        "flows.csv", b"origin,destination,weight\nC#,F#,2\nF#,G,1\nG,C#,1\n", "text/csv")
+    at.run()
+    assert not at.exception and not at.error
+    assert (at.selectbox(key="graph_source_col").value,
+            at.selectbox(key="graph_target_col").value) == ("origin", "destination")
+    assert any("choose them among origin, destination, weight" in i.value for i in at.info)
+    at.button(key="graph_upload_add").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert any("Stored **flows**: 3 nodes, 3 edges." in s.value for s in at.success)
+    at.file_uploader(key="graph_edges_file").upload(
+        "snap.csv", b"SRC,DST\n1,2\n2,3\n", "text/csv")
+    at.run()
+    assert at.selectbox(key="graph_source_col").value == "SRC"
+    assert at.selectbox(key="graph_target_col").value == "DST"
