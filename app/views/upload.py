@@ -69,7 +69,7 @@ if error:
 read = {}
 if preview.text_format is not None:
     detected = preview.text_format
-    a, b, e, h = st.columns(4)
+    a, b, e, h = st.columns(4, vertical_alignment="bottom")
     seps, decimals = list(SEPARATORS), list(DECIMALS)
     sep = a.selectbox("Separator", seps, index=seps.index(detected.sep), format_func=SEPARATORS.get,
                       key="upload_sep")
@@ -177,7 +177,7 @@ else:
         with st.expander("Coordinates (latitude/longitude for the Globe page)",
                          expanded=bool(preview.latitude or preview.geo_warning)):
             geo_choices = [NONE, *preview.numeric_columns]
-            lat_c, lon_c, swap_c = st.columns([2, 2, 1])
+            lat_c, lon_c, swap_c = st.columns([2, 2, 1], vertical_alignment="bottom")
             lat = lat_c.selectbox(
                 "Latitude column (degrees)", geo_choices, key="upload_lat",
                 index=geo_choices.index(preview.latitude) if preview.latitude in geo_choices else 0)
@@ -187,7 +187,8 @@ else:
             swap_c.button("Swap", key="upload_swap", on_click=_swap_coordinates,
                           help="Exchange the latitude and longitude columns.")
             if preview.geo_warning:
-                st.warning(preview.geo_warning)
+                swapped = "look swapped" in preview.geo_warning
+                st.warning(preview.geo_warning + (" Press Swap to exchange them." if swapped else ""))
             if (lat == NONE) != (lon == NONE):
                 st.warning("Choose both a latitude and a longitude column, or neither.")
             elif lat != NONE and (lat, lon) != (preview.latitude, preview.longitude):

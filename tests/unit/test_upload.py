@@ -329,3 +329,31 @@ def test_same_numbers_under_a_new_name_keep_the_new_name_and_columns(backend):
     assert backend.dataset(first.id).name == "first"
     again, _ = backend.add_upload(csv_bytes(df), "a.csv", name="first", id_column="id")
     assert again.id == first.id and len(backend.datasets()) == 2
+
+
+def test_no_combination_of_choices_ends_in_a_traceback():
+    """Item 1: every reading option and column choice either works or says why."""
+    import itertools
+
+    from backend.errors import LatentLensError
+
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"row": range(12), "name": [f"n{i}" for i in range(12)],
+                       "x": rng.normal(size=12), "y": rng.normal(size=12)})
+    files = {"a.csv": csv_bytes(df),
+             "b.csv": df.to_csv(index=False, sep=";", decimal=",").encode("cp1252"),
+             "c.tsv": df.to_csv(index=False, sep="\t", header=False).encode("utf-16"),
+             "d.txt": b'x,y,"q\nz"\n1,2,3\n'}
+    choices = [{}, {"id_column": "row"}, {"vector_columns": ["row", "x"], "id_column": "row"},
+               {"list_column": "name"}, {"latitude": "x", "longitude": "y"}]
+    outcomes = {"stored": 0, "refused": 0}
+    for (fn, data), sep, decimal, encoding, header, kw in itertools.product(
+            files.items(), [None, ";", "\t"], [None, ","], [None, "utf-16"], [None, False], choices):
+        try:
+            parse_upload(data, fn, sep=sep, decimal=decimal, encoding=encoding, header=header,
+                         n_neighbors=2, **kw)
+            outcomes["stored"] += 1
+        except LatentLensError:
+            outcomes["refused"] += 1
+    assert outcomes["stored"] > 0 and outcomes["refused"] > 0
+    assert sum(outcomes.values()) == 4 * 3 * 2 * 2 * 2 * len(choices)
