@@ -60,10 +60,9 @@ def add_graph_section(expanded: bool) -> None:
                     "`weight` column; string or integer ids) and an optional node table "
                     "(an `id` column plus attributes or labels):")
         a, b = st.columns(2)
-        edges_file = a.file_uploader("Edge list", type=["csv", "tsv", "txt", "tab"],
-                                     key="graph_edges_file")
-        nodes_file = b.file_uploader("Node table (optional)", type=["csv", "tsv", "txt", "tab"],
-                                     key="graph_nodes_file")
+        # no extension filter: a refused file's message is shown as text, not a red icon
+        edges_file = a.file_uploader("Edge list", key="graph_edges_file")
+        nodes_file = b.file_uploader("Node table (optional)", key="graph_nodes_file")
         endpoints = {}
         if edges_file is not None:  # the endpoint columns, proposed from their names
             try:

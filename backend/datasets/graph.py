@@ -89,6 +89,7 @@ ENDPOINT_NAMES = (
     ("id1", "id2"), ("sender", "receiver"), ("head", "tail"), ("start", "end"),
 )
 _N_EXAMPLES = 5
+_TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".edges", ".edgelist", ".el")
 _INT_RE = re.compile(r"^[+-]?\d+$")
 
 PathOrBuffer = str | os.PathLike | IO[str] | IO[bytes]
@@ -463,7 +464,8 @@ def edge_list_columns(data: bytes, filename: str) -> tuple[list[str], str | None
     if len(data) > len(head) and b"\n" in head:
         head = head[: head.rindex(b"\n") + 1]
     buf = io.BytesIO(head)
-    df = _read_table(buf, sep="auto", header="auto", what=f"edge list {filename!r}")
+    buf.name = filename
+    df = _read_table(buf, sep="auto", header="auto", what="edge list")
     if df.attrs.get("headerless"):
         return [], None, None
     try:
@@ -886,6 +888,13 @@ def _read_text(src: PathOrBuffer, what: str) -> str:
                 f"cannot read the {what} {str(src)!r}: {exc.strerror}."
             ) from exc
     else:
+        name = getattr(src, "name", None)
+        suffix = Path(name).suffix.lower() if isinstance(name, str) else ""
+        if suffix and suffix not in _TEXT_SUFFIXES:
+            raise InvalidInputError(
+                f"{name!r}: unsupported file type {suffix}; the {what} must be CSV or TSV text "
+                f"({', '.join(_TEXT_SUFFIXES)})."
+            )
         raw = src.read()
     text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
     return text

@@ -577,9 +577,12 @@ def parse_upload(
             names = list(vector_columns)
             table = table.drop(columns=vector_columns)
     if metadata is not None:
-        meta_ext = metadata_filename.rsplit(".", 1)[-1].lower()
-        meta = _load_table(metadata, metadata_filename,
-                           meta_ext if meta_ext in ("csv", "tsv", "txt") else "csv", {})[0]
+        meta_ext = metadata_filename.rsplit(".", 1)[-1].lower() if "." in metadata_filename else ""
+        if meta_ext not in ("csv", "tsv", "txt"):
+            raise InvalidInputError(
+                f"the metadata file {metadata_filename!r} is not a CSV/TSV file (.csv, .tsv, .txt);"
+                " save it as CSV and upload it again.")
+        meta = _load_table(metadata, metadata_filename, meta_ext, {})[0]
         if len(meta) != len(vectors):
             raise InvalidInputError(
                 f"the metadata file {metadata_filename!r} has {len(meta):,} rows but "

@@ -247,3 +247,6 @@ def test_edge_list_endpoint_columns_are_chosen_on_the_graph_page(app):
     at.run()
     assert at.selectbox(key="graph_source_col").value == "SRC"
     assert at.selectbox(key="graph_target_col").value == "DST"
+    at.file_uploader(key="graph_edges_file").upload("graph.xlsx", b"PK\x03\x04", "application/zip")
+    at.run()
+    assert not at.exception and "unsupported file type .xlsx" in at.error[0].value

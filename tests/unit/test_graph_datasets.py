@@ -200,6 +200,23 @@ def test_hash_inside_an_id_is_not_a_comment(tmp_path):
     assert list(g.node_ids) == ["a#", "b"]
 
 
+def test_edge_list_columns_for_the_form_and_refused_file_types():
+    """Items 15 and 16: the form's column proposal; another file type is named, not parsed."""
+    import io
+
+    from backend.datasets.graph import edge_list_columns
+
+    assert edge_list_columns(b"# c\nfrom,to,w\n1,2,3\n", "e.csv") == (["from", "to", "w"], "from", "to")
+    assert edge_list_columns(b"a;b\n1;2\n", "e.csv") == (["a", "b"], None, None)
+    assert edge_list_columns(b"1 2\n2 3\n", "e.txt") == ([], None, None)
+    with pytest.raises(InvalidInputError, match=r"'g.xlsx': unsupported file type .xlsx.*CSV or TSV"):
+        edge_list_columns(b"PK\x03\x04", "g.xlsx")
+    buf = io.BytesIO(b"id\n1\n")
+    buf.name = "nodes.parquet"
+    with pytest.raises(InvalidInputError, match="unsupported file type .parquet; the node table"):
+        load_edge_list(io.BytesIO(b"source,target\n1,2\n"), buf)
+
+
 def test_headerless_numeric_edge_list_is_detected(tmp_path):
     p = _write(tmp_path, "e.txt", "# SNAP\n0\t1\n1\t2\n")
     g, _ = load_edge_list(p)

@@ -122,6 +122,12 @@ def test_too_few_rows_for_n_neighbors():
     assert len(parse_upload(csv_bytes(good_df(10)), "s.csv", n_neighbors=5).vectors) == 10
 
 
+def test_metadata_must_be_a_csv():
+    arr = np.arange(60.0).reshape(20, 3)
+    with pytest.raises(InvalidInputError, match="'m.xlsx' is not a CSV/TSV file"):
+        parse_upload(npy_bytes(arr), "v.npy", metadata=b"PK\x03\x04", metadata_filename="m.xlsx")
+
+
 def test_metadata_length_mismatch():
     arr = np.zeros((20, 3)) + np.arange(20)[:, None]
     meta = pd.DataFrame({"n": range(19)})
