@@ -80,7 +80,8 @@ def add_graph_section(expanded: bool) -> None:
                     key="graph_target_col")
                 if src is None:
                     st.info(f"No endpoint columns named like source/target, src/dst, from/to or "
-                            f"u/v; choose them among {', '.join(cols)}.")
+                            f"u/v; choose them among {', '.join(cols)}. If the first line is "
+                            "already an edge, add a header line (source,target) to the file.")
         directed = st.checkbox("Directed (an edge a,b goes only from a to b)", key="graph_directed")
         if st.button("Add the graph", key="graph_upload_add", disabled=edges_file is None):
             try:
