@@ -82,8 +82,8 @@ def detect_text_format(
     decimal: str | None = None,
     encoding: str | None = None,
     header: bool | None = None,
-) -> tuple[TextFormat, str, list[str]]:
-    """Decode a delimited text file and decide how it is written.
+) -> tuple[TextFormat, list[str]]:
+    """Decide how a delimited text file is written (and check that it decodes).
 
     Parameters
     ----------
@@ -97,8 +97,6 @@ def detect_text_format(
     Returns
     -------
     fmt : TextFormat
-    text : str
-        The decoded text.
     notes : list of str
         What the user should know (e.g. the file was not UTF-8).
 
@@ -132,7 +130,7 @@ def detect_text_format(
         raise InvalidParameterError(
             f"the separator and the decimal mark must differ; both are {sep!r}.")
     text, encoding, notes = _decode(data, filename, encoding)
-    if not text.strip():
+    if not text or text.isspace():
         raise InvalidInputError(f"{filename!r} holds no data (only whitespace).")
     sample = text[:_SAMPLE_CHARS]
     if len(text) > _SAMPLE_CHARS and "\n" in sample:
@@ -145,16 +143,16 @@ def detect_text_format(
         decimal = _detect_decimal(records, sep)
     if header is None:
         header = _detect_header(records, decimal)
-    return TextFormat(sep, decimal, encoding, bool(header)), text, notes
+    return TextFormat(sep, decimal, encoding, bool(header)), notes
 
 
-def read_delimited(text: str, fmt: TextFormat, filename: str) -> tuple[pd.DataFrame, list[str]]:
-    """Read a decoded text table under ``fmt`` and check its records.
+def read_delimited(data: bytes, fmt: TextFormat, filename: str) -> tuple[pd.DataFrame, list[str]]:
+    """Read a delimited text table under ``fmt`` and check its records.
 
     Parameters
     ----------
-    text : str
-        The decoded file (see :func:`detect_text_format`).
+    data : bytes
+        The file (see :func:`detect_text_format` for ``fmt``).
     fmt : TextFormat
     filename : str
         For messages.
@@ -176,10 +174,14 @@ def read_delimited(text: str, fmt: TextFormat, filename: str) -> tuple[pd.DataFr
         missing): the message names the rows and lines.
     """
     try:
-        df = pd.read_csv(io.StringIO(text), sep=fmt.sep, decimal=fmt.decimal,
-                         header=0 if fmt.header else None)
+        df = pd.read_csv(io.BytesIO(data), sep=fmt.sep, decimal=fmt.decimal,
+                         header=0 if fmt.header else None, encoding=_codec(fmt.encoding))
     except pd.errors.EmptyDataError:
         raise InvalidInputError(f"{filename!r} holds no columns.") from None
+    except UnicodeError as e:
+        raise InvalidInputError(
+            f"{filename!r} cannot be read as {fmt.encoding.upper()} text ({e}); choose another "
+            "encoding.") from None
     except pd.errors.ParserError as e:
         raise InvalidInputError(
             f"{filename!r} could not be read as {fmt.describe()}: {e}. Check that every line has "
@@ -190,7 +192,7 @@ def read_delimited(text: str, fmt: TextFormat, filename: str) -> tuple[pd.DataFr
         df.columns = [str(c) for c in df.columns]
     else:
         df.columns = [f"column_{i + 1}" for i in range(df.shape[1])]
-    return df, _check_records(text, fmt, df, filename)
+    return df, _check_records(data, fmt, df, filename)
 
 
 # ---------------------------------------------------------------------------- private
@@ -202,11 +204,14 @@ def _check_choice(what: str, value, allowed) -> None:
             f"{what} must be one of {list(allowed)} or None (detect); got {value!r}.")
 
 
+def _codec(encoding: str) -> str:
+    return "utf-8-sig" if encoding == "utf-8" else encoding
+
+
 def _decode(data: bytes, filename: str, encoding: str | None) -> tuple[str, str, list[str]]:
     if encoding is not None:
         try:
-            codec = "utf-8-sig" if encoding == "utf-8" else encoding
-            return data.decode(codec), encoding, []
+            return data.decode(_codec(encoding)), encoding, []
         except UnicodeDecodeError as e:
             raise InvalidInputError(
                 f"{filename!r} is not {encoding.upper()} text (invalid byte 0x{data[e.start]:02x} "
@@ -320,21 +325,25 @@ def _rows(items: list[tuple[int, int, int]]) -> str:
     return ", ".join(parts) + (" …" if len(items) > _EXAMPLES else "")
 
 
-def _lines_are_records(text: str, fmt: TextFormat, df: pd.DataFrame) -> bool:
-    """The fast check: without quotes or blank lines each line is one record, and then the
-    records are complete exactly when the separators add up (longer lines raise in pandas)."""
-    if '"' in text or "\n\n" in text or "\r\n\r\n" in text or text.startswith(("\n", "\r")):
+def _lines_are_records(data: bytes, fmt: TextFormat, df: pd.DataFrame) -> bool:
+    """The fast check, on the bytes of an ASCII-compatible encoding: without quotes or blank
+    lines each line is one record, and then the records are complete exactly when the
+    separators add up (longer lines raise in pandas)."""
+    if fmt.encoding == "utf-16":
         return False
-    if text.count("\r") != text.count("\r\n"):
+    if b'"' in data or b"\n\n" in data or b"\r\n\r\n" in data or data.startswith((b"\n", b"\r")):
         return False
-    n_lines = text.count("\n") + (not text.endswith("\n"))
+    if data.count(b"\r") != data.count(b"\r\n"):
+        return False
+    n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
     return (n_lines - fmt.header == len(df)
-            and text.count(fmt.sep) == (df.shape[1] - 1) * n_lines)
+            and data.count(fmt.sep.encode()) == (df.shape[1] - 1) * n_lines)
 
 
-def _check_records(text: str, fmt: TextFormat, df: pd.DataFrame, filename: str) -> list[str]:
-    if _lines_are_records(text, fmt, df):
+def _check_records(data: bytes, fmt: TextFormat, df: pd.DataFrame, filename: str) -> list[str]:
+    if _lines_are_records(data, fmt, df):
         return []
+    text = data.decode(_codec(fmt.encoding))
     n_fields = df.shape[1]
     multi: list[tuple[int, int, int]] = []
     swallowed: list[tuple[int, int, int]] = []

@@ -147,8 +147,8 @@ def _load_table(
 ) -> tuple[pd.DataFrame, TextFormat | None, list[str]]:
     """A table format read into a DataFrame (string column names), how, and what was noticed."""
     if fmt in ("csv", "tsv", "txt"):
-        text_format, text, notes = detect_text_format(data, filename, **read)
-        df, record_notes = read_delimited(text, text_format, filename)
+        text_format, notes = detect_text_format(data, filename, **read)
+        df, record_notes = read_delimited(data, text_format, filename)
         return df, text_format, [*notes, *record_notes]
     try:
         df = pd.read_parquet(io.BytesIO(data))
