@@ -3,9 +3,10 @@
 :func:`detect_text_format` looks at the bytes and decides the encoding, the field
 separator, the decimal mark and whether the first line is a header;
 :func:`read_delimited` reads the whole table with pandas under that format and
-checks the records against it with Python's :mod:`csv` reader, which counts
-*records*, not lines: a properly quoted field may hold a line break, and that is
-one record. Whatever does not add up (rows with fewer fields than the header, a
+checks the records against it: when the file has no quotes and no blank lines every
+line is one record and the separators must add up; otherwise Python's :mod:`csv`
+reader counts *records*, not lines (a properly quoted field may hold a line break,
+and that is one record). Whatever does not add up (rows with fewer fields than the header, a
 quoted field that swallowed whole lines because a closing quote is missing) is
 reported with the rows affected, never merged silently.
 """
