@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: Field separators offered, with their names.
-SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "space"}
 #: Decimal marks offered, with their names.
 DECIMALS = {".": "point", ",": "comma"}
 #: Text encodings offered (``utf-8`` also reads a UTF-8 byte-order mark).
@@ -113,7 +113,8 @@ def detect_text_format(
     -----
     - encoding: a UTF-16 byte-order mark gives UTF-16; else UTF-8 when the bytes are
       valid UTF-8; else cp1252 (Windows Western), else latin-1 — with a note.
-    - separator: among tab, semicolon, comma and pipe, those that split every one of
+    - separator: among tab, semicolon, comma, pipe and space (a run of spaces is one
+      separator, as in GloVe's text files), those that split every one of
       the first 50 records into the same number (≥ 2) of fields; the extension's
       separator when it is one of them, but a semicolon before a comma (a comma that
       splits consistently beside a semicolon is a decimal comma); else the extension's.
@@ -175,7 +176,8 @@ def read_delimited(data: bytes, fmt: TextFormat, filename: str) -> tuple[pd.Data
         missing): the message names the rows and lines.
     """
     try:
-        df = pd.read_csv(io.BytesIO(data), sep=fmt.sep, decimal=fmt.decimal,
+        df = pd.read_csv(io.BytesIO(data), sep=r"\s+" if fmt.sep == " " else fmt.sep,
+                         decimal=fmt.decimal,
                          header=0 if fmt.header else None, encoding=_codec(fmt.encoding))
     except pd.errors.EmptyDataError:
         raise InvalidInputError(f"{filename!r} holds no columns.") from None
@@ -203,6 +205,11 @@ def _check_choice(what: str, value, allowed) -> None:
     if value is not None and value not in allowed:
         raise InvalidParameterError(
             f"{what} must be one of {list(allowed)} or None (detect); got {value!r}.")
+
+
+def _reader(text: str, sep: str):
+    """Python's csv reader under pandas' rules: runs of spaces are one separator."""
+    return csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=sep == " ")
 
 
 def _codec(encoding: str) -> str:
@@ -237,7 +244,7 @@ def _decode(data: bytes, filename: str, encoding: str | None) -> tuple[str, str,
 
 
 def _records(sample: str, sep: str) -> list[list[str]]:
-    reader = csv.reader(io.StringIO(sample), delimiter=sep)
+    reader = _reader(sample, sep)
     out = []
     try:
         for rec in reader:
@@ -259,7 +266,7 @@ def _detect_sep(sample: str, ext: str) -> str:
     preferred = _EXT_SEP.get(ext)
     if preferred in consistent and not (preferred == "," and ";" in consistent):
         return preferred
-    for cand in ("\t", ";", ",", "|"):
+    for cand in ("\t", ";", ",", "|", " "):
         if cand in consistent:
             return cand
     if preferred is not None:
@@ -351,7 +358,7 @@ def _check_records(data: bytes, fmt: TextFormat, df: pd.DataFrame, filename: str
     short: list[tuple[int, int, int]] = []
     row = -1 if fmt.header else 0
     last_line = 0
-    reader = csv.reader(io.StringIO(text), delimiter=fmt.sep)
+    reader = _reader(text, fmt.sep)
     try:
         for rec in reader:
             first_line, last_line = last_line + 1, reader.line_num

@@ -267,6 +267,18 @@ def test_semicolon_file_with_decimal_commas_is_detected_and_can_be_overridden():
         parse_upload(data, "eu.csv", sep=",", decimal=",")
 
 
+def test_glove_style_text_file_words_then_numbers():
+    """Item 11: space-separated text (GloVe's format) needs no choice: words become metadata."""
+    rng = np.random.default_rng(5)
+    vecs = rng.normal(size=(25, 4))
+    text = "".join(f"w{i}  " + " ".join(f"{v:.5f}" for v in row) + "\n" for i, row in enumerate(vecs))
+    prev = inspect_upload(text.encode(), "glove.6B.4d.txt")
+    assert (prev.text_format.sep, prev.text_format.header) == (" ", False)
+    p = parse_upload(text.encode(), "glove.6B.4d.txt")
+    np.testing.assert_allclose(p.vectors, vecs.astype(np.float32), atol=1e-5)
+    assert p.table["column_1"].tolist()[:2] == ["w0", "w1"] and p.notes == []
+
+
 def test_index_and_label_columns_are_metadata_by_default():
     """Item 13: row/index/monotonic ids and integer labels are not vector dimensions."""
     rng = np.random.default_rng(2)
