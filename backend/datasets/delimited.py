@@ -27,6 +27,7 @@ __all__ = [
     "ENCODINGS",
     "SEPARATORS",
     "TextFormat",
+    "detect_separator",
     "detect_text_format",
     "read_delimited",
 ]
@@ -139,7 +140,7 @@ def detect_text_format(
         sample = sample[: sample.rindex("\n")]
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if sep is None:
-        sep = _detect_sep(sample, ext)
+        sep = detect_separator(sample, ext)
     records = _records(sample, sep)
     if decimal is None:
         decimal = _detect_decimal(records, sep)
@@ -257,7 +258,21 @@ def _records(sample: str, sep: str) -> list[list[str]]:
     return out
 
 
-def _detect_sep(sample: str, ext: str) -> str:
+def detect_separator(sample: str, ext: str = "") -> str:
+    """The field separator of a text sample (the rule of :func:`detect_text_format`).
+
+    Parameters
+    ----------
+    sample : str
+        The first lines of the file (64 KiB is plenty).
+    ext : str, default=""
+        The file's extension without the dot (``"csv"`` prefers a comma, ``"tsv"`` a tab).
+
+    Returns
+    -------
+    str
+        One of :data:`SEPARATORS` (``" "``: a run of spaces).
+    """
     consistent = []
     for cand in SEPARATORS:
         lengths = {len(r) for r in _records(sample, cand)}

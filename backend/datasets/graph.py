@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from backend.datasets.delimited import detect_separator
 from backend.errors import InvalidInputError, InvalidParameterError
 
 __all__ = [
@@ -365,9 +366,10 @@ def load_edge_list(
         Id column of the node table; ``"auto"`` takes the first of ``id``,
         ``node``, ``node_id``, ``name`` that exists.
     sep : str, default="auto"
-        Field separator; ``"auto"`` uses the file extension (``.csv``, ``.tsv``,
-        ``.tab``) or else the first data line (tab, comma, semicolon, else
-        whitespace).
+        Field separator; ``"auto"``: the one that splits the first lines evenly
+        (tab, semicolon, comma, pipe, else runs of spaces), the file extension's
+        (``.csv``, ``.tsv``, ``.tab``) first when it does
+        (:func:`backend.datasets.delimited.detect_separator`).
     header : bool or "auto", default="auto"
         Whether the first line names the columns. Without a header the columns
         are source, target and (if present) weight, in that order. ``"auto"``: no
@@ -905,19 +907,10 @@ def _sniff_sep(src: PathOrBuffer, text: str, sep: str) -> str:
         if not isinstance(sep, str) or not sep:
             raise InvalidParameterError(f"sep must be 'auto' or a separator string; got {sep!r}.")
         return sep
-    if isinstance(src, (str, os.PathLike)):
-        ext = Path(src).suffix.lower()
-        if ext == ".csv":
-            return ","
-        if ext in (".tsv", ".tab"):
-            return "\t"
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            for cand in ("\t", ",", ";"):
-                if cand in line:
-                    return cand
-            return r"\s+"
-    return ","
+    name = src if isinstance(src, (str, os.PathLike)) else getattr(src, "name", None)
+    ext = Path(name).suffix.lower().lstrip(".") if isinstance(name, (str, os.PathLike)) else ""
+    found = detect_separator(text[:65536], "tsv" if ext == "tab" else ext)
+    return r"\s+" if found == " " else found
 
 
 def _is_number(field: str) -> bool:
