@@ -29,6 +29,7 @@ __all__ = [
     "TextFormat",
     "detect_separator",
     "detect_text_format",
+    "first_row_is_header",
     "read_delimited",
 ]
 
@@ -45,6 +46,7 @@ _EXAMPLES = 5
 _POINT_NUMBER = re.compile(r"^[+-]?\d*\.\d+(?:[eE][+-]?\d+)?$")
 _COMMA_NUMBER = re.compile(r"^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$")
 _EXT_SEP = {"csv": ",", "tsv": "\t"}
+_INTEGER = re.compile(r"^[+-]?\d+$")
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def detect_text_format(
     - decimal mark: a comma when the separator is not a comma and numbers are written
       ``1,5`` but never ``1.5``.
     - header: the first record is a header when its numbers are the column positions
-      (0, 1, 2, … as pandas writes them) or when, in some column, the next records are
+      (0, 1, 2, … as pandas writes them) above real numbers, or when, in some column, the next records are
       numbers and it is not; else it is data when, in some column, it and the next
       records are all numbers.
     """
@@ -314,12 +316,19 @@ def _is_number(field: str, decimal: str) -> bool:
     return s.lower().lstrip("+-") not in ("nan", "inf", "infinity")
 
 
+def first_row_is_header(sample: str, sep: str, decimal: str = ".") -> bool:
+    """Whether the first record of a text sample names the columns (the rule of
+    :func:`detect_text_format`); ``sep`` is one of :data:`SEPARATORS`."""
+    return _detect_header(_records(sample, sep), decimal)
+
+
 def _detect_header(records: list[list[str]], decimal: str) -> bool:
     if not records:
         return True
     first, rest = records[0], records[1:]
-    if len(first) > 1 and _column_positions(first):
-        return True
+    if len(first) > 1 and _column_positions(first) and any(
+            _is_number(v, decimal) and not _INTEGER.match(v.strip()) for r in rest for v in r):
+        return True  # 0, 1, 2, … above real numbers: pandas' default header
     if not rest:
         return not all(_is_number(f, decimal) for f in first)
     says_data = says_header = False

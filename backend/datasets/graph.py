@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from backend.datasets.delimited import detect_separator
+from backend.datasets.delimited import detect_separator, first_row_is_header
 from backend.errors import InvalidInputError, InvalidParameterError
 
 __all__ = [
@@ -373,7 +373,8 @@ def load_edge_list(
     header : bool or "auto", default="auto"
         Whether the first line names the columns. Without a header the columns
         are source, target and (if present) weight, in that order. ``"auto"``: no
-        header when every field of the first (non-comment) line is a number.
+        header when the first (non-comment) line is numbers like the lines after
+        it (:func:`backend.datasets.delimited.first_row_is_header`).
     duplicates : {"sum", "max", "first", "error"}, default="sum"
         How repeated node pairs are combined (see the module notes).
     name : str, default=""
@@ -913,14 +914,6 @@ def _sniff_sep(src: PathOrBuffer, text: str, sep: str) -> str:
     return r"\s+" if found == " " else found
 
 
-def _is_number(field: str) -> bool:
-    try:
-        float(field)
-    except ValueError:
-        return False
-    return True
-
-
 def _read_table(src: PathOrBuffer, *, sep: str, header: bool | str, what: str) -> pd.DataFrame:
     text = _read_text(src, what)
     # only a line that starts with "#" is a comment: an id may contain "#"
@@ -932,8 +925,7 @@ def _read_table(src: PathOrBuffer, *, sep: str, header: bool | str, what: str) -
         )
     sep = _sniff_sep(src, text, sep)
     if header == "auto":
-        fields = [f.strip() for f in re.split(sep if len(sep) > 1 else re.escape(sep), first.strip())]
-        header = not all(_is_number(f) for f in fields if f)
+        header = first_row_is_header(text[:65536], " " if sep == r"\s+" else sep)
     try:
         df = pd.read_csv(
             io.StringIO(text),
