@@ -124,9 +124,9 @@ def detect_text_format(
     - decimal mark: a comma when the separator is not a comma and numbers are written
       ``1,5`` but never ``1.5``.
     - header: the first record is a header when its numbers are the column positions
-      (0, 1, 2, … as pandas writes them) above real numbers, or when, in some column, the next records are
-      numbers and it is not; else it is data when, in some column, it and the next
-      records are all numbers.
+      (0, 1, 2, … as pandas writes them) above real numbers, or when, in some column,
+      the next records are numbers and it is not; else it is data when, in some column,
+      it and the next records are all numbers.
     """
     _check_choice("sep", sep, SEPARATORS)
     _check_choice("decimal", decimal, DECIMALS)
