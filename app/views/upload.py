@@ -5,9 +5,9 @@ import hashlib
 import streamlit as st
 
 from app.common import client, current_dataset, select_dataset
-from backend.datasets.delimited import DECIMALS, ENCODINGS, SEPARATORS
-from backend.datasets.upload import FORMATS, describe_roles, inspect_upload, max_upload_bytes
 from backend.errors import LatentLensError
+from backend.kinds import (DECIMALS, ENCODINGS, FORMATS, SEPARATORS, describe_roles,
+                           inspect_upload, max_upload_bytes)
 
 # the choices made for one file: a new file starts from its own detected defaults, and
 # other columns (another separator or header choice) from theirs
@@ -124,7 +124,7 @@ if preview.format not in ("npy", "npz", "h5ad"):
             except LatentLensError as e:
                 st.error(str(e))
                 st.stop()
-            st.session_state["text_pending"] = info.id
+            select_dataset(info.id)
             st.success(f"Stored **{info.name}**: {info.n_rows:,} rows with texts in {text_col!r}.")
             for note in notes:
                 st.warning(note)

@@ -145,7 +145,7 @@ def parse_text_upload(
     InvalidParameterError
         If ``text_column`` or ``id_column`` is not a column of the file.
     """
-    from backend.datasets.upload import _check_size, _format, _read_table
+    from backend.datasets.upload import _format, _read_table, check_upload_rows, check_upload_size
 
     fmt = _format(filename)
     if fmt in ("npy", "npz"):
@@ -153,16 +153,12 @@ def parse_text_upload(
             f"{filename!r} is a NumPy array; texts to embed must come in a table "
             "(CSV, TSV or Parquet) with a text column."
         )
-    _check_size(data, filename, max_bytes)
+    check_upload_size(len(data), filename, max_bytes)
     table = _read_table(data, filename, fmt)
     table.columns = [str(c) for c in table.columns]
     if len(table) == 0:
         raise InvalidInputError(f"{filename!r} has a header but no rows.")
-    if max_rows is not None and len(table) > max_rows:
-        raise InvalidInputError(
-            f"{filename!r} has {len(table):,} rows, over this service's limit of {max_rows:,}; "
-            "upload fewer rows or raise LATENT_LENS_MAX_ROWS on the service."
-        )
+    check_upload_rows(len(table), filename, max_rows)
     for role, col in (("text column", text_column), ("id column", id_column)):
         if col is not None and (not isinstance(col, str) or col not in table.columns):
             raise InvalidParameterError(

@@ -37,6 +37,11 @@ __all__ = [
     "TextFormat",
     "describe_roles",
     "max_upload_bytes",
+    "max_upload_rows",
+    "check_upload_size",
+    "check_upload_rows",
+    "upload_size_message",
+    "UploadLimits",
     "inspect_upload",
     "parse_upload",
 ]
@@ -54,6 +59,11 @@ _FEW_VALUES = 32
 def max_upload_bytes() -> int:
     """Upload size limit: ``$LATENT_LENS_MAX_UPLOAD_MB`` (default 1024) megabytes."""
     return int(float(os.environ.get("LATENT_LENS_MAX_UPLOAD_MB", "1024")) * 1024 * 1024)
+
+
+def max_upload_rows() -> int:
+    """Row limit of an upload: ``$LATENT_LENS_MAX_ROWS`` (default 10,000,000)."""
+    return int(os.environ.get("LATENT_LENS_MAX_ROWS", "10000000"))
 
 
 @dataclass(frozen=True)
@@ -131,15 +141,65 @@ def _format(filename: str) -> str:
     return ext
 
 
-def _check_size(data: bytes, filename: str, limit: int | None) -> None:
-    limit = max_upload_bytes() if limit is None else limit
-    if len(data) > limit:
-        raise InvalidInputError(
-            f"{filename!r} is {len(data) / 2**20:,.1f} MB, over the {limit / 2**20:,.0f} MB "
-            "limit; upload a smaller file or raise LATENT_LENS_MAX_UPLOAD_MB."
-        )
-    if len(data) == 0:
+@dataclass(frozen=True)
+class UploadLimits:
+    """The size and row limits every upload is checked against (settings of a backend).
+
+    Parameters
+    ----------
+    max_bytes : int, optional
+        Bytes of one upload, all its files together (default :func:`max_upload_bytes`).
+    max_rows : int, optional
+        Rows of a vectors or text table (default :func:`max_upload_rows`).
+    """
+
+    max_bytes: int = field(default_factory=lambda: max_upload_bytes())
+    max_rows: int = field(default_factory=lambda: max_upload_rows())
+
+
+def upload_size_message(what: str, limit: int, n_bytes: int | None = None) -> str:
+    """The one message for an upload over the size limit (also the service's HTTP 413).
+
+    ``what`` names the upload (a quoted file name, or "the upload" when the size is unknown).
+    """
+    def mb(n: int) -> str:
+        return f"{n / 2**20:,.{0 if n >= 10 * 2**20 else 2}f} MB"
+
+    size = "" if n_bytes is None else f" is {mb(n_bytes)},"
+    return (f"{what}{size} over the {mb(limit)} upload limit; upload a smaller file "
+            "or raise LATENT_LENS_MAX_UPLOAD_MB (on the backend service, if you use one).")
+
+
+def check_upload_size(n_bytes: int, filename: str, limit: int | None = None) -> None:
+    """Refuse an empty upload, or one over ``limit`` bytes (default :func:`max_upload_bytes`).
+
+    Every ingestion path (vectors, texts, graphs, model weights, checkpoints) calls this once
+    with the total size of the files it received.
+
+    Raises
+    ------
+    InvalidInputError
+        ``n_bytes`` is 0 or over the limit (:func:`upload_size_message`).
+    """
+    limit = max_upload_bytes() if limit is None else int(limit)
+    if n_bytes > limit:
+        raise InvalidInputError(upload_size_message(repr(filename), limit, n_bytes))
+    if n_bytes == 0:
         raise InvalidInputError(f"{filename!r} is empty (0 bytes).")
+
+
+def check_upload_rows(n_rows: int, filename: str, limit: int | None) -> None:
+    """Refuse an upload of more than ``limit`` rows (``None``: no limit).
+
+    Raises
+    ------
+    InvalidInputError
+        Over the limit (``LATENT_LENS_MAX_ROWS``).
+    """
+    if limit is not None and n_rows > limit:
+        raise InvalidInputError(
+            f"{filename!r} has {n_rows:,} rows, over the limit of {limit:,}; upload fewer rows "
+            "or raise LATENT_LENS_MAX_ROWS (on the backend service, if you use one).")
 
 
 def _load_table(
@@ -383,7 +443,7 @@ def inspect_upload(
         For an unsupported type, an empty, oversized or unreadable file.
     """
     fmt = _format(filename)
-    _check_size(data, filename, max_bytes)
+    check_upload_size(len(data), filename, max_bytes)
     if fmt in ("npy", "npz"):
         if fmt == "npy":
             arr, arrays = _load_npy(data, filename), []
@@ -497,7 +557,7 @@ def parse_upload(
         that does not exist.
     """
     fmt = _format(filename)
-    _check_size(data, filename, max_bytes)
+    check_upload_size(len(data), filename, max_bytes)
     notes: list[str] = []
     if vector_columns is not None and list_column is not None:
         raise InvalidParameterError("choose either vector columns or one list column, not both.")

@@ -20,7 +20,6 @@ from backend.datasets.graph import (
 )
 from backend.errors import InvalidInputError, InvalidParameterError
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "graphs"
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -322,11 +321,11 @@ def test_node_label_matrix_multilabel():
         node_label_matrix(g, pd.DataFrame({"node": [5], "label": ["x"]}))
 
 
-def test_real_files_load_clean():
-    g, report = load_edge_list(DATA / "blogcatalog" / "edges.csv")
+def test_real_files_load_clean(shared_data):
+    g, report = load_edge_list(shared_data / "graphs" / "blogcatalog" / "edges.csv")
     assert (g.n_nodes, g.n_edges) == (10312, 333983)
     assert report.findings == ()
-    g, report = load_edge_list(DATA / "cora" / "edges.csv", nodes=DATA / "cora" / "nodes.csv")
+    g, report = load_edge_list(shared_data / "graphs" / "cora" / "edges.csv", nodes=shared_data / "graphs" / "cora" / "nodes.csv")
     assert (g.n_nodes, g.n_edges) == (2708, 5278)
     assert [f.kind for f in report.findings] == ["disconnected"]
     assert report.n_components == 78

@@ -25,7 +25,6 @@ from backend.embed.graph import (
 )
 from backend.errors import InvalidInputError, InvalidParameterError
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "graphs"
 
 
 def _path(n: int) -> sp.csr_matrix:
@@ -159,13 +158,13 @@ def test_fastrp_progress_is_called():
     assert calls[-1] == (1.0, "FastRP: done") and len(calls) == 3
 
 
-def test_fastrp_blogcatalog_published_numbers():
+def test_fastrp_blogcatalog_published_numbers(shared_data):
     """Chen et al. 2019 settings: d=512, weights [0,0,1,6.67], beta=-0.64, C=0.1, 5 shuffles.
 
     The authors' notebook reports Micro/Macro-F1 0.372/0.228 at 10% training.
     """
-    g, _ = load_edge_list(DATA / "blogcatalog" / "edges.csv")
-    Y, _ = node_label_matrix(g, pd.read_csv(DATA / "blogcatalog" / "labels.csv"))
+    g, _ = load_edge_list(shared_data / "graphs" / "blogcatalog" / "edges.csv")
+    Y, _ = node_label_matrix(g, pd.read_csv(shared_data / "graphs" / "blogcatalog" / "labels.csv"))
     E = FastRP(512, iteration_weights=(0, 0, 1, 6.67), beta=-0.64).fit_transform(g)
     res = node_classification_probe(E, Y, train_fractions=(0.1,), n_repeats=5, C=0.1)
     row = res.table.iloc[0]
@@ -175,19 +174,19 @@ def test_fastrp_blogcatalog_published_numbers():
 
 
 @pytest.mark.slow
-def test_fastrp_blogcatalog_published_numbers_reference_sparsity():
+def test_fastrp_blogcatalog_published_numbers_reference_sparsity(shared_data):
     """Same check with the reference code's s = sqrt(n)."""
-    g, _ = load_edge_list(DATA / "blogcatalog" / "edges.csv")
-    Y, _ = node_label_matrix(g, pd.read_csv(DATA / "blogcatalog" / "labels.csv"))
+    g, _ = load_edge_list(shared_data / "graphs" / "blogcatalog" / "edges.csv")
+    Y, _ = node_label_matrix(g, pd.read_csv(shared_data / "graphs" / "blogcatalog" / "labels.csv"))
     est = FastRP(512, iteration_weights=(0, 0, 1, 6.67), beta=-0.64, sparsity="sqrt_n")
     E = est.fit_transform(g)
     row = node_classification_probe(E, Y, train_fractions=(0.1,), n_repeats=5, C=0.1).table.iloc[0]
     assert abs(row["micro_f1"] - 0.372) < 0.01 and abs(row["macro_f1"] - 0.228) < 0.01
 
 
-def test_fastrp_cora_single_label_floor():
+def test_fastrp_cora_single_label_floor(shared_data):
     """Cora, defaults (d=128, weights (0,1,1), beta=0), C=1: measured 0.59 / 0.73 Micro-F1."""
-    g, _ = load_edge_list(DATA / "cora" / "edges.csv", nodes=DATA / "cora" / "nodes.csv")
+    g, _ = load_edge_list(shared_data / "graphs" / "cora" / "edges.csv", nodes=shared_data / "graphs" / "cora" / "nodes.csv")
     E = FastRP(128).fit_transform(g)
     res = node_classification_probe(E, g.nodes["label"].to_numpy(), train_fractions=(0.1, 0.5))
     micro = res.table["micro_f1"].to_numpy()
