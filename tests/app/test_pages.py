@@ -205,16 +205,16 @@ def test_upload_is_parsed_once(app, monkeypatch):
     """Issue 12 item 4: reruns reuse the inspection, keyed by the content and reading options."""
     import streamlit as st
 
-    import backend.datasets.upload as upload
+    import backend.kinds as kinds
 
     calls = []
-    real = upload.inspect_upload
+    real = kinds.inspect_upload
 
     def counting(data, filename, **kw):
         calls.append(kw)
         return real(data, filename, **kw)
 
-    monkeypatch.setattr(upload, "inspect_upload", counting)
+    monkeypatch.setattr(kinds, "inspect_upload", counting)
     st.cache_data.clear()
     at = _upload(app, "rows.csv", _points().to_csv(index=False).encode())
     at.text_input(key="upload_name").set_value("renamed").run()
