@@ -257,7 +257,8 @@ class Backend(Protocol):
     @route("POST", "/text/upload", tag="text")
     def add_text_upload(
         self, data: bytes, filename: str, *, text_column: str, name: str | None = None,
-        id_column: str | None = None,
+        id_column: str | None = None, sep: str | None = None, decimal: str | None = None,
+        encoding: str | None = None, header: bool | None = None,
     ) -> Added:
         """Validate and store a table whose ``text_column`` is to be embedded (kind ``"text"``,
         no vectors yet: embed it with a ``text_embed`` job).
@@ -274,6 +275,9 @@ class Backend(Protocol):
             The dataset's name (default ``filename``).
         id_column : str, optional
             A column of unique, non-empty row ids.
+        sep, decimal, encoding, header : optional
+            Delimited text: how the file is written (``None``: detected), as for
+            :meth:`add_upload`.
 
         Returns
         -------

@@ -92,11 +92,13 @@ class LocalBackend(Backend):
 
     def add_text_upload(
         self, data: bytes, filename: str, *, text_column: str, name: str | None = None,
-        id_column: str | None = None,
+        id_column: str | None = None, sep: str | None = None, decimal: str | None = None,
+        encoding: str | None = None, header: bool | None = None,
     ) -> Added:
         return Added(*ingest.add_text_upload(self.store, self.limits, data, filename,
                                              text_column=text_column, name=name,
-                                             id_column=id_column))
+                                             id_column=id_column, sep=sep, decimal=decimal,
+                                             encoding=encoding, header=header))
 
     def add_bundled_model(self) -> DatasetInfo:
         return ingest.add_bundled_model(self.store)

@@ -120,7 +120,7 @@ if preview.format not in ("npy", "npz", "h5ad"):
                 with st.spinner("Validating and storing…"):
                     info, notes = c.add_text_upload(
                         data, up.name, text_column=text_col, name=name,
-                        id_column=None if id_col == NONE else id_col)
+                        id_column=None if id_col == NONE else id_col, **read)
             except LatentLensError as e:
                 st.error(str(e))
                 st.stop()

@@ -125,12 +125,12 @@ def add_upload(store: Store, limits: UploadLimits, data: bytes, filename: str, *
 
 def add_text_upload(store: Store, limits: UploadLimits, data: bytes, filename: str, *,
                     text_column: str, name: str | None = None,
-                    id_column: str | None = None) -> tuple[DatasetInfo, list[str]]:
+                    id_column: str | None = None, **read: Any) -> tuple[DatasetInfo, list[str]]:
     from backend.datasets.text_table import parse_text_upload
 
     check_upload_size(len(data), filename, limits.max_bytes)
     parsed = parse_text_upload(data, filename, text_column=text_column, id_column=id_column,
-                               max_bytes=limits.max_bytes, max_rows=limits.max_rows)
+                               max_bytes=limits.max_bytes, max_rows=limits.max_rows, **read)
     info = store.add_dataset(parsed.table, _no_vectors(parsed.table), name=name or filename,
                              source=f"upload: {filename}", kind="text", extra=parsed.extra)
     return info, list(parsed.notes)

@@ -220,11 +220,6 @@ def _load_table(
     return df, None, []
 
 
-def _read_table(data: bytes, filename: str, fmt: str) -> pd.DataFrame:
-    """A table upload read with the detected format (text) or as Parquet."""
-    return _load_table(data, filename, fmt, {})[0]
-
-
 def _refuse_foreign(data: bytes, filename: str, magic: bytes, kind: str) -> None:
     if data.startswith(magic):
         return

@@ -375,3 +375,15 @@ def test_no_combination_of_choices_ends_in_a_traceback():
             outcomes["refused"] += 1
     assert outcomes["stored"] > 0 and outcomes["refused"] > 0
     assert sum(outcomes.values()) == 4 * 3 * 2 * 2 * 2 * len(choices)
+
+
+def test_text_upload_reads_the_file_as_chosen(backend):
+    """Item 11 for a table of texts: the reading choices reach the stored table."""
+    data = "title;score\nÉté chaud;1,5\nHiver;2,5\n".encode("cp1252")
+    info, notes = backend.add_text_upload(data, "t.csv", text_column="title")
+    assert any("read as CP1252" in n for n in notes)
+    table = backend.table(info.id)
+    assert table["title"].tolist() == ["Été chaud", "Hiver"] and table["score"].tolist() == [1.5, 2.5]
+    info, _ = backend.add_text_upload(data, "t.csv", text_column="column_1", header=False,
+                                      encoding="latin-1", name="no header")
+    assert backend.table(info.id)["column_1"].tolist() == ["title", "Été chaud", "Hiver"]
