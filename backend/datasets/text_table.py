@@ -157,7 +157,8 @@ def parse_text_upload(
     fmt = _format(filename)
     if fmt in ("npy", "npz", "h5ad"):
         raise InvalidInputError(
-            f"{filename!r} is an array file; texts to embed must come in a table "
+            f"{filename!r} is {'an AnnData file' if fmt == 'h5ad' else 'a NumPy array'}; texts "
+            "to embed must come in a table "
             "(CSV, TSV or Parquet) with a text column."
         )
     check_upload_size(len(data), filename, max_bytes)
