@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from backend.dataset_kinds import check_dataset_kind
 from backend.device import resolve_device
 from backend.errors import (
     InvalidParameterError,
@@ -166,8 +167,11 @@ def register(kind: JobKind) -> JobKind:
     ------
     ValueError
         If a kind of that name is registered already (a second declaration would silently
-        replace the first).
+        replace the first), or it names a dataset kind that is not declared in
+        :mod:`backend.dataset_kinds`.
     """
+    for name in kind.dataset_kinds:
+        check_dataset_kind(name)
     with _KINDS_LOCK:
         if kind.name in _KINDS:
             raise ValueError(f"a job kind named {kind.name!r} is registered already")

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backend.dataset_kinds import check_dataset_kind
 from backend.errors import InvalidInputError, NotFoundError
 
 __all__ = ["DatasetInfo", "ArtifactInfo", "Store", "default_home", "content_hash", "valid_id"]
@@ -225,6 +226,7 @@ class Store:
         InvalidInputError
             If the table and vectors disagree in length.
         """
+        check_dataset_kind(kind)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(table) != vectors.shape[0]:
             raise InvalidInputError(

@@ -132,3 +132,11 @@ def test_dataset_files(tmp_path):
         s.dataset_file(info.id, "../info.json")
     with pytest.raises(InvalidInputError, match="not an allowed dataset file name"):
         s.add_dataset(table, np.zeros((3, 0)), name="g", source="x", files={"../x": b""})
+
+
+def test_only_declared_dataset_kinds_are_stored(tmp_path):
+    s = Store(tmp_path)
+    table, vec = _data()
+    with pytest.raises(ValueError, match="unknown dataset kind 'images'"):
+        s.add_dataset(table, vec, name="t", source="x", kind="images")
+    assert s.datasets() == []
