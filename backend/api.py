@@ -176,29 +176,34 @@ class Backend(Protocol):
         vector_columns: list[str] | None = None, list_column: str | None = None,
         id_column: str | None = None, array_key: str | None = None,
         metadata: bytes | None = None, metadata_filename: str = "metadata.csv",
-        drop_nonfinite: bool = False, n_neighbors: int = 15,
+        drop_nonfinite: bool = False, n_neighbors: int = 15, sep: str | None = None,
+        decimal: str | None = None, encoding: str | None = None, header: bool | None = None,
+        latitude: str | None = None, longitude: str | None = None,
     ) -> Added:
         """Validate and store an uploaded file of vectors (kind ``"vectors"``).
 
-        Latitude/longitude columns, when present, are validated and kept for the globe.
+        Latitude/longitude columns (chosen, or found by name) are validated and kept for the
+        globe.
 
         Parameters
         ----------
         data : bytes
-            The file: CSV, TSV, Parquet, NPY or NPZ (the extension of ``filename`` says which).
+            The file: CSV, TSV, Parquet, NPY, NPZ or AnnData ``.h5ad`` (the extension of
+            ``filename`` says which).
         filename : str
             Its name.
         name : str, optional
             The dataset's name (default ``filename``).
         vector_columns : list of str, optional
-            Tables: the numeric columns forming the vectors (default: every numeric column
-            but ``id_column``).
+            Tables: the numeric columns forming the vectors (default: the numeric columns but
+            ``id_column``, index-like columns and integer labels; an ``id_column`` listed
+            here is left out of the vectors, with a note).
         list_column : str, optional
             Tables: one column whose cells are lists (JSON ``[..]`` text in CSV) instead.
         id_column : str, optional
             A column of unique row ids (kept as metadata).
         array_key : str, optional
-            NPZ: the array holding the vectors.
+            NPZ: the array holding the vectors; ``.h5ad``: ``"X"`` or ``"obsm/<name>"``.
         metadata : bytes, optional
             A CSV with one row per vector (extra columns).
         metadata_filename : str, default="metadata.csv"
@@ -206,6 +211,12 @@ class Backend(Protocol):
             Drop rows with NaN or infinite values instead of refusing the file.
         n_neighbors : int, default=15
             The neighbourhood size the dataset must support (it needs ``n_neighbors + 1`` rows).
+        sep, decimal, encoding, header : optional
+            Delimited text: the separator, decimal mark, encoding and whether the first row
+            names the columns (``None``: detected; see
+            :func:`backend.datasets.delimited.detect_text_format`).
+        latitude, longitude : str, optional
+            The coordinate columns in degrees (both or neither; default: found by name).
 
         See :func:`backend.datasets.upload.parse_upload` for the formats and checks.
 
@@ -250,7 +261,8 @@ class Backend(Protocol):
     @route("POST", "/text/upload", tag="text")
     def add_text_upload(
         self, data: bytes, filename: str, *, text_column: str, name: str | None = None,
-        id_column: str | None = None,
+        id_column: str | None = None, sep: str | None = None, decimal: str | None = None,
+        encoding: str | None = None, header: bool | None = None,
     ) -> Added:
         """Validate and store a table whose ``text_column`` is to be embedded (kind ``"text"``,
         no vectors yet: embed it with a ``text_embed`` job).
@@ -267,6 +279,9 @@ class Backend(Protocol):
             The dataset's name (default ``filename``).
         id_column : str, optional
             A column of unique, non-empty row ids.
+        sep, decimal, encoding, header : optional
+            Delimited text: how the file is written (``None``: detected), as for
+            :meth:`add_upload`.
 
         Returns
         -------
@@ -341,13 +356,14 @@ class Backend(Protocol):
     def add_graph(
         self, edges: bytes, filename: str, *, nodes: bytes | None = None,
         nodes_filename: str | None = None, directed: bool = False, name: str | None = None,
+        source: str = "auto", target: str = "auto",
     ) -> Added:
         """Validate and store a graph (kind ``"graph"``).
 
         Parameters
         ----------
         edges : bytes
-            A CSV/TSV edge list: ``source``, ``target``, optional ``weight``.
+            A CSV/TSV edge list: two endpoint columns, optional ``weight``.
         filename : str
             Its name (the extension gives the separator).
         nodes : bytes, optional
@@ -357,6 +373,9 @@ class Backend(Protocol):
         directed : bool, default=False
         name : str, optional
             The dataset's name (default: ``filename`` without extension).
+        source, target : str, default="auto"
+            The endpoint columns; ``"auto"`` recognises ``source``/``target``, ``src``/``dst``,
+            ``from``/``to``, ``u``/``v``, … (:data:`backend.datasets.graph.ENDPOINT_NAMES`).
 
         Returns
         -------

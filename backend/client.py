@@ -72,13 +72,16 @@ class LocalBackend(Backend):
         vector_columns: list[str] | None = None, list_column: str | None = None,
         id_column: str | None = None, array_key: str | None = None,
         metadata: bytes | None = None, metadata_filename: str = "metadata.csv",
-        drop_nonfinite: bool = False, n_neighbors: int = 15,
+        drop_nonfinite: bool = False, n_neighbors: int = 15, sep: str | None = None,
+        decimal: str | None = None, encoding: str | None = None, header: bool | None = None,
+        latitude: str | None = None, longitude: str | None = None,
     ) -> Added:
         return Added(*ingest.add_upload(
             self.store, self.limits, data, filename, name=name, vector_columns=vector_columns,
             list_column=list_column, id_column=id_column, array_key=array_key, metadata=metadata,
             metadata_filename=metadata_filename, drop_nonfinite=drop_nonfinite,
-            n_neighbors=n_neighbors))
+            n_neighbors=n_neighbors, sep=sep, decimal=decimal, encoding=encoding, header=header,
+            latitude=latitude, longitude=longitude))
 
     def bundled_text(self) -> dict[str, str]:
         from backend.datasets.text_table import BUNDLED_TEXT
@@ -90,11 +93,13 @@ class LocalBackend(Backend):
 
     def add_text_upload(
         self, data: bytes, filename: str, *, text_column: str, name: str | None = None,
-        id_column: str | None = None,
+        id_column: str | None = None, sep: str | None = None, decimal: str | None = None,
+        encoding: str | None = None, header: bool | None = None,
     ) -> Added:
         return Added(*ingest.add_text_upload(self.store, self.limits, data, filename,
                                              text_column=text_column, name=name,
-                                             id_column=id_column))
+                                             id_column=id_column, sep=sep, decimal=decimal,
+                                             encoding=encoding, header=header))
 
     def add_bundled_model(self) -> DatasetInfo:
         return ingest.add_bundled_model(self.store)
@@ -108,10 +113,11 @@ class LocalBackend(Backend):
     def add_graph(
         self, edges: bytes, filename: str, *, nodes: bytes | None = None,
         nodes_filename: str | None = None, directed: bool = False, name: str | None = None,
+        source: str = "auto", target: str = "auto",
     ) -> Added:
         return Added(*ingest.add_graph(self.store, self.limits, edges, filename, nodes=nodes,
                                        nodes_filename=nodes_filename, directed=directed,
-                                       name=name))
+                                       name=name, source=source, target=target))
 
     def add_bundled_graph(self, name: str) -> Added:
         return Added(*ingest.add_bundled_graph(self.store, name))

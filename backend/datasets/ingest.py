@@ -112,7 +112,8 @@ def add_upload(store: Store, limits: UploadLimits, data: bytes, filename: str, *
     parsed = parse_upload(data, filename, metadata=metadata, max_bytes=limits.max_bytes, **options)
     check_upload_rows(len(parsed.vectors), filename, limits.max_rows)
     table, vectors, geo, geo_notes = annotate_geo_upload(
-        parsed.table, parsed.vectors, parsed.vector_names)
+        parsed.table, parsed.vectors, parsed.vector_names,
+        latitude=parsed.latitude, longitude=parsed.longitude)
     notes = [*parsed.notes, *geo_notes]
     extra = {"feature_names": parsed.vector_names[:4096], "upload_notes": notes, **geo}
     if options.get("id_column"):
@@ -124,12 +125,12 @@ def add_upload(store: Store, limits: UploadLimits, data: bytes, filename: str, *
 
 def add_text_upload(store: Store, limits: UploadLimits, data: bytes, filename: str, *,
                     text_column: str, name: str | None = None,
-                    id_column: str | None = None) -> tuple[DatasetInfo, list[str]]:
+                    id_column: str | None = None, **read: Any) -> tuple[DatasetInfo, list[str]]:
     from backend.datasets.text_table import parse_text_upload
 
     check_upload_size(len(data), filename, limits.max_bytes)
     parsed = parse_text_upload(data, filename, text_column=text_column, id_column=id_column,
-                               max_bytes=limits.max_bytes, max_rows=limits.max_rows)
+                               max_bytes=limits.max_bytes, max_rows=limits.max_rows, **read)
     info = store.add_dataset(parsed.table, _no_vectors(parsed.table), name=name or filename,
                              source=f"upload: {filename}", kind="text", extra=parsed.extra)
     return info, list(parsed.notes)
@@ -175,7 +176,8 @@ def add_satclip(store: Store, limits: UploadLimits, data: bytes, filename: str, 
 
 def add_graph(store: Store, limits: UploadLimits, edges: bytes, filename: str, *,
               nodes: bytes | None = None, nodes_filename: str | None = None,
-              directed: bool = False, name: str | None = None) -> tuple[DatasetInfo, list[str]]:
+              directed: bool = False, name: str | None = None, source: str = "auto",
+              target: str = "auto") -> tuple[DatasetInfo, list[str]]:
     from backend.datasets.graph import load_edge_list
     from backend.tasks.graph import EDGES_FILE, graph_dataset_parts
 
@@ -192,7 +194,7 @@ def add_graph(store: Store, limits: UploadLimits, edges: bytes, filename: str, *
     stem = Path(filename).stem or "graph"
     graph, report = load_edge_list(
         named(edges, filename), None if nodes is None else named(nodes, nodes_filename),
-        directed=bool(directed), name=name or stem)
+        directed=bool(directed), name=name or stem, source=source, target=target)
     table, edge_bytes, extra = graph_dataset_parts(graph, report)
     notes = report.messages()
     info = store.add_dataset(

@@ -72,7 +72,7 @@ def geo_columns(info: DatasetInfo, params: dict[str, Any] | None = None) -> tupl
         if found.reason == "x/y pair":
             raise InvalidInputError(
                 f"dataset {info.name!r} has no latitude/longitude columns (only x and y, which "
-                "are not read as coordinates); pass latitude= and longitude= by name."
+                "are not read as coordinates); choose its latitude and longitude columns."
             )
         lat, lon = lat or found.latitude, lon or found.longitude
     for role, col in (("latitude", lat), ("longitude", lon)):
