@@ -305,6 +305,8 @@ with right:
                         "nodes; one-vs-rest logistic regression):")
             st.dataframe(pr[["train_fraction", "n_train", "micro_f1", "micro_f1_std", "macro_f1",
                              "macro_f1_std"]].round(3), hide_index=True, key="graph_probe_table")
+            if d["probe"].get("note"):
+                st.caption(d["probe"]["note"])
         elif d.get("probe_note"):
             st.caption(d["probe_note"])
         if d.get("spectrum"):

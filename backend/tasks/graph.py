@@ -319,6 +319,7 @@ def run_graph_diagnostics(ctx: JobContext) -> dict[str, Any]:
         node_classification_probe,
         rayleigh_quotient,
         reconstruction_map,
+        unlabelled_mask,
     )
 
     p = ctx.params
@@ -350,10 +351,12 @@ def run_graph_diagnostics(ctx: JobContext) -> dict[str, Any]:
     if label is not None:
         ctx.progress(0.62, f"node-classification probe on {label!r}")
         values = nodes[label]
-        n_classes = values.nunique(dropna=True)
+        unlabelled, unlabelled_note = unlabelled_mask(values.to_numpy())
+        n_classes = values[~unlabelled].nunique()
         if not 2 <= n_classes <= MAX_CLASSES:
-            result["probe_note"] = (f"{label!r} has {n_classes} distinct values; the probe "
-                                    f"needs 2 to {MAX_CLASSES} classes.")
+            result["probe_note"] = (f"{label!r} has {n_classes} distinct label values; the "
+                                    f"probe needs 2 to {MAX_CLASSES} classes."
+                                    + (f" {unlabelled_note}" if unlabelled_note else ""))
         else:
             labels = values.astype(object).where(values.notna(), None).to_numpy()
             try:
