@@ -297,7 +297,10 @@ class LocalBackend:
         """The ``k`` nearest rows to ``row`` in the original vector space (exact).
 
         Returns a DataFrame with ``_row``, ``distance`` (in ``metric``'s units),
-        sorted ascending, the query row itself excluded.
+        sorted ascending, the query row itself excluded. Under ``cosine`` (``correlation``)
+        a row that is the zero vector (constant) has no direction: its distances are
+        undefined, so such rows are never listed, and asking for one raises
+        :class:`~backend.errors.InvalidInputError` saying so (not distance 1.0).
         """
         from backend.project.knn import KNN_METRICS
 
@@ -314,9 +317,16 @@ class LocalBackend:
         for s in range(0, n, chunk):
             block = np.asarray(v[s : s + chunk], dtype=np.float64)
             dists[s : s + chunk] = _distances(block, q, metric)
+        if np.isnan(dists[int(row)]):
+            what = "the zero vector" if metric == "cosine" else "constant (zero variance)"
+            raise InvalidInputError(
+                f"row {int(row)} is {what}, so its {metric} distances are undefined (it has no "
+                f"direction); pick another row or the euclidean metric.")
+        dists[np.isnan(dists)] = np.inf  # undefined distances: never a neighbour
         dists[int(row)] = np.inf
         part = np.argpartition(dists, k - 1)[:k] if k < n else np.arange(n)
         part = part[np.argsort(dists[part], kind="stable")]
+        part = part[np.isfinite(dists[part])]
         return pd.DataFrame({"_row": part.astype(np.int64), "distance": dists[part]})
 
     # -- text ----------------------------------------------------------------------
@@ -425,8 +435,8 @@ def _distances(block: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
         q = q - q.mean()
     nb = np.linalg.norm(block, axis=1) * np.linalg.norm(q)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sim = np.where(nb > 0, block @ q / np.where(nb > 0, nb, 1), 0.0)
-    return 1.0 - sim
+        sim = np.where(nb > 0, block @ q / np.where(nb > 0, nb, 1), np.nan)
+    return 1.0 - sim  # NaN where a vector has no direction: the distance is undefined
 
 
 def get_backend(root: str | os.PathLike | None = None) -> Backend:
