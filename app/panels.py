@@ -11,7 +11,13 @@ from app.common import load_artifact_table
 from backend.errors import LatentLensError
 from backend.jobs import JobSpec
 from components.jobs import job_progress
-from components.search import filter_controls, filterable_columns, hits_frame, search_summary
+from components.search import (
+    filter_controls,
+    filterable_columns,
+    hits_frame,
+    hits_table_options,
+    search_summary,
+)
 from components.spectra import covariance_figure
 
 __all__ = ["representation_panel"]
@@ -115,7 +121,6 @@ def search_panel(c, info, table) -> np.ndarray | None:
         st.warning("No row passes the filters; loosen them.")
         return None
     label = info.extra.get("label_column")
-    st.dataframe(hits_frame(res.hits, table, text_col, [label] if label else []),
-                 hide_index=True, key="search_hits", height=min(420, 38 + 35 * len(res.hits)),
-                 column_config={"score": st.column_config.NumberColumn(format="%.3f")})
+    hits = hits_frame(res.hits, table, text_col, [label] if label else [])
+    st.dataframe(hits, key="search_hits", **hits_table_options(hits, text_col))
     return res.hits["_row"].to_numpy()

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-__all__ = ["filterable_columns", "filter_controls", "hits_frame", "search_summary",
-           "MAX_FILTER_CATEGORIES"]
+__all__ = ["filterable_columns", "filter_controls", "hits_frame", "hits_table_options",
+           "search_summary", "MAX_FILTER_CATEGORIES"]
 
 #: A text or category column is offered as a filter when it has at most this many values.
 MAX_FILTER_CATEGORIES = 200
@@ -84,6 +84,41 @@ def hits_frame(hits: pd.DataFrame, table: pd.DataFrame, text_column: str,
     out = hits[["rank", "score", "_row"]].merge(table[["_row", text_column, *cols]], on="_row",
                                                 how="left")
     return out[["rank", "score", *cols, text_column, "_row"]]
+
+
+#: Row height of the hits table: three lines, so long texts wrap instead of being cut off.
+HITS_ROW_HEIGHT = 72
+
+
+def hits_table_options(hits: pd.DataFrame, text_column: str) -> dict[str, Any]:
+    """``st.dataframe`` keyword arguments for :func:`hits_frame`'s table.
+
+    The text column gets the width left by the narrow rank/score/_row columns (at least
+    400 px) and rows three lines high, so a hit's text wraps instead of ending at the
+    column's edge; its full text is also one hover away (the column's help).
+    """
+    return {
+        "hide_index": True,
+        "row_height": HITS_ROW_HEIGHT,
+        "height": min(520, 38 + HITS_ROW_HEIGHT * len(hits)),
+        "column_config": {
+            "rank": st.column_config.NumberColumn("rank", width="small"),
+            "score": st.column_config.NumberColumn("score", format="%.3f", width="small"),
+            text_column: st.column_config.TextColumn(
+                text_column, width=max(400, _text_width(hits, text_column)),
+                help="Long texts wrap over three lines; hover a cell for all of it."),
+            "_row": st.column_config.NumberColumn("_row", width="small"),
+        },
+    }
+
+
+def _text_width(hits: pd.DataFrame, text_column: str) -> int:
+    """Pixels for the text column: about 7 px a character of the longest third of a text
+    (the text wraps over three lines), capped at 900."""
+    if text_column not in hits.columns or not len(hits):
+        return 400
+    longest = int(hits[text_column].astype(str).str.len().max())
+    return int(min(900, 7 * (longest // 3 + 1)))
 
 
 def search_summary(result) -> str:

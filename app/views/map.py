@@ -85,7 +85,8 @@ def _figure(art_id: str, dataset_id: str, color, hover: tuple, budget: int, high
     data = _with_scores(data, faith_id)
     drawn_rows = draw_sample(len(data), budget)
     return scatter_figure(data.iloc[drawn_rows], color=color, hover=list(hover),
-                          highlight=None if highlight is None else np.asarray(highlight))
+                          highlight=None if highlight is None else np.asarray(highlight),
+                          all_values=data[color] if color in data.columns else None)
 
 
 jobs = st.session_state.setdefault("map_jobs", {})

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from backend.tasks.text import TextSearchResult
-from components.search import filterable_columns, hits_frame, search_summary
+from components.search import filterable_columns, hits_frame, hits_table_options, search_summary
 
 
 def _result(**change) -> TextSearchResult:
@@ -41,3 +41,17 @@ def test_hits_frame_and_summary():
                   index_seconds=12.5)
     assert ("IVF index (316 lists, n_probe 8, recall@10 0.962 measured at build) · 12 ms + "
             "12.5 s to build the index") in search_summary(ivf)
+
+
+def test_hits_table_gives_the_text_column_room_and_wraps():
+    """Issue 17 item 26: the hits table does not cut the text column off."""
+    t = pd.DataFrame({"_row": range(4), "text": ["short", "x" * 300, "y", "z"]})
+    out = hits_frame(_result().hits.assign(_row=[1, 0]), t, "text")
+    opts = hits_table_options(out, "text")
+    cfg = opts["column_config"]
+    assert cfg["text"]["width"] == 7 * (300 // 3 + 1)  # a third of the longest text per line
+    assert cfg["rank"]["width"] == "small" and cfg["score"]["width"] == "small"
+    assert opts["row_height"] >= 3 * 20 and opts["height"] == 38 + opts["row_height"] * 2
+    short = hits_table_options(hits_frame(_result().hits, t.assign(text=list("abcd")), "text"),
+                               "text")
+    assert short["column_config"]["text"]["width"] == 400
