@@ -71,7 +71,9 @@ for label, (mid, params) in runs.items():
 if not results:
     st.stop()
 
-column = "alpha_farms" if farms else "alpha_plain"
+method = "farms" if farms else "plain"
+shown = "FARMS" if farms else "plain"
+column = f"alpha_{method}"
 layers = {label: load_artifact_table(c, aid, "layers.parquet") for label, aid in results.items()}
 cols = st.columns(len(results))
 for col, (label, aid) in zip(cols, results.items()):
@@ -79,20 +81,25 @@ for col, (label, aid) in zip(cols, results.items()):
     col.markdown(f"**{label}**")
     a, b, d = col.columns(3)
     mean = s.get(column)
-    a.metric("mean alpha (" + ("FARMS" if farms else "plain") + ")",
-             "–" if mean is None else f"{mean:.2f}")
-    b.metric("layers, plain alpha < 2", s["n_over_trained"],
-             help="Counted on the plain fit, the scale the 2 and 6 thresholds were calibrated on.")
-    d.metric("layers, plain alpha > 6", s["n_under_trained"],
-             help="Counted on the plain fit, the scale the 2 and 6 thresholds were calibrated on.")
+    a.metric(f"mean alpha ({shown})", "–" if mean is None else f"{mean:.2f}")
+    count_help = (f"Counted on the {shown} alphas shown"
+                  + ("; WeightWatcher calibrated the 2 and 6 thresholds on the plain fit."
+                     if farms else ", the scale WeightWatcher calibrated the thresholds on."))
+    b.metric(f"layers, {shown} alpha < 2", s.get(f"n_over_trained_{method}", "–"),
+             help=count_help)
+    d.metric(f"layers, {shown} alpha > 6", s.get(f"n_under_trained_{method}", "–"),
+             help=count_help)
     col.caption(f"{s['n_layers']} layers analysed, {s['n_skipped']} skipped · mean stable rank "
                 f"{s['stable_rank']:.1f} · mean MP soft rank {s['mp_softrank']:.2f}")
 
 st.subheader("Alpha per layer")
 st.plotly_chart(alpha_bars({k: v for k, v in layers.items()}, column), key="health_bars")
-st.caption("Bands from WeightWatcher: below 2 over-fit risk, 2–6 typical of well-trained layers, "
-           "above 6 under-trained or random-like. Over/under-trained counts use the plain fit, the "
-           "scale these thresholds were calibrated on.")
+st.caption(f"Bars: {shown} alpha. Bands from WeightWatcher: below 2 over-fit risk, 2–6 typical "
+           "of well-trained layers, above 6 under-trained or random-like; the counters above "
+           f"count the {shown} alphas in them."
+           + (" WeightWatcher calibrated the bands on the plain fit, so against FARMS alphas "
+              "they are a guide; switch FARMS off to see the plain alphas and their counts."
+              if farms else ""))
 
 st.subheader("Spectral density of one layer")
 first_label, first_aid = next(iter(results.items()))

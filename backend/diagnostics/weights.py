@@ -263,8 +263,10 @@ class WeightAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict:
-        """Means over analysed layers, and how many plain alphas are below 2, above 6
-        or above 8.
+        """Means over analysed layers, and how many alphas are below 2, above 6 or above 8,
+        for each fit: ``n_over_trained_plain``/``_farms``, ``n_under_trained_plain``/
+        ``_farms``, ``n_alpha_above_8_plain``/``_farms`` and ``n_alpha_plain``/``_farms`` (layers
+        with a finite alpha of that fit); the unsuffixed counts are the plain fit's.
 
         Unlike WeightWatcher's ``get_summary``, failed fits (NaN) are left out of the
         means; alphas above 8 (often spurious) are counted, not removed.
@@ -289,12 +291,17 @@ class WeightAnalysis:
             )
             values = values[np.isfinite(values)]
             out[column] = float(values.mean()) if values.size else None
-        alpha = (
-            self.layers["alpha_plain"].to_numpy(dtype=float) if len(self.layers) else np.empty(0)
-        )
-        out["n_over_trained"] = int(np.sum(alpha < _OVER_TRAINED))
-        out["n_under_trained"] = int(np.sum(alpha > _UNDER_TRAINED))
-        out["n_alpha_above_8"] = int(np.sum(alpha > 8.0))
+        for method in ("plain", "farms"):
+            column = f"alpha_{method}"
+            alpha = (self.layers[column].to_numpy(dtype=float)
+                     if len(self.layers) and column in self.layers else np.empty(0))
+            out[f"n_over_trained_{method}"] = int(np.sum(alpha < _OVER_TRAINED))
+            out[f"n_under_trained_{method}"] = int(np.sum(alpha > _UNDER_TRAINED))
+            out[f"n_alpha_above_8_{method}"] = int(np.sum(alpha > 8.0))
+            out[f"n_alpha_{method}"] = int(np.isfinite(alpha).sum())
+        # unsuffixed: the plain fit, the scale WeightWatcher's 2 and 6 were calibrated on
+        for key in ("n_over_trained", "n_under_trained", "n_alpha_above_8"):
+            out[key] = out[f"{key}_plain"]
         return out
 
     def spectra_frame(self):

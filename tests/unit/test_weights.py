@@ -401,6 +401,24 @@ def test_minilm_result_serialises(minilm):
     assert x[0] == pytest.approx(spectrum.plain.xmin) and np.all(np.diff(y) < 0)
 
 
+def test_summary_counts_bands_for_both_fits():
+    """Issue 17 item 23: the counters beside a FARMS mean count FARMS alphas."""
+    import pandas as pd
+
+    from backend.diagnostics.weights import WeightAnalysis
+
+    layers = pd.DataFrame({"name": list("abcde"),
+                           "alpha_plain": [1.5, 3.0, 4.0, 7.0, np.nan],
+                           "alpha_farms": [2.5, 6.5, 7.0, 9.0, 5.0]})
+    s = WeightAnalysis(layers, pd.DataFrame({"name": [], "shape": [], "reason": []}), {}, {},
+                       "cpu").summary()
+    assert (s["n_over_trained_plain"], s["n_under_trained_plain"], s["n_alpha_above_8_plain"],
+            s["n_alpha_plain"]) == (1, 1, 0, 4)
+    assert (s["n_over_trained_farms"], s["n_under_trained_farms"], s["n_alpha_above_8_farms"],
+            s["n_alpha_farms"]) == (0, 3, 1, 5)
+    assert (s["n_over_trained"], s["n_under_trained"]) == (1, 1)  # plain, as before
+
+
 def test_random_init_baseline_has_larger_alphas(minilm):
     baseline = analyze_weights(random_init_like(bundled_minilm()), farms=False, mp_fit=True)
     trained = minilm.layers.set_index("name")
