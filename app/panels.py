@@ -62,7 +62,12 @@ def representation_panel(c, info, columns: list[str], label_col: str | None) -> 
     m[1].metric("RankMe (centred)", f"{r['rankme_centered']:.1f}")
     m[2].metric("Diffusion spectral entropy", f"{r['dse']:.2f} bits",
                 help=f"on {r['dse_n']:,} rows (DSE grows with N: compare at equal N)")
-    m[3].metric("MP spikes", r["mp_num_spikes"], help="covariance eigenvalues above the MP bulk edge")
+    spikes = r.get("mp_num_spikes")
+    m[3].metric("MP spikes", "–" if spikes is None else spikes,
+                help="covariance eigenvalues above the MP bulk edge"
+                     + ("" if spikes is not None else " (skipped: see the note below)"))
+    if r.get("note"):
+        st.info(r["note"])
     extra = []
     if r.get("dsmi") is not None:
         extra.append(f"DSMI with the label: **{r['dsmi']:.3f} bits** ({r['n_classes']} classes)")

@@ -104,11 +104,6 @@ def validate_representation(p: dict[str, Any], info: DatasetInfo) -> dict[str, A
         if v is not None and v not in info.columns:
             raise InvalidParameterError(
                 f"{col} {v!r} is not a column of {info.name!r}; columns: {info.columns}.")
-    if info.n_rows < info.n_dims:
-        raise InvalidInputError(
-            f"{info.name!r} has {info.n_rows:,} rows but {info.n_dims:,} dimensions; the "
-            "covariance spectrum and RankMe need at least as many rows as dimensions."
-        )
     return {
         "label_column": p.get("label_column"),
         "pair_column": p.get("pair_column"),
