@@ -138,5 +138,15 @@ for tab, (label, aid) in zip(label_tab, results.items()):
         st.dataframe(df[[c_ for c_ in show if c_ in df.columns]], hide_index=True)
         skipped = load_artifact_table(c, aid, "skipped.parquet")
         if len(skipped):
-            st.caption(f"{len(skipped)} tensor(s) not analysed: " + "; ".join(
-                f"{r['name']} ({r['reason']})" for _, r in skipped.head(5).iterrows()))
+            one_d = skipped["reason"].str.startswith("1-D").to_numpy()
+            parts = ([f"{int(one_d.sum())} 1-D tensors (biases, norm scales: no matrix)"]
+                     if one_d.any() else [])
+            parts += [f"{r['name']} ({r['reason']})" for _, r in skipped[~one_d].head(5).iterrows()]
+            st.caption(f"{len(skipped)} tensor(s) not analysed: " + "; ".join(parts)
+                       + (" …" if (~one_d).sum() > 5 else ""))
+            with st.expander(f"All {len(skipped)} tensors not analysed"):
+                st.dataframe(skipped, hide_index=True, key=f"skipped-{aid}")
+        ignored = c.artifact_json(aid, "summary.json").get("ignored") or []
+        if ignored:
+            st.caption("Left out of the checkpoint (not tensors; no code from the file was "
+                       "run): " + "; ".join(ignored[:10]) + (" …" if len(ignored) > 10 else ""))

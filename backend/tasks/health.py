@@ -79,6 +79,7 @@ def run_weights(ctx: JobContext) -> dict[str, Any]:
     ctx.save_parquet("fit_lines.parquet", pd.concat(lines, ignore_index=True) if lines else
                      pd.DataFrame({"name": [], "method": [], "x": [], "y": []}))
     summary = res.summary()
+    summary["ignored"] = list(getattr(weights, "ignored", []))  # checkpoint entries left out
     ctx.save_json("summary.json", _finite(summary))
     return {"summary": _finite(summary), "analysis_params": _finite(res.params),
             "timings": res.timings}
