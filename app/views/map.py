@@ -23,6 +23,14 @@ st.title("Map")
 st.caption(f"**{info.name}** · {info.n_rows:,} rows × {info.n_dims} dimensions · {info.source}")
 
 
+def _k_slider(lo: int, hi: int, default: int, key: str, help: str) -> int:
+    """An n_neighbors slider; a dataset too small for a range gets its one value, said."""
+    if hi <= lo:
+        st.caption(f"n_neighbors = {lo}: the dataset has {info.n_rows} rows.")
+        return lo
+    return st.slider("n_neighbors", lo, hi, min(default, hi), key=key, help=help)
+
+
 def projection_form() -> dict | None:
     """Sidebar: the method, then a form of its parameters; returns the submitted spec, or None."""
     max_k = max(2, min(200, info.n_rows - 1))
@@ -33,15 +41,15 @@ def projection_form() -> dict | None:
         dims = st.radio("Dimensions", [2, 3], horizontal=True, key="proj_dims")
         params: dict = {"n_components": dims}
         if method == "umap":
-            params["n_neighbors"] = st.slider(
-                "n_neighbors", 2, max_k, min(15, max_k), key="proj_k",
-                help="Neighbours per point in the shared kNN graph, the point itself included "
-                     "(umap-learn's convention).")
+            params["n_neighbors"] = _k_slider(
+                2, max_k, 15, "proj_k",
+                "Neighbours per point in the shared kNN graph, the point itself included "
+                "(umap-learn's convention).")
             params["min_dist"] = st.slider("min_dist", 0.0, 1.0, 0.1, 0.05, key="proj_min_dist")
         elif method == "heat_geodesic":
-            params["n_neighbors"] = st.slider(
-                "n_neighbors", 2, max_k - 1, min(10, max_k - 1), key="proj_hg_k",
-                help="Neighbours of each point in the diffusion graph, the point itself excluded.")
+            params["n_neighbors"] = _k_slider(
+                1, min(199, info.n_rows - 1), 10, "proj_hg_k",
+                "Neighbours of each point in the diffusion graph, the point itself excluded.")
             auto_t = st.checkbox("Choose diffusion time t from the graph", True, key="proj_hg_auto")
             t = st.number_input("t (when not automatic)", 0.1, 10_000.0, 10.0, key="proj_hg_t",
                                 help="The reference's tau; its default is 10.")

@@ -110,8 +110,8 @@ def run_umap(ctx: JobContext) -> dict[str, Any]:
 def validate_heat_geodesic(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
     reject_unknown(p, {"n_neighbors", "metric", "n_components", "t", "order", "sigma",
                        "method", "n_landmarks", "random_state"}, "heat_geodesic")
-    k = take_int(p, "n_neighbors", 10, 2, MAX_NEIGHBORS - 1)
-    check_rows(info.n_rows, k + 1)
+    k = take_int(p, "n_neighbors", 10, 1, MAX_NEIGHBORS - 1)
+    check_rows(info.n_rows, k)  # n_neighbors excludes the point: k + 1 rows at least
     out = {"n_neighbors": k, "metric": take_choice(p, "metric", "euclidean", KNN_METRICS),
            "n_components": take_int(p, "n_components", 2, 2, 3)}
     t = p.get("t", "auto")
@@ -130,18 +130,19 @@ def run_heat_geodesic(ctx: JobContext) -> dict[str, Any]:
     from backend.project.heat_geodesic import HeatGeodesic
 
     p = ctx.params
-    # The shared graph: the UMAP default (15 incl. self) is reused whenever it is wide enough.
-    shared = {"n_neighbors": max(15, p["n_neighbors"] + 1), "metric": p["metric"]}
-    idx, dist, knn_id = load_knn(ctx, shared, span=(0.0, 0.15))
+    # On the vectors, not on the stored kNN artifact: the estimator merges exact duplicate
+    # rows before its search (a shared graph's candidate lists can be all duplicates) and
+    # searches 3 x n_neighbors candidates with the shared knn_graph, so small datasets
+    # need only n_neighbors + 1 distinct rows (no fixed 15-neighbour graph).
     est = HeatGeodesic(
         p["n_components"], n_neighbors=p["n_neighbors"], t=p["t"], order=p["order"],
         sigma=p["sigma"], method=p["method"], n_landmarks=p["n_landmarks"],
-        random_state=p["random_state"], device=ctx.device,
+        random_state=p["random_state"], device=ctx.device, metric=p["metric"],
     )
-    est.fit(None, knn_graph=(idx, dist),
-            progress=lambda f, m: ctx.progress(0.15 + 0.85 * f, f"heat geodesic: {m}"))
+    est.fit(np.asarray(ctx.vectors()),
+            progress=lambda f, m: ctx.progress(f, f"heat geodesic: {m}"))
     save_projection(ctx, np.asarray(est.embedding_, dtype=np.float32))
-    return {"knn_artifact": knn_id, "heat_geodesic": est.report_.to_dict()}
+    return {"heat_geodesic": est.report_.to_dict()}
 
 
 def validate_faithfulness(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
