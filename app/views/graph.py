@@ -174,6 +174,11 @@ layout_st = _finished(("layout", gid), "Layout and communities")
 embed_st = _finished(("embed", gid), "Node embedding")
 emb_id = c.artifact_json(embed_st.artifact_id, "meta.json")["derived_dataset"] if embed_st else None
 emb_info = c.dataset(emb_id) if emb_id else None
+if embed_st is not None:
+    embed_note = (c.artifact_json(embed_st.artifact_id, "meta.json").get("embedding_report")
+                  or {}).get("note")
+    if embed_note:
+        st.caption(f"Laplacian eigenmaps: {embed_note}")
 
 proj_st = None
 if placement != "force" and emb_id is not None:

@@ -27,6 +27,9 @@ import scipy.sparse as sp
 from backend.datasets.graph import as_adjacency
 from backend.device import resolve_device
 from backend.errors import InvalidInputError, InvalidParameterError
+from backend.graph_ops import LAPLACIANS
+from backend.graph_ops import laplacian as graph_laplacian
+from backend.graph_ops import symmetric_adjacency
 
 __all__ = [
     "ProbeResult",
@@ -45,7 +48,6 @@ Progress = Callable[[float, str], None] | None
 
 SIMILARITY_METRICS = ("cosine", "dot", "euclidean")
 MULTILABEL_PREDICTIONS = ("top_k", "threshold")
-LAPLACIANS = ("normalized", "combinatorial")
 _CHUNK_ELEMENTS = 8_000_000
 _FULL_SPECTRUM_MAX_NODES = 4000
 # Values that mean "no label" in a 1-D label column besides None/NaN: -1 (Planetoid-style
@@ -624,7 +626,7 @@ def laplacian_spectrum(
         self-loops are left out.
     laplacian : {"normalized", "combinatorial"}, default="normalized"
         I - D^{-1/2} S D^{-1/2} (eigenvalues in [0, 2]; an isolated node
-        contributes a 0) or D - S.
+        contributes a 0, the rule of :mod:`backend.graph_ops`) or D - S.
     n_eigenvalues : int or None, default=None
         None: the whole spectrum (dense, graphs up to 4000 nodes). Otherwise the
         ``n_eigenvalues`` smallest, computed per connected component with the
@@ -660,12 +662,7 @@ def laplacian_spectrum(
         raise InvalidParameterError(f"laplacian must be one of {LAPLACIANS}; got {laplacian!r}.")
     S, directed = as_adjacency(graph, what="the Laplacian spectrum")
     n = S.shape[0]
-    if directed:
-        S = (S + S.T).tocsr()
-    S = S.tolil()
-    S.setdiag(0)
-    S = S.tocsr()
-    S.eliminate_zeros()
+    S = symmetric_adjacency(S, directed)
     n_comp, _ = connected_components(S, directed=False)
     if n_eigenvalues is None:
         if n > _FULL_SPECTRUM_MAX_NODES:
@@ -674,7 +671,7 @@ def laplacian_spectrum(
                 f"eigensolve (limit {_FULL_SPECTRUM_MAX_NODES} nodes); pass n_eigenvalues=... "
                 "for the smallest ones."
             )
-        vals = eigvalsh(_laplacian_dense(S, laplacian))
+        vals = eigvalsh(graph_laplacian(S, laplacian).toarray())
         return SpectrumResult(vals, laplacian, n, int(n_comp), True, bool(directed))
     if (
         not isinstance(n_eigenvalues, (int, np.integer)) or isinstance(n_eigenvalues, bool)
@@ -689,7 +686,8 @@ def laplacian_spectrum(
         vals = zeros
     else:
         le = LaplacianEigenmaps(
-            k, laplacian=laplacian, eigen_solver=eigen_solver, random_state=random_state
+            k, laplacian=laplacian, eigen_solver=eigen_solver, random_state=random_state,
+            components="smallest",
         ).fit(S)
         vals = np.sort(np.concatenate([np.zeros(n_comp), le.eigenvalues_]))[:n_eigenvalues]
     complete = len(vals) == n
@@ -948,13 +946,3 @@ def _multilabel_predict(proba: np.ndarray, truth: np.ndarray, mode: str) -> np.n
     np.put_along_axis(ranks, order, np.arange(proba.shape[1])[None, :].repeat(len(order), 0), 1)
     pred[ranks < k[:, None]] = 1
     return pred
-
-
-def _laplacian_dense(S: sp.csr_matrix, laplacian: str) -> np.ndarray:
-    deg = np.asarray(S.sum(axis=1)).ravel()
-    A = S.toarray()
-    if laplacian == "combinatorial":
-        return np.diag(deg) - A
-    dinv = np.zeros_like(deg)
-    dinv[deg > 0] = 1.0 / np.sqrt(deg[deg > 0])
-    return np.diag((deg > 0).astype(np.float64)) - dinv[:, None] * A * dinv[None, :]

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from backend.device import resolve_device
 from backend.errors import InvalidInputError, InvalidParameterError
+from backend.graph_ops import knn_adjacency, normalized_laplacian
 
 __all__ = [
     "HeatGeodesic",
@@ -729,33 +730,10 @@ def alpha_decay_affinity(
     bw = distances[:, n_neighbors - 1]
     with np.errstate(over="ignore", invalid="ignore"):
         w = np.exp(-np.power(distances / bw[:, None], decay))
-    keep = (indices >= 0) & (w >= thresh)
-    rows = np.broadcast_to(np.arange(n)[:, None], indices.shape)[keep]
-    K = sp.csr_matrix((w[keep], (rows, indices[keep])), shape=(n, n))
-    W = ((K + K.T) * 0.5).tocsr()
+    W = knn_adjacency(indices, w, (indices >= 0) & (w >= thresh))
     W.data[W.data < thresh] = 0.0  # graphtools drops them after symmetrising too
-    W.setdiag(0.0)
     W.eliminate_zeros()
     return W
-
-
-def normalized_laplacian(W: sp.spmatrix) -> sp.csr_matrix:
-    """Symmetric normalised Laplacian ``I - D^{-1/2} W D^{-1/2}`` of an affinity matrix.
-
-    Parameters
-    ----------
-    W : sparse matrix of shape (n, n)
-        Symmetric, non-negative, zero diagonal, no isolated node.
-
-    Returns
-    -------
-    L : scipy.sparse.csr_matrix of shape (n, n), float64
-        Spectrum in ``[0, 2]``.
-    """
-    deg = np.asarray(W.sum(axis=1)).ravel()
-    s = sp.diags(1.0 / np.sqrt(deg))
-    n = W.shape[0]
-    return (sp.identity(n, format="csr") - s @ W @ s).tocsr()
 
 
 def _components_error(W: sp.spmatrix, graph: _Graph, k: int) -> InvalidInputError | None:

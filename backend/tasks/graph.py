@@ -200,7 +200,15 @@ def run_graph_embed(ctx: JobContext) -> dict[str, Any]:
         report = {"eigenvalues": np.asarray(est.eigenvalues_).tolist(),
                   "n_connected_components": int(est.n_connected_components_),
                   "n_isolated": int(len(est.isolated_)), "eigen_solver": est.eigen_solver_,
-                  "symmetrized": bool(est.symmetrized_)}
+                  "symmetrized": bool(est.symmetrized_), "components": est.components,
+                  "n_outside_largest": est.n_outside_largest_, "n_zero_rows": est.n_zero_rows_}
+        if est.n_connected_components_ > 1:
+            report["note"] = (
+                f"{est.n_connected_components_:,} connected components; the "
+                f"{est.n_outside_largest_:,} nodes outside the largest are embedded per "
+                "component (column j = the j-th eigenvector of the node's own component), "
+                + (f"{est.n_zero_rows_:,} isolated node(s) sit at 0." if est.n_zero_rows_
+                   else "no node sits at 0."))
         title = f"Laplacian eigenmaps d={p['n_components']} ({p['laplacian']})"
     seconds = time.perf_counter() - t0
     ctx.progress(0.92, "storing the node embedding")
