@@ -86,39 +86,39 @@ def hits_frame(hits: pd.DataFrame, table: pd.DataFrame, text_column: str,
     return out[["rank", "score", *cols, text_column, "_row"]]
 
 
-#: Row height of the hits table: three lines, so long texts wrap instead of being cut off.
-HITS_ROW_HEIGHT = 72
+#: The hits table's text column: its width in pixels (it sits in a column two fifths of the
+#: page wide, beside the small rank/score/metadata columns) and the most lines it wraps to.
+HITS_TEXT_WIDTH = 270
+HITS_MAX_LINES = 6
+_CHAR_PX, _LINE_PX = 7.0, 19
 
 
 def hits_table_options(hits: pd.DataFrame, text_column: str) -> dict[str, Any]:
     """``st.dataframe`` keyword arguments for :func:`hits_frame`'s table.
 
-    The text column gets the width left by the narrow rank/score/_row columns (at least
-    400 px) and rows three lines high, so a hit's text wraps instead of ending at the
-    column's edge; its full text is also one hover away (the column's help).
+    The text column gets a fixed width that fits beside the other columns and rows tall
+    enough for the longest text to wrap over up to ``HITS_MAX_LINES`` lines, instead of
+    being cut off at the column's edge; a longer text shows in full on hover (the cell's
+    tooltip). ``_row`` is hidden (the hits are circled on the map).
     """
+    longest = (int(hits[text_column].astype(str).str.len().max())
+               if text_column in hits.columns and len(hits) else 0)
+    per_line = HITS_TEXT_WIDTH / _CHAR_PX
+    lines = int(min(HITS_MAX_LINES, max(1, -(-longest // per_line))))
+    row_height = 12 + _LINE_PX * lines
     return {
         "hide_index": True,
-        "row_height": HITS_ROW_HEIGHT,
-        "height": min(520, 38 + HITS_ROW_HEIGHT * len(hits)),
+        "row_height": row_height,
+        "height": min(560, 38 + row_height * len(hits)),
         "column_config": {
             "rank": st.column_config.NumberColumn("rank", width="small"),
             "score": st.column_config.NumberColumn("score", format="%.3f", width="small"),
             text_column: st.column_config.TextColumn(
-                text_column, width=max(400, _text_width(hits, text_column)),
-                help="Long texts wrap over three lines; hover a cell for all of it."),
-            "_row": st.column_config.NumberColumn("_row", width="small"),
+                text_column, width=HITS_TEXT_WIDTH,
+                help="Long texts wrap; hover a cell to read all of it."),
+            "_row": None,
         },
     }
-
-
-def _text_width(hits: pd.DataFrame, text_column: str) -> int:
-    """Pixels for the text column: about 7 px a character of the longest third of a text
-    (the text wraps over three lines), capped at 900."""
-    if text_column not in hits.columns or not len(hits):
-        return 400
-    longest = int(hits[text_column].astype(str).str.len().max())
-    return int(min(900, 7 * (longest // 3 + 1)))
 
 
 def search_summary(result) -> str:

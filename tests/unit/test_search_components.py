@@ -44,14 +44,21 @@ def test_hits_frame_and_summary():
 
 
 def test_hits_table_gives_the_text_column_room_and_wraps():
-    """Issue 17 item 26: the hits table does not cut the text column off."""
-    t = pd.DataFrame({"_row": range(4), "text": ["short", "x" * 300, "y", "z"]})
-    out = hits_frame(_result().hits.assign(_row=[1, 0]), t, "text")
-    opts = hits_table_options(out, "text")
+    """Issue 17 item 26: the hits table does not cut the text column off: a fixed width that
+    fits beside the other columns, rows tall enough for the text to wrap."""
+    from components.search import HITS_MAX_LINES, HITS_TEXT_WIDTH
+
+    t = pd.DataFrame({"_row": range(4), "text": ["short", "x" * 100, "y", "z"]})
+    opts = hits_table_options(hits_frame(_result().hits.assign(_row=[1, 0]), t, "text"), "text")
     cfg = opts["column_config"]
-    assert cfg["text"]["width"] == 7 * (300 // 3 + 1)  # a third of the longest text per line
+    assert cfg["text"]["width"] == HITS_TEXT_WIDTH and cfg["_row"] is None
     assert cfg["rank"]["width"] == "small" and cfg["score"]["width"] == "small"
-    assert opts["row_height"] >= 3 * 20 and opts["height"] == 38 + opts["row_height"] * 2
+    lines = -(-100 // (HITS_TEXT_WIDTH / 7))  # 100 characters at ~7 px: 3 lines
+    assert lines == 3 and opts["row_height"] == 12 + 19 * 3
+    assert opts["height"] == 38 + 2 * opts["row_height"]
+    long = hits_table_options(hits_frame(_result().hits, t.assign(text=["w" * 5000] * 4), "text"),
+                              "text")
+    assert long["row_height"] == 12 + 19 * HITS_MAX_LINES  # capped; the rest on hover
     short = hits_table_options(hits_frame(_result().hits, t.assign(text=list("abcd")), "text"),
                                "text")
-    assert short["column_config"]["text"]["width"] == 400
+    assert short["row_height"] == 12 + 19
