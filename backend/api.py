@@ -482,11 +482,15 @@ class Backend(Protocol):
         -------
         pandas.DataFrame of shape (k, 2)
             ``_row`` (int64) and ``distance`` (float64, in ``metric``'s units), nearest first.
+            Under ``cosine`` (``correlation``) a zero (constant) row has no direction: its
+            distances are undefined, so such rows are never listed.
 
         Raises
         ------
         InvalidParameterError
             An unknown metric or a row out of range.
+        InvalidInputError
+            The query row is the zero vector (constant) under ``cosine`` (``correlation``).
         """
 
     @route("POST", "/datasets/{dataset_id}/search", tag="text")

@@ -161,9 +161,16 @@ class LocalBackend(Backend):
         for s in range(0, n, chunk):
             block = np.asarray(v[s : s + chunk], dtype=np.float64)
             dists[s : s + chunk] = _distances(block, q, metric)
+        if np.isnan(dists[int(row)]):
+            what = "the zero vector" if metric == "cosine" else "constant (zero variance)"
+            raise InvalidInputError(
+                f"row {int(row)} is {what}, so its {metric} distances are undefined (it has no "
+                f"direction); pick another row or the euclidean metric.")
+        dists[np.isnan(dists)] = np.inf  # undefined distances: never a neighbour
         dists[int(row)] = np.inf
         part = np.argpartition(dists, k - 1)[:k] if k < n else np.arange(n)
         part = part[np.argsort(dists[part], kind="stable")]
+        part = part[np.isfinite(dists[part])]
         return pd.DataFrame({"_row": part.astype(np.int64), "distance": dists[part]})
 
     def search(self, dataset_id: str, query: str, k: int = 10,
@@ -234,8 +241,8 @@ def _distances(block: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
         q = q - q.mean()
     nb = np.linalg.norm(block, axis=1) * np.linalg.norm(q)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sim = np.where(nb > 0, block @ q / np.where(nb > 0, nb, 1), 0.0)
-    return 1.0 - sim
+        sim = np.where(nb > 0, block @ q / np.where(nb > 0, nb, 1), np.nan)
+    return 1.0 - sim  # NaN where a vector has no direction: the distance is undefined
 
 
 def get_backend(root: str | os.PathLike | None = None) -> Backend:

@@ -156,8 +156,11 @@ def _finished(key, label: str):
 
 layout_st = _finished(("layout", gid), "Layout and communities")
 embed_st = _finished(("embed", gid), "Node embedding")
-emb_id = c.result(embed_st.artifact_id).derived_dataset if embed_st else None
+embed_result = c.result(embed_st.artifact_id) if embed_st else None
+emb_id = embed_result.derived_dataset if embed_result else None
 emb_info = c.dataset(emb_id) if emb_id else None
+if embed_result is not None and embed_result.embedding_report.get("note"):
+    st.caption(f"Laplacian eigenmaps: {embed_result.embedding_report['note']}")
 
 proj_st = None
 if placement != "force" and emb_id is not None:
@@ -287,6 +290,8 @@ with right:
                         "nodes; one-vs-rest logistic regression):")
             st.dataframe(pr[["train_fraction", "n_train", "micro_f1", "micro_f1_std", "macro_f1",
                              "macro_f1_std"]].round(3), hide_index=True, key="graph_probe_table")
+            if d["probe"].get("note"):
+                st.caption(d["probe"]["note"])
         elif d.get("probe_note"):
             st.caption(d["probe_note"])
         if d.get("spectrum"):

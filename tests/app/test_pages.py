@@ -250,3 +250,36 @@ def test_edge_list_endpoint_columns_are_chosen_on_the_graph_page(app):
     at.file_uploader(key="graph_edges_file").upload("graph.xlsx", b"PK\x03\x04", "application/zip")
     at.run()
     assert not at.exception and "unsupported file type .xlsx" in at.error[0].value
+
+
+def test_neighbours_tab_says_a_zero_vector_has_no_cosine_distances(app):
+    """Issue 17 item 21: row 0 is the zero vector; under the cosine metric the Map page's
+    neighbours tab says its distances are undefined instead of listing them at 1.0."""
+    at = app
+    at.switch_page("views/upload.py")
+    at.run()
+    t = np.linspace(0.5, 3.0, 29)
+    df = pd.DataFrame({"a": np.r_[0.0, np.cos(t)], "b": np.r_[0.0, np.sin(t)],
+                       "c": np.r_[0.0, t / 3]})
+    at.file_uploader(key="upload_file").upload("zero.csv", df.to_csv(index=False).encode(),
+                                               "text/csv")
+    at.run()
+    at.button(key="upload_add").click()
+    at.run()
+    assert not at.exception and not at.error
+    at.switch_page("views/map.py")
+    at.run()
+    at.selectbox(key="proj_method").set_value("heat_geodesic").run()
+    at.selectbox(key="proj-heat_geodesic-metric").set_value("cosine")
+    at.slider(key="proj-heat_geodesic-n_neighbors").set_value(5)
+    at.sidebar.button[0].click()
+    at = run_until(at, lambda a: "Heat geodesic ·" in captions(a) or a.exception or a.error)
+    assert not at.exception, [e.stack_trace for e in at.exception]
+    # the faithfulness scores are refused for the same reason, and say so
+    assert all("all-zero rows" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.number_input(key="nb_row").value == 0
+    assert any("row 0 is the zero vector, so its cosine distances are undefined" in w.value
+               for w in at.warning), [w.value for w in at.warning]
+    at.number_input(key="nb_row").set_value(1).run()  # another row: its neighbours, not row 0
+    table = next(d.value for d in at.dataframe if "distance" in d.value.columns)
+    assert 0 not in table["_row"].tolist() and table["distance"].is_monotonic_increasing
