@@ -58,7 +58,8 @@ def _figure(art_id: str, dataset_id: str, color, hover: tuple, budget: int, high
         data = data.merge(pp, on="_row", how="left")
     drawn_rows = draw_sample(len(data), budget)
     return scatter_figure(data.iloc[drawn_rows], color=color, hover=list(hover),
-                          highlight=None if highlight is None else np.asarray(highlight))
+                          highlight=None if highlight is None else np.asarray(highlight),
+                          all_values=data[color] if color in data.columns else None)
 
 
 jobs = st.session_state.setdefault("map_jobs", {})
@@ -133,9 +134,12 @@ if info.extra.get("text_column") and info.extra.get("text_model"):  # a text emb
 nb_row = st.session_state.get("nb_row")
 highlight = None
 if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row < info.n_rows:
-    nbs = c.neighbors(info.id, int(nb_row), int(st.session_state.get("nb_k", 10)),
-                      art.params.get("metric", "euclidean"))
-    highlight = np.concatenate([[int(nb_row)], nbs["_row"].to_numpy()])
+    try:
+        nbs = c.neighbors(info.id, int(nb_row), int(st.session_state.get("nb_k", 10)),
+                          art.params.get("metric", "euclidean"))
+        highlight = np.concatenate([[int(nb_row)], nbs["_row"].to_numpy()])
+    except LatentLensError:
+        highlight = None  # the neighbours tab says why
 if search_rows is not None and len(search_rows):
     highlight = search_rows
 fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple(hover), budget,
@@ -183,12 +187,16 @@ with tab_nb:
     k = c2.number_input("k", 1, min(100, info.n_rows - 1), min(10, info.n_rows - 1), key="nb_k")
     c3.checkbox("Highlight on the map", key="nb_highlight")
     metric = art.params.get("metric", "euclidean")
-    nbs = c.neighbors(info.id, int(row), int(k), metric)
-    out = nbs.merge(table, on="_row", how="left")
-    st.markdown(f"The {int(k)} nearest rows to row **{int(row)}** in the original "
-                f"{info.n_dims}-dimensional space ({metric} distance):")
-    st.dataframe(out, hide_index=True, key="neighbors_table", height=260)
-    if shape:
+    try:
+        out = c.neighbors(info.id, int(row), int(k), metric).merge(table, on="_row", how="left")
+    except LatentLensError as e:  # e.g. a zero vector under the cosine metric
+        st.warning(str(e))
+        out = None
+    if out is not None:
+        st.markdown(f"The {len(out)} nearest rows to row **{int(row)}** in the original "
+                    f"{info.n_dims}-dimensional space ({metric} distance):")
+        st.dataframe(out, hide_index=True, key="neighbors_table", height=260)
+    if shape and out is not None:
         show = [int(row), *out["_row"].astype(int).tolist()]
         caps = ["query", *[f"d={d:.1f}" for d in out["distance"]]]
         image_grid(c.rows(info.id, show), show, tuple(shape), captions=caps)
