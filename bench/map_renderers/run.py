@@ -23,7 +23,7 @@ with sync_playwright() as p:
             pg.on("console", lambda m: errs.append(m.text) if m.type == "error" else None)
             t = time.monotonic()
             page, _, q = name.partition("?")
-            pg.goto(f"file://{DIST}/{page}.html?n={n}&{q}")
+            pg.goto(f"file://{DIST.parent}/{page}.html?n={n}&{q}")
             try:
                 pg.wait_for_function("window.__bench !== undefined", timeout=240_000)
                 r = pg.evaluate("window.__bench")
