@@ -6,23 +6,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from components.map.encode import (  # declared once, with the WebGL map
+    MAX_CATEGORIES, OTHER, OTHER_COLOR, PALETTE, _natural, fold_categories, is_categorical,
+)
+
+_PALETTE = PALETTE  # the name the globe and graph views import
+
 __all__ = ["is_categorical", "scatter_figure", "MAX_CATEGORIES"]
 
-MAX_CATEGORIES = 30
-_PALETTE = (
-    "#4e79a7 #f28e2b #e15759 #76b7b2 #59a14f #edc948 #b07aa1 #ff9da7 #9c755f #bab0ac "
-    "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf "
-    "#393b79 #637939 #8c6d31 #843c39 #7b4173 #3182bd #e6550d #31a354 #756bb1 #636363"
-).split()
-
-
-def is_categorical(s: pd.Series) -> bool:
-    """Colour a column by category (legend) rather than a continuous scale?"""
-    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(s):
-        return True
-    if pd.api.types.is_numeric_dtype(s):
-        return pd.api.types.is_integer_dtype(s) and s.nunique() <= 12
-    return True
 
 
 def _hover_text(df: pd.DataFrame, hover: list[str]) -> list[str] | None:
@@ -89,18 +80,18 @@ def scatter_figure(
     if color is None or color not in df.columns:
         traces.append(make(None, "points", dict(size=size, color="#4e79a7", opacity=0.8), False))
     elif is_categorical(df[color]):
-        values = df[color].astype(str).fillna("(missing)")
-        counts = values.value_counts()
-        keep = list(counts.index[:MAX_CATEGORIES])
-        if len(counts) > MAX_CATEGORIES:
-            note = (f"{color!r} has {len(counts):,} categories; the {MAX_CATEGORIES} most frequent "
-                    "are coloured, the rest are grey ('other').")
-        for i, cat in enumerate(sorted(keep, key=_natural)):
-            idx = np.flatnonzero(values.to_numpy() == cat)
-            traces.append(make(idx, str(cat), dict(size=size, color=_PALETTE[i % len(_PALETTE)], opacity=0.85)))
-        rest = np.flatnonzero(~values.isin(keep).to_numpy())
-        if len(rest):
-            traces.append(make(rest, "other", dict(size=size, color="#cccccc", opacity=0.6)))
+        cats, n_folded = fold_categories(df[color])
+        if n_folded:
+            note = (f"{color!r} has {len(cats.categories) - 1 + n_folded:,} categories; the "
+                    f"{MAX_CATEGORIES} most frequent are coloured, the rest are grey ('other').")
+        codes = cats.codes
+        for i, cat in enumerate(cats.categories):
+            idx = np.flatnonzero(codes == i)
+            if cat == OTHER and n_folded:
+                traces.append(make(idx, OTHER, dict(size=size, color=OTHER_COLOR, opacity=0.6)))
+            elif len(idx):
+                traces.append(make(idx, str(cat), dict(size=size, color=PALETTE[i % len(PALETTE)],
+                                                       opacity=0.85)))
     else:
         vals = pd.to_numeric(df[color], errors="coerce")
         traces.append(make(None, color, dict(
@@ -123,9 +114,3 @@ def scatter_figure(
         fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x", scaleratio=1)
     return fig, note
 
-
-def _natural(v: str):
-    try:
-        return (0, float(v), "")
-    except ValueError:
-        return (1, 0.0, v)

@@ -100,9 +100,9 @@ def fold_categories(values: pd.Series, max_categories: int = MAX_CATEGORIES
     keep = sorted(counts.index[:max_categories], key=_natural)
     n_folded = len(counts) - len(keep)
     names = keep + ([OTHER] if n_folded and OTHER not in keep else [])
-    cats = pd.Categorical(s, categories=names)
     if n_folded:
-        cats = cats.fillna(OTHER)
+        s = s.where(s.isin(keep), OTHER)
+    cats = pd.Categorical(s, categories=names)
     return cats, n_folded
 
 
