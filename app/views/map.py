@@ -1,21 +1,30 @@
 """Map: project a dataset, colour it, select points, read their rows and neighbours."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app import map_points
 from app.common import client, current_dataset, load_artifact_table, load_table
 from backend.errors import LatentLensError
 from backend.jobs import JobSpec
 from backend.project.knn import KNN_METRICS
 from components.images import image_grid
 from components.jobs import job_progress
+from components.map.encode import DRAW_BUDGET
 from components.scatter import scatter_figure
+from components.map.component import map_view
 from components.selection import draw_sample, rows_in_selection
 from app.panels import representation_panel, search_panel
 
 METHODS = {"umap": "UMAP", "heat_geodesic": "Heat geodesic", "pca": "PCA"}
-DRAW_BUDGET = 100_000
+# "webgl" (components/map, up to millions of points) or "plotly" (the former map; 3-D maps
+# always use it, at most PLOTLY_BUDGET points) until the WebGL map wins everywhere.
+RENDERER = os.environ.get("LATENT_LENS_MAP_RENDERER", "webgl")
+PLOTLY_BUDGET = 100_000
+SELECTION_PAGE = 1_000
 
 c = client()
 info = current_dataset()
@@ -120,10 +129,10 @@ faith_job = c.submit(JobSpec("faithfulness", info.id, {"projection": art_id})) \
     if info.n_rows > 20 else None
 faith = c.status(faith_job) if faith_job else None
 faith_id = faith.artifact_id if faith is not None and faith.state == "done" else None
-proj = load_artifact_table(c, art_id, "projection.parquet")
-table = load_table(c, info.id)
-df = proj.merge(table, on="_row", how="left")
+proj = map_points.projection(c, art_id)
+table = map_points.dataset_table(c, info.id)
 meta_cols = [col for col in table.columns if col != "_row"]
+webgl = RENDERER != "plotly" and "z" not in proj.columns
 
 with st.sidebar.expander("Display", expanded=True):
     label_col = info.extra.get("label_column")
@@ -132,18 +141,29 @@ with st.sidebar.expander("Display", expanded=True):
                          index=options.index(label_col) if label_col in options else 0,
                          key=f"color-{info.id}")
     hover = st.multiselect("Hover shows", meta_cols, default=meta_cols[:3], key=f"hover-{info.id}")
-    budget = int(st.number_input("Draw budget (points)", 1_000, 2_000_000, DRAW_BUDGET, 10_000,
-                                 key="draw_budget",
-                                 help="Points drawn in the browser; the projection always uses every row."))
+    top = 10_000_000 if webgl else PLOTLY_BUDGET
+    budget = int(st.number_input(
+        "Draw budget (points)", 1_000, top, min(DRAW_BUDGET, top), 10_000,
+        key="draw_budget" if webgl else "draw_budget_plotly",
+        help="Points drawn in the browser; selections always cover every row."
+             + ("" if webgl else " This map is drawn with plotly (3-D, or "
+                "LATENT_LENS_MAP_RENDERER=plotly): at most 100,000 points.")))
 
-drawn = draw_sample(len(df), budget)
-view = df.iloc[drawn] if len(drawn) < len(df) else df
+n_rows = len(proj)
+if webgl:
+    enc = map_points.coords(c, art_id, budget)
+    n_drawn, n_nonfinite = enc.n_drawn, enc.n_nonfinite
+else:
+    n_drawn, n_nonfinite = min(n_rows, budget), 0
 p = meta["params"]
 title = METHODS.get(meta["kind"], meta["kind"])
-if len(view) < len(df):
-    st.warning(f"{len(view):,} of {len(df):,} points drawn (a uniform sample; raise the draw "
+if n_drawn + n_nonfinite < n_rows:
+    st.warning(f"{n_drawn:,} of {n_rows:,} points drawn (a uniform sample; raise the draw "
                "budget to draw more). Box and lasso selections still cover every row.")
-st.caption(f"{title} · {len(view):,} of {len(df):,} points drawn · " + ", ".join(
+if n_nonfinite:
+    st.warning(f"{n_nonfinite:,} rows have NaN or infinite map coordinates: they are not drawn "
+               "and cannot be selected.")
+st.caption(f"{title} · {n_drawn:,} of {n_rows:,} points drawn · " + ", ".join(
     f"{k}={v}" for k, v in p.items()) + f" · computed in {meta['seconds']:.1f} s on {meta['device']}")
 
 hg = meta.get("heat_geodesic")
@@ -168,13 +188,39 @@ if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row <
     highlight = np.concatenate([[int(nb_row)], nbs["_row"].to_numpy()])
 if search_rows is not None and len(search_rows):
     highlight = search_rows
-fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple(hover), budget,
-                    None if highlight is None else tuple(int(h) for h in highlight),
-                    faith_id if color in PER_POINT.values() else None)
-if note:
-    map_area.caption(note)
-event = map_area.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
-                             selection_mode=("points", "box", "lasso"))
+selected = clicked = None
+if webgl:
+    score_col = next((k for k, v in PER_POINT.items() if v == color), None)
+    col_enc = map_points.colors(c, art_id, info.id, None if color == "(none)" else color, budget,
+                                faith_id if score_col else None, score_col)
+    if col_enc.n_folded:
+        map_area.caption(f"{color!r} has {len(col_enc.categories) - 1 + col_enc.n_folded:,} "
+                         f"categories; the {len(col_enc.categories) - 1} most frequent are coloured, "
+                         "the rest are grey ('other').")
+    with map_area:
+        event = map_view(enc, col_enc, key=f"webmap-{info.id}", highlight_rows=highlight,
+                         caption=f"{n_drawn:,} of {n_rows:,} points drawn")
+    if event.hidden:
+        map_area.caption(f"Hidden in the legend: {', '.join(event.hidden)}. Their points are "
+                         "neither drawn nor selected.")
+    selected = map_points.selected_rows(proj, event.selection, col_enc, event.hidden)
+    clicked = event.clicked_row
+    if clicked is not None:
+        st.session_state["map_clicked"] = (art_id, clicked)
+    last = st.session_state.get("map_clicked")
+    if last and last[0] == art_id:
+        one = map_points.rows_of(table, map_points.row_index(c, info.id), [last[1]])
+        if len(one):
+            map_area.caption(f"Clicked row **{last[1]}**: " + " · ".join(
+                f"{h}: {str(one.iloc[0][h])[:80]}" for h in hover))
+else:
+    fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple(hover),
+                        budget, None if highlight is None else tuple(int(h) for h in highlight),
+                        faith_id if color in PER_POINT.values() else None)
+    if note:
+        map_area.caption(note)
+    event = map_area.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
+                                 selection_mode=("points", "box", "lasso"))
 
 if faith is not None and faith.state in ("queued", "running"):
     job_progress(c, faith_job, label="Scoring the projection's faithfulness", key="faith-job")
@@ -196,8 +242,7 @@ elif faith_id is not None:
 elif faith is not None and faith.state == "failed":
     st.caption(f"Faithfulness could not be scored: {faith.error}")
 
-selected = None
-if "z" not in proj.columns and event and event.selection:
+if not webgl and "z" not in proj.columns and event and event.selection:
     selected = rows_in_selection(proj, event.selection)
     if selected is None and event.selection.get("points"):
         selected = np.array(sorted({int(pt["customdata"]) for pt in event.selection["points"]
@@ -213,13 +258,29 @@ with tab_sel:
     elif selected is None or len(selected) == 0:
         st.info("Drag a box or lasso on the map (or click a point) to select points.")
     else:
-        st.markdown(f"**{len(selected):,} selected points**")
-        rows = table.set_index("_row").loc[selected].reset_index()
+        index = map_points.row_index(c, info.id)
+        n_pages = -(-len(selected) // SELECTION_PAGE)
+        head = st.columns([3, 1, 2])
+        head[0].markdown(f"**{len(selected):,} selected points**")
+        page = int(head[1].number_input("Page", 1, n_pages, 1, key="selection_page",
+                                        label_visibility="collapsed",
+                                        help=f"{SELECTION_PAGE:,} rows a page")) if n_pages > 1 else 1
+        head[2].download_button(
+            f"Download the {len(selected):,} rows (CSV)",
+            data=lambda: map_points.rows_of(table, index, selected).to_csv(index=False),
+            file_name=f"{info.name}-selection.csv", mime="text/csv", key="selection_download",
+            on_click="ignore")
+        rows = map_points.rows_of(table, index, selected[(page - 1) * SELECTION_PAGE:page * SELECTION_PAGE])
+        if n_pages > 1:
+            st.caption(f"Page {page} of {n_pages}: rows {(page - 1) * SELECTION_PAGE + 1:,}–"
+                       f"{min(page * SELECTION_PAGE, len(selected)):,} of {len(selected):,}.")
         st.dataframe(rows, hide_index=True, key="selection_table", height=260)
         shape = info.extra.get("image_shape")
         if shape:
             show = [int(r) for r in selected[:48]]
-            captions = [f"{r}: {table.at[r, label_col]}" if label_col else f"row {r}" for r in show]
+            labels = map_points.rows_of(table, index, show)[label_col].tolist() if label_col else None
+            captions = ([f"{r}: {v}" for r, v in zip(show, labels)] if labels is not None
+                        else [f"row {r}" for r in show])
             image_grid(c.rows(info.id, show), show, tuple(shape), captions=captions)
             if len(selected) > 48:
                 st.caption(f"First 48 of {len(selected):,} images shown.")
@@ -237,7 +298,8 @@ with tab_nb:
     c3.checkbox("Highlight on the map", key="nb_highlight")
     metric = p.get("metric", "euclidean")
     nbs = c.neighbors(info.id, int(row), int(k), metric)
-    out = nbs.merge(table, on="_row", how="left")
+    out = nbs.merge(map_points.rows_of(table, map_points.row_index(c, info.id), nbs["_row"]),
+                    on="_row", how="left")
     st.markdown(f"The {int(k)} nearest rows to row **{int(row)}** in the original "
                 f"{info.n_dims}-dimensional space ({metric} distance):")
     st.dataframe(out, hide_index=True, key="neighbors_table", height=260)

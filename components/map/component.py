@@ -36,14 +36,14 @@ class MapEvent:
         Row id of the point clicked in this rerun.
     hidden : tuple of str
         Legend categories switched off (their points are neither drawn nor selected).
-    coords_id : str or None
-        The coordinates the selection was drawn on (a replaced projection drops it).
+    projection_id : str or None
+        The projection the selection was drawn on (a replaced projection drops it).
     """
 
     selection: dict | None
     clicked_row: int | None
     hidden: tuple[str, ...]
-    coords_id: str | None
+    projection_id: str | None
 
 
 def _noop() -> None:
@@ -76,11 +76,11 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
     prev = st.session_state[key] if key in st.session_state else {}  # the browser's latest state
     have = prev.get("have") or {}
     event = prev.get("event") or {}
-    if event.get("coords_id") not in (None, coords.coords_id):
+    if event.get("projection_id") not in (None, coords.projection_id):
         event = {}  # a replaced projection: the old selection does not apply
     hl = [] if highlight_rows is None else [int(r) for r in np.asarray(highlight_rows).ravel()[:5000]]
     data: dict[str, Any] = {
-        "coords_id": coords.coords_id, "bounds": list(coords.bounds),
+        "coords_id": coords.coords_id, "projection_id": coords.projection_id, "bounds": list(coords.bounds),
         "color_id": color.color_id, "color_kind": color.kind, "color_label": color.label,
         "categories": list(color.categories), "counts": list(color.counts),
         "palette": list(color.palette), "vmin": color.vmin, "vmax": color.vmax,
@@ -95,10 +95,10 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
     result = _MAP(key=key, data=data, default={"have": {}, "event": {}},
                   on_have_change=_noop, on_event_change=_noop, on_click_change=_noop)
     ev = result.get("event") or {}
-    if ev.get("coords_id") not in (None, coords.coords_id):
+    if ev.get("projection_id") not in (None, coords.projection_id):
         ev = {}
     click = result.get("click")
     return MapEvent(selection=ev.get("selection"),
                     clicked_row=None if click is None else int(click),
                     hidden=tuple(ev.get("hidden") or ()),
-                    coords_id=ev.get("coords_id"))
+                    projection_id=ev.get("projection_id"))

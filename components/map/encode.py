@@ -114,6 +114,8 @@ class EncodedCoords:
     ----------
     coords_id : str
         Identifies the table in the browser's cache (projection id, draw budget).
+    projection_id : str
+        The projection (selections and the view belong to it, whatever the budget).
     table : pyarrow.Table
         ``x``, ``y`` float32 and ``row`` uint32, sorted by row, one record batch.
     positions : ndarray of int64, shape (n_drawn,)
@@ -125,6 +127,7 @@ class EncodedCoords:
     """
 
     coords_id: str
+    projection_id: str
     table: pa.Table
     positions: np.ndarray = field(repr=False)
     n_rows: int
@@ -183,7 +186,7 @@ def encode_coords(key: str, rows, x, y, budget: int = DRAW_BUDGET, seed: int = 0
     bounds = ((float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max()))
               if len(pick) else (-1.0, 1.0, -1.0, 1.0))
     coords_id = key if n_finite <= budget else f"{key}:{budget}:{seed}"
-    return EncodedCoords(coords_id, table, pick, len(rows), len(rows) - n_finite, len(pick), bounds)
+    return EncodedCoords(coords_id, key, table, pick, len(rows), len(rows) - n_finite, len(pick), bounds)
 
 
 @dataclass(frozen=True)

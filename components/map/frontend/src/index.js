@@ -28,7 +28,7 @@ const CSS = `
 
 const COORDS = new Map(); // coords_id -> {x, y (normalised), rows, norm, spatialIndex}
 const COLORS = new Map(); // coords_id + '|' + color_id -> Float32Array of palette indices
-const VIEWS = new Map(); // view_key + '|' + coords_id -> camera view (Float32Array)
+const VIEWS = new Map(); // view_key + '|' + projection_id -> camera view (Float32Array)
 const INSTANCES = new Map(); // parentElement -> instance
 const KEEP = 2; // cached projections (each ~8 bytes/point here plus the renderer's copy)
 
@@ -180,9 +180,10 @@ function geometry(inst, coordinates) {
 
 function sendState(inst, extra) {
   const d = inst.data;
+  inst.plot.dataset.selection = JSON.stringify(inst.selection);
   inst.setStateValue('event', {
     seq: (inst.seq = (inst.seq || 0) + 1),
-    coords_id: d.coords_id,
+    projection_id: d.projection_id,
     selection: inst.selection,
     hidden: [...inst.hidden],
     ...extra,
@@ -236,7 +237,7 @@ function createPlot(inst, n) {
   });
   sp.subscribe('pointOut', () => { inst.tip.style.display = 'none'; });
   sp.subscribe('view', ({ view }) => {
-    VIEWS.set(`${inst.data.view_key}|${inst.data.coords_id}`, Float32Array.from(view));
+    VIEWS.set(`${inst.data.view_key}|${inst.data.projection_id}`, Float32Array.from(view));
     drawRings(inst);
   });
   setMode(inst, inst.mode);
@@ -339,11 +340,16 @@ async function update(inst, d) {
   inst.info.textContent = d.caption || '';
   // Coordinates: from this message or from the cache.
   let coords = COORDS.get(d.coords_id);
-  if (d.coords) coords = remember(COORDS, d.coords_id, loadCoords(d), KEEP);
+  const plot = inst.plot.dataset;
+  if (d.coords) {
+    coords = remember(COORDS, d.coords_id, loadCoords(d), KEEP);
+    plot.coordsLoads = String(Number(plot.coordsLoads || 0) + 1); // tests: coordinates moved once
+  }
   const colorKey = `${d.coords_id}|${d.color_id}`;
   let colors = COLORS.get(colorKey);
   if (d.color && coords) {
     colors = remember(COLORS, colorKey, loadColor(d, coords.x.length), 2 * KEEP);
+    plot.colorLoads = String(Number(plot.colorLoads || 0) + 1);
     if (d.color_kind === 'value') inst.colorValues = columnArray(d.color, 'c');
   }
   const have = { coords: coords ? d.coords_id : null, color: colors ? d.color_id : null };
@@ -380,7 +386,7 @@ async function update(inst, d) {
       { zDataType: 'categorical', spatialIndex: sameCoords || coords.spatialIndex ? coords.spatialIndex : undefined });
     if (!coords.spatialIndex) coords.spatialIndex = sp.get('spatialIndex');
     if (!sameCoords) {
-      const view = VIEWS.get(`${d.view_key}|${d.coords_id}`);
+      const view = VIEWS.get(`${d.view_key}|${d.projection_id}`);
       if (view) sp.set({ cameraView: view }); else sp.zoomToOrigin();
     }
     inst.drawn = d.coords_id;
