@@ -75,3 +75,43 @@ def test_digits_map_box_select(page, shots_dir, app_home):
     expect(page.get_by_text(f"{n:,} selected points")).to_be_visible()
     assert _ink(plot.screenshot()) > 0.02
     page.screenshot(path=str(shots_dir / "colour.png"), full_page=False)
+
+
+def test_hidden_legend_category_is_not_lassoed(page, shots_dir, app_home):
+    """Issue 17 item 9: with a legend entry hidden, a lasso selects only what is shown."""
+    from playwright.sync_api import expect
+
+    plot = page.get_by_test_id("map-plot")
+    expect(plot).to_have_attribute("data-drawn", "1797", timeout=300_000)
+    wait_idle(page)
+    page.get_by_test_id("map-legend").locator("[data-category='0']").click()
+    expect(page.get_by_text(re.compile(r"Hidden in the legend: 0\."))).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    page.get_by_role("button", name="Lasso", exact=True).click()
+    box = plot.bounding_box()
+    corners = [(0.02, 0.02), (0.98, 0.02), (0.98, 0.98), (0.02, 0.98), (0.02, 0.03)]
+    page.mouse.move(box["x"] + box["width"] * 0.02, box["y"] + box["height"] * 0.02)
+    page.mouse.down()
+    for fx, fy in corners[1:]:
+        page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy, steps=15)
+    page.mouse.up()
+    sel = page.get_by_text(re.compile(r"^\d[\d,]* selected points$"))
+    expect(sel).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    n = int(sel.inner_text().split()[0].replace(",", ""))
+    geometry = json.loads(plot.get_attribute("data-selection"))
+    assert "lasso" in geometry and len(geometry["lasso"][0]["x"]) <= 200
+    proj = pd.read_parquet(app_home / "artifacts" / plot.get_attribute("data-coords-id") / "projection.parquet")
+    inside = rows_in_selection(proj, geometry)
+    zeros = set(np.flatnonzero(pd.read_parquet(_digits_table(app_home))["digit"].astype(str) == "0"))
+    expected = [r for r in inside if r not in zeros]
+    assert len(inside) > 1500 and n == len(expected) == len(inside) - len(zeros & set(inside))
+    page.screenshot(path=str(shots_dir / "hidden.png"), full_page=False)
+
+
+def _digits_table(home):
+    found = sorted(home.glob("datasets/*/table.parquet")) or sorted(home.glob("datasets/**/*.parquet"))
+    for f in found:
+        if "digit" in pd.read_parquet(f).columns:
+            return f
+    raise FileNotFoundError("the digits table is not in the workspace")

@@ -169,8 +169,14 @@ function toGl(norm, [x, y]) {
 }
 
 // Selection geometry in data coordinates, in the shape of rows_in_selection's argument.
+const MAX_VERTICES = 200; // a lasso is thinned to this many vertices (the server tests each)
+
 function geometry(inst, coordinates) {
-  const pts = coordinates.map((p) => toData(inst.coords.norm, p));
+  let pts = coordinates.map((p) => toData(inst.coords.norm, p));
+  if (pts.length > MAX_VERTICES) {
+    const step = pts.length / MAX_VERTICES;
+    pts = Array.from({ length: MAX_VERTICES }, (_, k) => pts[Math.floor(k * step)]);
+  }
   if (inst.mode === 'box') {
     const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
     return { box: [{ x: [Math.min(...xs), Math.max(...xs)], y: [Math.min(...ys), Math.max(...ys)] }] };
@@ -196,7 +202,7 @@ function createPlot(inst, n) {
     canvas: inst.canvas, width: inst.width, height: inst.height,
     pointSize: size, opacity, opacityInactiveScale: 0.25, pointSizeSelected: 1,
     pointOutlineWidth: 1, backgroundColor: [1, 1, 1, 1],
-    lassoColor: [1, 0.29, 0.29, 1], lassoMinDelay: 10, lassoMinDist: 3,
+    lassoColor: [1, 0.29, 0.29, 1], lassoMinDelay: 0, lassoMinDist: 4,
     performanceMode: n > 1500000, deselectOnDblClick: true, deselectOnEscape: true,
     colorBy: 'valueA', syncEvents: false,
   });
@@ -206,6 +212,7 @@ function createPlot(inst, n) {
     inst.lassoRunning = false;
     if (!coordinates || coordinates.length < 3) return;
     inst.selection = geometry(inst, coordinates);
+    restoreSelection(inst); // show exactly what the server selects (thinned lasso, hidden excluded)
     sendState(inst, {});
   });
   sp.subscribe('select', ({ points }) => {
