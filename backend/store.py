@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backend.dataset_kinds import check_dataset_kind
 from backend.errors import InvalidInputError, NotFoundError
 
 __all__ = ["DatasetInfo", "ArtifactInfo", "Store", "default_home", "content_hash", "valid_id"]
@@ -108,6 +109,26 @@ class ArtifactInfo:
     def from_dict(cls, d: dict[str, Any]) -> "ArtifactInfo":
         return cls(**d)
 
+    # The job runner's own sidecar keys (every artifact has them), typed.
+    @property
+    def params(self) -> dict[str, Any]:
+        """The job's resolved parameters."""
+        return dict(self.meta.get("params", {}))
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the job."""
+        return float(self.meta.get("seconds", 0.0))
+
+    @property
+    def device(self) -> str:
+        """The torch device it ran on, and why (``device_reason``)."""
+        return str(self.meta.get("device", ""))
+
+    @property
+    def device_reason(self) -> str:
+        return str(self.meta.get("device_reason", ""))
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -119,7 +140,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, dataset_id TEXT NOT NULL, kind TEXT NOT NULL,
     params TEXT NOT NULL, state TEXT NOT NULL, progress REAL NOT NULL,
     message TEXT NOT NULL, error TEXT, artifact_id TEXT,
-    created REAL NOT NULL, updated REAL NOT NULL);
+    created REAL NOT NULL, updated REAL NOT NULL, owner TEXT);
 """
 
 
@@ -142,7 +163,12 @@ class Store:
         for sub in ("datasets", "artifacts", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._conn().executescript(_SCHEMA)
+        self._owner_locks: dict[str, Any] = {}
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
+        if "owner" not in cols:  # a workspace of an earlier version
+            conn.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
 
     # -- catalogue -----------------------------------------------------------------
     def _db(self) -> "_Tx":
@@ -176,6 +202,10 @@ class Store:
     ) -> DatasetInfo:
         """Store a validated dataset; return its info (the existing one if already stored).
 
+        The id is a hash of the content, the name and ``extra``: the same numbers stored
+        under another name (or with other column names) are a new entry whose vectors
+        file is a hard link to the stored one.
+
         Parameters
         ----------
         table : DataFrame of shape (n_rows, n_columns)
@@ -196,6 +226,7 @@ class Store:
         InvalidInputError
             If the table and vectors disagree in length.
         """
+        check_dataset_kind(kind)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(table) != vectors.shape[0]:
             raise InvalidInputError(
@@ -208,7 +239,11 @@ class Store:
         try:
             table.to_parquet(tmp / "table.parquet", index=False)
             np.save(tmp / "vectors.npy", vectors)
-            hashes = [kind, _file_sha(tmp / "vectors.npy"), _file_sha(tmp / "table.parquet")]
+            vectors_sha = _file_sha(tmp / "vectors.npy")
+            # the name and the extra (column names, notes) are part of the identity: the same
+            # numbers under a new name are a new entry, which shares the stored vectors file
+            hashes = [kind, vectors_sha, _file_sha(tmp / "table.parquet"), name,
+                      json.dumps(extra or {}, sort_keys=True, default=_json_default)]
             for fname, content in sorted((files or {}).items()):
                 if not _plain_name(fname) or fname in _RESERVED:
                     raise InvalidInputError(f"{fname!r} is not an allowed dataset file name.")
@@ -222,6 +257,7 @@ class Store:
             existing = self._dataset_or_none(ds_id)
             if existing is not None:
                 return existing
+            self._share_vectors(tmp / "vectors.npy", vectors_sha)
             info = DatasetInfo(
                 id=ds_id,
                 name=name,
@@ -246,6 +282,20 @@ class Store:
                 (ds_id, json.dumps(info.to_dict()), info.created),
             )
         return info
+
+    def _share_vectors(self, path: Path, sha: str) -> None:
+        """Hard-link equal vectors files to one copy under ``vectors/`` (where links work)."""
+        blob = self.root / "vectors" / f"{sha}.npy"
+        try:
+            blob.parent.mkdir(exist_ok=True)
+            if blob.exists():
+                link = path.with_name(path.name + ".shared")
+                os.link(blob, link)
+                os.replace(link, path)
+            else:
+                os.link(path, blob)
+        except OSError:  # a file system without hard links keeps its own copy
+            pass
 
     def _dataset_or_none(self, dataset_id: str) -> DatasetInfo | None:
         with self._db() as db:
@@ -299,6 +349,9 @@ class Store:
         for (aid,) in arts:
             shutil.rmtree(self.root / "artifacts" / aid, ignore_errors=True)
         shutil.rmtree(self.root / "datasets" / dataset_id, ignore_errors=True)
+        for blob in (self.root / "vectors").glob("*.npy"):  # vectors no dataset links to
+            if blob.stat().st_nlink == 1:
+                blob.unlink(missing_ok=True)
 
     # -- artifacts -----------------------------------------------------------------
     def new_artifact_dir(self) -> Path:
@@ -396,15 +449,75 @@ class Store:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r)) for r in cur.fetchall()]
 
-    def mark_interrupted(self) -> int:
-        """Mark jobs left queued or running by a previous process as interrupted."""
+    # -- job owners ----------------------------------------------------------------
+    def claim_owner(self) -> str:
+        """A new owner token for a job runner of this process, held until released.
+
+        The token is ``host:pid:random``; the runner holds an exclusive lock on
+        ``owners/<token>.lock`` (``fcntl.flock``) for its lifetime, so any process on this
+        host can tell whether the owner still runs, whatever pids the system reuses.
+        """
+        import fcntl
+        import socket
+
+        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        (self.root / "owners").mkdir(exist_ok=True)
+        f = open(self._owner_file(token), "w")
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._owner_locks[token] = f
+        return token
+
+    def release_owner(self, token: str) -> None:
+        """Give up an owner token (its jobs count as orphaned from now on)."""
+        f = self._owner_locks.pop(token, None)
+        if f is not None:
+            f.close()
+            self._owner_file(token).unlink(missing_ok=True)
+
+    def _owner_file(self, token: str) -> Path:
+        return self.root / "owners" / (content_hash(token) + ".lock")
+
+    def owner_alive(self, token: str | None) -> bool:
+        """Whether the job runner holding ``token`` still runs (a process on this host)."""
+        import fcntl
+        import socket
+
+        if not token:
+            return False
+        if token in self._owner_locks:
+            return True
+        if token.split(":", 1)[0] != socket.gethostname():
+            return True  # another host's process: it cannot be checked from here
+        path = self._owner_file(token)
+        if not path.exists():
+            return False
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True  # the owner holds it
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+    def reconcile_jobs(self) -> int:
+        """Mark queued or running jobs whose owner is gone as interrupted; return how many.
+
+        Jobs of a live owner (another process on the same workspace) are left alone.
+        """
         with self._db() as db:
-            cur = db.execute(
-                "UPDATE jobs SET state = 'interrupted', message = 'interrupted by a restart; "
-                "submit it again', updated = ? WHERE state IN ('queued', 'running')",
-                (time.time(),),
-            )
-            return cur.rowcount
+            rows = db.execute(
+                "SELECT id, owner FROM jobs WHERE state IN ('queued', 'running')").fetchall()
+        gone = [job_id for job_id, owner in rows if not self.owner_alive(owner)]
+        now = time.time()
+        with self._db() as db:
+            for job_id in gone:
+                db.execute(
+                    "UPDATE jobs SET state = 'interrupted', message = 'interrupted: its process "
+                    "stopped; submit it again', updated = ? WHERE id = ? "
+                    "AND state IN ('queued', 'running')", (now, job_id))
+        for token in {owner for _, owner in rows if owner and not self.owner_alive(owner)}:
+            self._owner_file(token).unlink(missing_ok=True)
+        return len(gone)
 
 
 class _Tx:

@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from app.common import client, load_artifact_table
+from app.common import client, current_dataset, load_artifact_table, select_dataset
 from backend.errors import LatentLensError
-from backend.jobs import JobSpec
-from components.jobs import job_progress
+from backend.kinds import JobSpec
+from components.jobs import job_done
 from components.spectra import alpha_bars, esd_figure
 
 c = client()
@@ -14,29 +14,26 @@ st.title("Model health")
 st.caption("Eigenvalue spectra of every weight matrix (WeightWatcher's conventions): the power-law "
            "exponent alpha of each layer's spectral density, its Marchenko–Pastur bulk and spikes.")
 
-models = [d for d in c.datasets() if d.kind == "model"]
-if not models:
+if not any(d.kind == "model" for d in c.datasets()):
     with st.spinner("Adding the bundled all-MiniLM-L6-v2…"):
-        models = [c.add_bundled_model()]
+        c.add_bundled_model()
 
 with st.sidebar.expander("Add model weights", expanded=False):
     up = st.file_uploader("safetensors or PyTorch state dict", key="model_upload",
                           type=["safetensors", "pt", "pth", "bin", "ckpt"])
     if up is not None and st.button("Add model", key="model_add"):
         try:
-            info = c.add_model(up.getvalue(), up.name)
+            added = c.add_model(up.getvalue(), up.name)
         except LatentLensError as e:
             st.error(str(e))
         else:
-            st.session_state["health_model"] = info.id
-            st.success(f"Added {info.name} ({info.n_rows} tensors).")
+            select_dataset(added.id)
+            st.success(f"Added {added.name} ({added.n_rows} tensors).")
             st.rerun()
 
-by_id = {m.id: m for m in models}
-if st.session_state.get("health_model") not in by_id:
-    st.session_state["health_model"] = models[0].id
-model_id = st.sidebar.selectbox("Model", list(by_id), key="health_model",
-                                format_func=lambda i: by_id[i].name)
+model = current_dataset(("model",), label="Model", key="health_model")
+model_id = model.id
+by_id = {m.id: m for m in c.datasets() if m.kind == "model"}
 compare_options = ["(none)", "random_init", *[m for m in by_id if m != model_id]]
 compare = st.sidebar.selectbox(
     "Compare with", compare_options, key="health_compare",
@@ -59,40 +56,42 @@ for label, (mid, params) in runs.items():
     except LatentLensError as e:
         st.error(str(e))
         st.stop()
-    status = c.status(job_id)
-    if status.state in ("queued", "running"):
-        job_progress(c, job_id, label=f"Spectra of {label}", key=f"w-{job_id}")
-    elif status.state == "failed":
-        st.error(f"{label}: {status.error}")
-    elif status.state == "done":
+    status = job_done(c, job_id, label=f"Spectra of {label}", key=f"w-{job_id}",
+                      again="reload the page to run it again")
+    if status is not None:
         results[label] = status.artifact_id
-    else:
-        st.info(f"{label}: the analysis was {status.state}; reload the page to run it again.")
 if not results:
     st.stop()
 
-column = "alpha_farms" if farms else "alpha_plain"
+method = "farms" if farms else "plain"
+shown = "FARMS" if farms else "plain"
+column = f"alpha_{method}"
 layers = {label: load_artifact_table(c, aid, "layers.parquet") for label, aid in results.items()}
 cols = st.columns(len(results))
 for col, (label, aid) in zip(cols, results.items()):
-    s = c.artifact_json(aid, "summary.json")
+    s = c.result(aid).summary
     col.markdown(f"**{label}**")
     a, b, d = col.columns(3)
     mean = s.get(column)
-    a.metric("mean alpha (" + ("FARMS" if farms else "plain") + ")",
-             "–" if mean is None else f"{mean:.2f}")
-    b.metric("layers, plain alpha < 2", s["n_over_trained"],
-             help="Counted on the plain fit, the scale the 2 and 6 thresholds were calibrated on.")
-    d.metric("layers, plain alpha > 6", s["n_under_trained"],
-             help="Counted on the plain fit, the scale the 2 and 6 thresholds were calibrated on.")
+    a.metric(f"mean alpha ({shown})", "–" if mean is None else f"{mean:.2f}")
+    count_help = (f"Counted on the {shown} alphas shown"
+                  + ("; WeightWatcher calibrated the 2 and 6 thresholds on the plain fit."
+                     if farms else ", the scale WeightWatcher calibrated the thresholds on."))
+    b.metric(f"layers, {shown} alpha < 2", s.get(f"n_over_trained_{method}", "–"),
+             help=count_help)
+    d.metric(f"layers, {shown} alpha > 6", s.get(f"n_under_trained_{method}", "–"),
+             help=count_help)
     col.caption(f"{s['n_layers']} layers analysed, {s['n_skipped']} skipped · mean stable rank "
                 f"{s['stable_rank']:.1f} · mean MP soft rank {s['mp_softrank']:.2f}")
 
 st.subheader("Alpha per layer")
 st.plotly_chart(alpha_bars({k: v for k, v in layers.items()}, column), key="health_bars")
-st.caption("Bands from WeightWatcher: below 2 over-fit risk, 2–6 typical of well-trained layers, "
-           "above 6 under-trained or random-like. Over/under-trained counts use the plain fit, the "
-           "scale these thresholds were calibrated on.")
+st.caption(f"Bars: {shown} alpha. Bands from WeightWatcher: below 2 over-fit risk, 2–6 typical "
+           "of well-trained layers, above 6 under-trained or random-like; the counters above "
+           f"count the {shown} alphas in them."
+           + (" WeightWatcher calibrated the bands on the plain fit, so against FARMS alphas "
+              "they are a guide; switch FARMS off to see the plain alphas and their counts."
+              if farms else ""))
 
 st.subheader("Spectral density of one layer")
 first_label, first_aid = next(iter(results.items()))
@@ -131,5 +130,15 @@ for tab, (label, aid) in zip(label_tab, results.items()):
         st.dataframe(df[[c_ for c_ in show if c_ in df.columns]], hide_index=True)
         skipped = load_artifact_table(c, aid, "skipped.parquet")
         if len(skipped):
-            st.caption(f"{len(skipped)} tensor(s) not analysed: " + "; ".join(
-                f"{r['name']} ({r['reason']})" for _, r in skipped.head(5).iterrows()))
+            one_d = skipped["reason"].str.startswith("1-D").to_numpy()
+            parts = ([f"{int(one_d.sum())} 1-D tensors (biases, norm scales: no matrix)"]
+                     if one_d.any() else [])
+            parts += [f"{r['name']} ({r['reason']})" for _, r in skipped[~one_d].head(5).iterrows()]
+            st.caption(f"{len(skipped)} tensor(s) not analysed: " + "; ".join(parts)
+                       + (" …" if (~one_d).sum() > 5 else ""))
+            with st.expander(f"All {len(skipped)} tensors not analysed"):
+                st.dataframe(skipped, hide_index=True, key=f"skipped-{aid}")
+        ignored = c.result(aid).summary.get("ignored") or []
+        if ignored:
+            st.caption("Left out of the checkpoint (not tensors; no code from the file was "
+                       "run): " + "; ".join(ignored[:10]) + (" …" if len(ignored) > 10 else ""))

@@ -19,24 +19,22 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from components.scatter import (  # one category rule for every view (issue 17 item 26)
+    _PALETTE, MAX_CATEGORIES, MISSING_LABEL, category_labels, category_plan, is_categorical,
+)
 from components.selection import draw_sample
 
 __all__ = [
     "DRAW_BUDGET", "MAX_CATEGORIES", "OTHER", "MISSING", "PALETTE", "OTHER_COLOR",
     "EncodedCoords", "EncodedColor", "encode_coords", "encode_color", "fold_categories",
-    "is_categorical", "ipc_bytes", "visible_rows",
+    "ipc_bytes", "visible_rows",
 ]
 
 DRAW_BUDGET = 2_000_000
-MAX_CATEGORIES = 30
 OTHER = "other"
-MISSING = "(missing)"
+MISSING = MISSING_LABEL
 OTHER_COLOR = "#cccccc"
-PALETTE = (
-    "#4e79a7 #f28e2b #e15759 #76b7b2 #59a14f #edc948 #b07aa1 #ff9da7 #9c755f #bab0ac "
-    "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf "
-    "#393b79 #637939 #8c6d31 #843c39 #7b4173 #3182bd #e6550d #31a354 #756bb1 #636363"
-).split()
+PALETTE = _PALETTE
 # Viridis in 64 steps, then grey for missing values.
 _VIRIDIS_STOPS = ("#440154 #482475 #414487 #355f8d #2a788e #21918c #22a884 #44bf70 "
                   "#7ad151 #bddf26 #fde725").split()
@@ -60,50 +58,31 @@ def _digest(*parts: bytes | str) -> str:
     return h.hexdigest()
 
 
-def is_categorical(s: pd.Series) -> bool:
-    """Colour a column by category (legend) rather than a continuous scale?"""
-    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(s):
-        return True
-    if pd.api.types.is_numeric_dtype(s):
-        return pd.api.types.is_integer_dtype(s) and s.nunique() <= 12
-    return True
-
-
-def _natural(v: str):
-    try:
-        return (0, float(v), "")
-    except ValueError:
-        return (1, 0.0, v)
-
-
-def fold_categories(values: pd.Series, max_categories: int = MAX_CATEGORIES
-                    ) -> tuple[pd.Categorical, int]:
-    """The column as categories: the ``max_categories`` most frequent, the rest as "other".
+def fold_categories(values: pd.Series) -> tuple[pd.Categorical, int, str | None]:
+    """The column as categories: the 30 most frequent (``category_plan``), the rest "other".
 
     Parameters
     ----------
     values : Series, length n
-        Any column; missing values become the category ``"(missing)"``.
-    max_categories : int
-        Categories kept under their own name (most frequent first; ties by name).
+        The whole column; missing values are the category ``"(missing)"``.
 
     Returns
     -------
     cats : Categorical, length n
-        Kept categories in natural order (numbers by value), then ``"other"`` when any
-        category was folded.
+        Kept categories in natural order, then ``"other"`` when any category was folded.
     n_folded : int
         How many distinct categories were folded into ``"other"``.
+    note : str or None
+        What to tell the user when categories were folded (the same text as every view).
     """
-    s = values.astype("string").fillna(MISSING).astype(str)
-    counts = s.value_counts(sort=False).sort_index().sort_values(ascending=False, kind="stable")
-    keep = sorted(counts.index[:max_categories], key=_natural)
-    n_folded = len(counts) - len(keep)
-    names = keep + ([OTHER] if n_folded and OTHER not in keep else [])
+    keep, note = category_plan(values)
+    labels = pd.Series(category_labels(values))
+    inside = labels.isin(keep)
+    n_folded = 0 if inside.all() else int(labels[~inside].nunique())
+    names = list(keep) + ([OTHER] if n_folded and OTHER not in keep else [])
     if n_folded:
-        s = s.where(s.isin(keep), OTHER)
-    cats = pd.Categorical(s, categories=names)
-    return cats, n_folded
+        labels = labels.where(inside, OTHER)
+    return pd.Categorical(labels, categories=names), n_folded, note
 
 
 @dataclass(frozen=True)
@@ -213,6 +192,8 @@ class EncodedColor:
         Range of finite values (values only).
     n_folded : int
         Categories folded into "other".
+    note : str or None
+        The caption saying categories were folded (categories only).
     row_codes : ndarray, shape (n,)
         Category code of every input row (categories only; -1 none); not sent.
     """
@@ -227,11 +208,11 @@ class EncodedColor:
     vmin: float = 0.0
     vmax: float = 1.0
     n_folded: int = 0
+    note: str | None = None
     row_codes: np.ndarray | None = field(default=None, repr=False)
 
 
-def encode_color(values: pd.Series | None, positions: np.ndarray, label: str = "",
-                 max_categories: int = MAX_CATEGORIES) -> EncodedColor:
+def encode_color(values: pd.Series | None, positions: np.ndarray, label: str = "") -> EncodedColor:
     """The colour column of the drawn points (``positions`` from :func:`encode_coords`).
 
     Parameters
@@ -243,8 +224,6 @@ def encode_color(values: pd.Series | None, positions: np.ndarray, label: str = "
         :attr:`EncodedCoords.positions`.
     label : str
         The column's name.
-    max_categories : int
-        Categories coloured under their own name; the rest are "other" (grey).
 
     Returns
     -------
@@ -252,9 +231,9 @@ def encode_color(values: pd.Series | None, positions: np.ndarray, label: str = "
     """
     if values is None:
         return EncodedColor("none", "none", "", None)
-    values = pd.Series(values).reset_index(drop=True)
+    values = pd.Series(values).reset_index(drop=True).rename(label)
     if is_categorical(values):
-        cats, n_folded = fold_categories(values, max_categories)
+        cats, n_folded, note = fold_categories(values)
         codes_all = cats.codes.astype(np.int32)
         names = [str(c) for c in cats.categories]
         counts = np.bincount(codes_all[codes_all >= 0], minlength=len(names))
@@ -267,7 +246,7 @@ def encode_color(values: pd.Series | None, positions: np.ndarray, label: str = "
         cid = _digest(label, "\x1f".join(names), codes.tobytes())
         return EncodedColor(cid, "category", label, table, tuple(names),
                             tuple(int(c) for c in counts), tuple(palette), n_folded=n_folded,
-                            row_codes=codes_all)
+                            note=note, row_codes=codes_all)
     v = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
     finite = v[np.isfinite(v)]
     vmin, vmax = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)

@@ -84,17 +84,21 @@ def test_many_categories_top_30_plus_other():
     assert len(col.categories) == MAX_CATEGORIES + 1 and col.categories[-1] == OTHER
     assert set(col.categories[:-1]) == {f"f{i}" for i in range(MAX_CATEGORIES)}
     assert col.n_folded == n and col.counts[-1] == n and col.palette[-1] == OTHER_COLOR
+    assert f"{n + MAX_CATEGORIES:,} categories" in col.note
     assert sum(col.counts) == len(values)
     codes = _read(col.table)["c"].combine_chunks().indices.to_numpy()
     assert codes.dtype == np.uint8 and codes.max() == MAX_CATEGORIES
 
 
-def test_uint16_codes_past_255_categories():
-    values = pd.Series([f"c{i:03d}" for i in range(300)])
-    cats, folded = fold_categories(values, max_categories=1_000)
-    assert folded == 0 and len(cats.categories) == 300
-    col = encode_color(values, np.arange(300), "c", max_categories=1_000)
-    assert col.table["c"].type == pa.dictionary(pa.uint16(), pa.string())
+def test_folding_matches_the_plotly_views_rule():
+    """Issue 17 item 26: the map and every other view count and keep the same categories."""
+    from components.scatter import category_plan
+
+    values = pd.Series([f"k{i % 45}" for i in range(900)] + [None] * 5, name="k")
+    cats, folded, note = fold_categories(values)
+    keep, plan_note = category_plan(values)
+    assert list(cats.categories) == [*keep, OTHER] and note == plan_note
+    assert folded == 46 - MAX_CATEGORIES and "46 categories" in note
 
 
 def test_values_float32_and_hidden_rows():
