@@ -200,8 +200,9 @@ function createPlot(inst, n) {
   const { size, opacity } = pointStyle(n);
   const sp = createScatterplot({
     canvas: inst.canvas, width: inst.width, height: inst.height,
-    pointSize: size, opacity, opacityInactiveScale: 0.25, pointSizeSelected: 1,
-    pointOutlineWidth: 1, backgroundColor: [1, 1, 1, 1],
+    // outlines on selected points help a few thousand points and clutter a million
+    pointSize: size, opacity, opacityInactiveScale: 0.25, pointSizeSelected: n > 20000 ? 0 : 1,
+    pointOutlineWidth: n > 20000 ? 0 : 1, backgroundColor: [1, 1, 1, 1],
     lassoColor: [1, 0.29, 0.29, 1], lassoMinDelay: 0, lassoMinDist: 4,
     performanceMode: n > 1500000, deselectOnDblClick: true, deselectOnEscape: true,
     colorBy: 'valueA', syncEvents: false,
