@@ -75,9 +75,6 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
     """
     prev = st.session_state[key] if key in st.session_state else {}  # the browser's latest state
     have = prev.get("have") or {}
-    event = prev.get("event") or {}
-    if event.get("projection_id") not in (None, coords.projection_id):
-        event = {}  # a replaced projection: the old selection does not apply
     hl = [] if highlight_rows is None else [int(r) for r in np.asarray(highlight_rows).ravel()[:5000]]
     data: dict[str, Any] = {
         "coords_id": coords.coords_id, "projection_id": coords.projection_id, "bounds": list(coords.bounds),
@@ -85,8 +82,7 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
         "categories": list(color.categories), "counts": list(color.counts),
         "palette": list(color.palette), "vmin": color.vmin, "vmax": color.vmax,
         "highlight": hl, "height": int(height), "caption": caption, "view_key": key,
-        "have": have, "selection": event.get("selection"), "hidden": event.get("hidden", []),
-    }
+    }  # the selection and hidden categories stay in the browser: a selection changes nothing here
     if have.get("coords") != coords.coords_id:
         data["coords"] = coords.table
     if color.table is not None and (data.get("coords") is not None
@@ -100,5 +96,5 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
     click = result.get("click")
     return MapEvent(selection=ev.get("selection"),
                     clicked_row=None if click is None else int(click),
-                    hidden=tuple(ev.get("hidden") or ()),
+                    hidden=tuple(h for h in ev.get("hidden") or () if h in color.categories),
                     projection_id=ev.get("projection_id"))

@@ -30,6 +30,11 @@ const COORDS = new Map(); // coords_id -> {x, y (normalised), rows, norm, spatia
 const COLORS = new Map(); // coords_id + '|' + color_id -> Float32Array of palette indices
 const VIEWS = new Map(); // view_key + '|' + projection_id -> camera view (Float32Array)
 const INSTANCES = new Map(); // parentElement -> instance
+// Selection and hidden categories per map and projection, and the ids last reported to Python:
+// kept here rather than sent back in `data`, so a selection changes nothing Python sends (the
+// unchanged message is then served from Streamlit's message cache, bundle included).
+const UI = new Map(); // view_key + '|' + projection_id -> {selection, hidden}
+const REPORTED = new Map(); // view_key -> {coords, color}
 const KEEP = 2; // cached projections (each ~8 bytes/point here plus the renderer's copy)
 
 function remember(map, key, value, keep) {
@@ -187,6 +192,7 @@ function geometry(inst, coordinates) {
 function sendState(inst, extra) {
   const d = inst.data;
   inst.plot.dataset.selection = JSON.stringify(inst.selection);
+  UI.set(`${d.view_key}|${d.projection_id}`, { selection: inst.selection, hidden: [...inst.hidden] });
   inst.setStateValue('event', {
     seq: (inst.seq = (inst.seq || 0) + 1),
     projection_id: d.projection_id,
@@ -363,11 +369,15 @@ async function update(inst, d) {
   const have = { coords: coords ? d.coords_id : null, color: colors ? d.color_id : null };
   if (!coords || (d.color_kind !== 'none' && !colors)) {
     // Python believed these were cached here: ask for them.
+    REPORTED.set(d.view_key, have);
     inst.setStateValue('have', have);
     return;
   }
-  const prevHave = d.have || {};
-  if (prevHave.coords !== have.coords || prevHave.color !== have.color) inst.setStateValue('have', have);
+  const prevHave = REPORTED.get(d.view_key) || {};
+  if (prevHave.coords !== have.coords || prevHave.color !== have.color) {
+    REPORTED.set(d.view_key, have);
+    inst.setStateValue('have', have);
+  }
 
   const w = Math.max(200, inst.plot.clientWidth || inst.root.host?.clientWidth || 700);
   const h = d.height;
@@ -384,8 +394,13 @@ async function update(inst, d) {
     pointColorActive: d.palette, pointColorHover: d.palette });
 
   // Legend state from Python (survives remounts); hidden categories that no longer exist go.
-  inst.hidden = new Set((d.hidden || []).filter((c) => d.categories.includes(c)));
-  if (inst.drawn !== d.coords_id) inst.selection = d.selection || null;
+  const ui = UI.get(`${d.view_key}|${d.projection_id}`) || { selection: null, hidden: [] };
+  if (inst.drawn !== d.coords_id) {
+    inst.selection = ui.selection;
+    inst.hidden = new Set(ui.hidden);
+  }
+  // hidden categories of another colouring do not apply to this one
+  inst.hidden = new Set([...inst.hidden].filter((c) => d.categories.includes(c)));
 
   const sameCoords = inst.drawn === d.coords_id;
   if (!sameCoords || inst.colorKey !== colorKey) {
