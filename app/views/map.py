@@ -197,8 +197,11 @@ shape = info.extra.get("image_shape")
 with tab_sel:
     if three_d:
         st.info("Selection works on 2-D maps: choose 2 dimensions and compute the map again.")
-    elif selected is None or len(selected) == 0:
+    elif selected is None:
         st.info("Drag a box or lasso on the map (or click a point) to select points.")
+    elif len(selected) == 0:
+        st.info("No point lies in the selection (points of hidden legend categories are never "
+                "selected). Drag another box or lasso, or press **Clear selection**.")
     else:
         index = map_points.row_index(c, info.id)
         n_pages = -(-len(selected) // SELECTION_PAGE)
