@@ -195,18 +195,11 @@ def run_text_embed(ctx: JobContext) -> TextEmbedResult:
 
 
 @dataclass(frozen=True)
-class TextSearchResult:
-    """The nearest rows of one text query (see :func:`search_dataset`).
+class SearchStats(Result):
+    """What a search measured (shared by :class:`TextSearchResult` and the ``search`` job).
 
     Attributes
     ----------
-    hits : pandas.DataFrame
-        ``_row`` (int64, row of the searched dataset), ``rank`` (int64, 1-based), ``score``
-        (float32, cosine similarity), best first; fewer than ``k`` rows when fewer pass.
-    query : str
-    k : int
-    filters : list of dict
-        The filters as applied (normalised dict form of :mod:`backend.search`).
     selectivity : float
         Fraction of the rows that pass the filters (1.0 without filters).
     n_passing, n_rows : int
@@ -224,10 +217,6 @@ class TextSearchResult:
         Search time, query embedding time, and the index build time (0 when it was cached).
     """
 
-    hits: pd.DataFrame = field(repr=False)
-    query: str
-    k: int
-    filters: list[dict[str, Any]]
     selectivity: float
     n_passing: int
     n_rows: int
@@ -240,6 +229,28 @@ class TextSearchResult:
     seconds: float
     embed_seconds: float
     index_seconds: float
+
+
+@dataclass(frozen=True, eq=False)
+class TextSearchResult(SearchStats):
+    """The nearest rows of one text query (see :func:`search_dataset`): the
+    :class:`SearchStats` and
+
+    Attributes
+    ----------
+    hits : pandas.DataFrame
+        ``_row`` (int64, row of the searched dataset), ``rank`` (int64, 1-based), ``score``
+        (float32, cosine similarity), best first; fewer than ``k`` rows when fewer pass.
+    query : str
+    k : int
+    filters : list of dict
+        The filters as applied (normalised dict form of :mod:`backend.search`).
+    """
+
+    hits: pd.DataFrame = field(repr=False)
+    query: str
+    k: int
+    filters: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form; the hits as ``rows`` and ``scores`` lists, best first."""
@@ -347,21 +358,9 @@ SEARCH_PARAMS = ParamSpec(
 
 
 @dataclass(frozen=True)
-class SearchJobResult(Result):
-    """A search as a job: ``hits.parquet`` (``_row``, ``rank``, ``score``) and its summary."""
+class SearchJobResult(SearchStats):
+    """A search as a job: ``hits.parquet`` (``_row``, ``rank``, ``score``) and its stats."""
 
-    selectivity: float
-    n_passing: int
-    n_rows: int
-    strategy: str
-    index_method: str
-    recall: float
-    n_lists: int | None
-    n_probe: int | None
-    n_exact_fallbacks: int
-    seconds: float
-    embed_seconds: float
-    index_seconds: float
     n_hits: int
 
 

@@ -69,7 +69,7 @@ def test_airports_globe_and_encoder_heat_map(app):
 
     at.button(key="enc_show_derived").click()
     at = run_until(at, lambda a: "× 64 dimensions" in captions(a) and "principal components"
-                   in captions(a) or a.exception or a.error)
+                   in captions(a) and a.get("plotly_chart") or a.exception or a.error)
     assert not at.exception and not at.error
     colors = np.array([p["c"] for p in _layers(at)["points"]["data"]])
     assert len(colors) == 3376 and len(np.unique(colors[:, :3], axis=0)) > 100  # PCs → RGB
