@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test test-fast bench clean-venv chromium
+.PHONY: run test test-fast bench clean-venv chromium frontend
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: $(VENV)/.installed-test chromium
 
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow and not e2e"
+
+# The map's WebGL frontend (components/map/frontend): needs Node 20 and npm. The built bundle
+# and the hash of its sources are committed, so `make run` never needs Node.
+frontend:
+	cd components/map/frontend && npm ci && npm run build
 
 clean-venv:
 	rm -rf $(VENV)

@@ -66,5 +66,8 @@ def rows_in_selection(coords, selection: dict[str, Any]) -> np.ndarray | None:
             mask |= (x >= min(bx)) & (x <= max(bx)) & (y >= min(by)) & (y <= max(by))
     for las in lassos:
         if len(las.get("x", [])) >= 3:
-            mask |= points_in_polygon(x, y, las["x"], las["y"])
+            # only the points in the lasso's bounding box go through the polygon test
+            px, py = np.asarray(las["x"], float), np.asarray(las["y"], float)
+            cand = np.flatnonzero((x >= px.min()) & (x <= px.max()) & (y >= py.min()) & (y <= py.max()))
+            mask[cand[points_in_polygon(x[cand], y[cand], px, py)]] = True
     return np.sort(coords["_row"].to_numpy(np.int64)[mask])

@@ -1,9 +1,11 @@
 """Map: project a dataset, colour it, select points, read their rows and neighbours."""
 
+import os
+
 import numpy as np
-import pandas as pd
 import streamlit as st
 
+from app import map_points
 from app.common import client, current_dataset, load_artifact_table, load_table, submit_once
 from app.panels import faithfulness_panel, representation_panel, search_panel
 from app.quick_map import map_to_show
@@ -12,6 +14,8 @@ from backend.kinds import JobSpec, default_map_spec, kind_title, params_of
 from components.form import param_form
 from components.images import image_grid
 from components.jobs import job_done
+from components.map.component import map_view
+from components.map.encode import DRAW_BUDGET
 from components.scatter import scatter_figure
 from components.selection import draw_sample, rows_in_selection
 
@@ -19,7 +23,11 @@ METHODS = ("umap", "heat_geodesic", "pca")
 SHOWN = {"umap": ("n_components", "n_neighbors", "min_dist", "metric", "random_state"),
          "heat_geodesic": ("n_components", "n_neighbors", "t", "sigma", "metric", "random_state"),
          "pca": ("n_components",)}
-DRAW_BUDGET = 100_000
+# "webgl" (components/map, up to millions of points) or "plotly" (the former map; 3-D maps
+# always use it, at most PLOTLY_BUDGET points) until the WebGL map wins everywhere.
+RENDERER = os.environ.get("LATENT_LENS_MAP_RENDERER", "webgl")
+PLOTLY_BUDGET = 100_000
+SELECTION_PAGE = 1_000
 PER_POINT = {"trustworthiness": "per-point trustworthiness", "continuity": "per-point continuity",
              "knn_recall": "per-point kNN recall"}
 
@@ -91,8 +99,9 @@ faith_job = submit_once(c, JobSpec("faithfulness", info.id, {"projection": art_i
                         store="faith_jobs") if info.n_rows > 20 and not quick_note else None
 faith = c.status(faith_job) if faith_job else None
 faith_id = faith.artifact_id if faith is not None and faith.state == "done" else None
-proj = load_artifact_table(c, art_id, "projection.parquet")
-table = load_table(c, info.id)
+proj = map_points.projection(c, art_id)
+table = map_points.dataset_table(c, info.id)
+webgl = RENDERER != "plotly" and "z" not in proj.columns
 meta_cols = [col for col in table.columns if col != "_row"]
 label_col = info.extra.get("label_column")
 
@@ -102,14 +111,25 @@ with st.sidebar.expander("Display", expanded=True):
                          index=options.index(label_col) if label_col in options else 0,
                          key=f"color-{info.id}")
     hover = st.multiselect("Hover shows", meta_cols, default=meta_cols[:3], key=f"hover-{info.id}")
-    budget = int(st.number_input("Draw budget (points)", 1_000, 2_000_000, DRAW_BUDGET, 10_000,
-                                 key="draw_budget",
-                                 help="Points drawn in the browser; the projection always uses every row."))
+    top = 10_000_000 if webgl else PLOTLY_BUDGET
+    budget = int(st.number_input(
+        "Draw budget (points)", 1_000, top, min(DRAW_BUDGET, top), 10_000,
+        key="draw_budget" if webgl else "draw_budget_plotly",
+        help="Points drawn in the browser; selections always cover every row."
+             + ("" if webgl else " This map is drawn with plotly (3-D, or "
+                "LATENT_LENS_MAP_RENDERER=plotly): at most 100,000 points.")))
 
-n_drawn = min(budget, len(proj))
-if n_drawn < len(proj):
+if webgl:
+    enc = map_points.coords(c, art_id, budget)
+    n_drawn, n_nonfinite = enc.n_drawn, enc.n_nonfinite
+else:
+    n_drawn, n_nonfinite = min(budget, len(proj)), 0
+if n_drawn + n_nonfinite < len(proj):
     st.warning(f"{n_drawn:,} of {len(proj):,} points drawn (a uniform sample; raise the draw "
                "budget to draw more). Box and lasso selections still cover every row.")
+if n_nonfinite:
+    st.warning(f"{n_nonfinite:,} rows have NaN or infinite map coordinates: they are not drawn "
+               "and cannot be selected.")
 st.caption(f"{kind_title(art.kind)} · {n_drawn:,} of {len(proj):,} points drawn · "
            + ", ".join(f"{k}={v}" for k, v in art.params.items())
            + f" · computed in {art.seconds:.1f} s on {art.device}")
@@ -142,18 +162,39 @@ if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row <
         highlight = None  # the neighbours tab says why
 if search_rows is not None and len(search_rows):
     highlight = search_rows
-fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple(hover), budget,
-                    None if highlight is None else tuple(int(h) for h in highlight),
-                    faith_id if color in PER_POINT.values() else None)
-if note:
-    map_area.caption(note)
-event = map_area.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
-                             selection_mode=("points", "box", "lasso"))
-faithfulness_panel(c, faith, faith_job)
-
 three_d = "z" in proj.columns
-selected = rows_in_selection(proj, event.selection) if not three_d and event and event.selection \
-    else None
+if webgl:
+    score_col = next((k for k, v in PER_POINT.items() if v == color), None)
+    col_enc = map_points.colors(c, art_id, info.id, None if color == "(none)" else color, budget,
+                                faith_id if score_col else None, score_col)
+    if col_enc.note:
+        map_area.caption(col_enc.note)
+    with map_area:
+        event = map_view(enc, col_enc, key=f"webmap-{info.id}", highlight_rows=highlight,
+                         caption=f"{n_drawn:,} of {len(proj):,} points drawn")
+    if event.hidden:
+        map_area.caption(f"Hidden in the legend: {', '.join(event.hidden)}. Their points are "
+                         "neither drawn nor selected.")
+    selected = map_points.selected_rows(proj, event.selection, col_enc, event.hidden)
+    if event.clicked_row is not None:
+        st.session_state["map_clicked"] = (art_id, event.clicked_row)
+    last = st.session_state.get("map_clicked")
+    if last and last[0] == art_id and hover:
+        one = map_points.rows_of(table, map_points.row_index(c, info.id), [last[1]])
+        if len(one):
+            map_area.caption(f"Clicked row **{last[1]}**: " + " · ".join(
+                f"{h}: {str(one.iloc[0][h])[:80]}" for h in hover))
+else:
+    fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple(hover),
+                        budget, None if highlight is None else tuple(int(h) for h in highlight),
+                        faith_id if color in PER_POINT.values() else None)
+    if note:
+        map_area.caption(note)
+    event = map_area.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
+                                 selection_mode=("points", "box", "lasso"))
+    selected = rows_in_selection(proj, event.selection) if not three_d and event and event.selection \
+        else None
+faithfulness_panel(c, faith, faith_job)
 if three_d:
     st.caption("3-D maps rotate and zoom; box and lasso selection work on 2-D maps.")
 
@@ -163,15 +204,35 @@ shape = info.extra.get("image_shape")
 with tab_sel:
     if three_d:
         st.info("Selection works on 2-D maps: choose 2 dimensions and compute the map again.")
-    elif selected is None or len(selected) == 0:
+    elif selected is None:
         st.info("Drag a box or lasso on the map (or click a point) to select points.")
+    elif len(selected) == 0:
+        st.info("No point lies in the selection (points of hidden legend categories are never "
+                "selected). Drag another box or lasso, or press **Clear selection**.")
     else:
-        st.markdown(f"**{len(selected):,} selected points**")
-        rows = table.set_index("_row").loc[selected].reset_index()
+        index = map_points.row_index(c, info.id)
+        n_pages = -(-len(selected) // SELECTION_PAGE)
+        head = st.columns([3, 1, 2])
+        head[0].markdown(f"**{len(selected):,} selected points**")
+        page = int(head[1].number_input("Page", 1, n_pages, 1, key="selection_page",
+                                        label_visibility="collapsed",
+                                        help=f"{SELECTION_PAGE:,} rows a page")) if n_pages > 1 else 1
+        head[2].download_button(
+            f"Download the {len(selected):,} rows (CSV)",
+            data=lambda: map_points.rows_of(table, index, selected).to_csv(index=False),
+            file_name=f"{info.name}-selection.csv", mime="text/csv", key="selection_download",
+            on_click="ignore")
+        lo = (page - 1) * SELECTION_PAGE
+        rows = map_points.rows_of(table, index, selected[lo:lo + SELECTION_PAGE])
+        if n_pages > 1:
+            st.caption(f"Page {page} of {n_pages}: rows {lo + 1:,}–"
+                       f"{min(lo + SELECTION_PAGE, len(selected)):,} of {len(selected):,}.")
         st.dataframe(rows, hide_index=True, key="selection_table", height=260)
         if shape:
             show = [int(r) for r in selected[:48]]
-            captions = [f"{r}: {table.at[r, label_col]}" if label_col else f"row {r}" for r in show]
+            labels = map_points.rows_of(table, index, show)[label_col].tolist() if label_col else None
+            captions = ([f"{r}: {v}" for r, v in zip(show, labels)] if labels is not None
+                        else [f"row {r}" for r in show])
             image_grid(c.rows(info.id, show), show, tuple(shape), captions=captions)
             if len(selected) > 48:
                 st.caption(f"First 48 of {len(selected):,} images shown.")
@@ -188,7 +249,9 @@ with tab_nb:
     c3.checkbox("Highlight on the map", key="nb_highlight")
     metric = art.params.get("metric", "euclidean")
     try:
-        out = c.neighbors(info.id, int(row), int(k), metric).merge(table, on="_row", how="left")
+        nbs = c.neighbors(info.id, int(row), int(k), metric)
+        out = nbs.merge(map_points.rows_of(table, map_points.row_index(c, info.id), nbs["_row"]),
+                        on="_row", how="left")
     except LatentLensError as e:  # e.g. a zero vector under the cosine metric
         st.warning(str(e))
         out = None

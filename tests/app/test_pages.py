@@ -22,6 +22,9 @@ def test_map_page_shows_digits_umap(app):
     table = at.dataframe[0].value
     assert len(table) == 10 and (table["digit"] == "0").mean() >= 0.9
     assert table["distance"].is_monotonic_increasing
+    # a 2-D map is the WebGL map (components/map), the plotly figure only behind the setting
+    assert len(at.get("bidi_component")) == 1 and not at.get("plotly_chart")
+    assert at.number_input(key="draw_budget").value == 2_000_000
 
 
 def test_pca_3d_from_the_form(app):

@@ -39,9 +39,15 @@ def shots_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def app_home(tmp_path_factory) -> Path:
+    """The app's workspace (LATENT_LENS_HOME): tests read stored artifacts from it."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, app_home):
     port = _free_port()
-    home = tmp_path_factory.mktemp("home")
+    home = app_home
     logs = tmp_path_factory.mktemp("logs")
     log = (logs / "streamlit.log").open("w")
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),

@@ -1,0 +1,98 @@
+"""What the Map page's WebGL map needs, loaded and encoded once per dataset and projection.
+
+Everything here is cached with ``st.cache_resource`` (shared, never copied): a rerun after a
+selection, a colour change or a click does no O(rows) pandas work. Treat the returned frames
+as read-only.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from components.map.encode import EncodedColor, EncodedCoords, encode_color, encode_coords, visible_rows
+from components.selection import rows_in_selection
+
+__all__ = ["projection", "dataset_table", "row_index", "coords", "colors", "selected_rows",
+           "rows_of"]
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def dataset_table(_client, dataset_id: str) -> pd.DataFrame:
+    """The dataset's metadata table (``_row`` and columns), shared by reruns and sessions."""
+    return _client.table(dataset_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def projection(_client, art_id: str) -> pd.DataFrame:
+    """``_row``, ``x``, ``y``[, ``z``] of a projection artifact."""
+    return _client.artifact_table(art_id, "projection.parquet")
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def row_index(_client, dataset_id: str) -> pd.Index:
+    """Row id -> position in :func:`dataset_table` (select rows by id, never by merging)."""
+    return pd.Index(dataset_table(_client, dataset_id)["_row"].to_numpy())
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def coords(_client, art_id: str, budget: int) -> EncodedCoords:
+    """The projection's points to draw (finite, at most ``budget``), Arrow-encoded."""
+    p = projection(_client, art_id)
+    return encode_coords(art_id, p["_row"].to_numpy(), p["x"].to_numpy(), p["y"].to_numpy(), budget)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def colors(_client, art_id: str, dataset_id: str, column: str | None, budget: int,
+           scores_id: str | None = None, scores_column: str | None = None) -> EncodedColor:
+    """The colour column for the drawn points, aligned with the projection's rows.
+
+    ``column`` is a dataset column, or (with ``scores_id``) ``scores_column`` of that artifact's
+    ``per_point.parquet`` (faithfulness per point).
+    """
+    enc = coords(_client, art_id, budget)
+    if column is None:
+        return encode_color(None, enc.positions)
+    rows = projection(_client, art_id)["_row"].to_numpy()
+    if scores_id is not None:
+        pp = _client.artifact_table(scores_id, "per_point.parquet")
+        values = pd.Series(pp[scores_column].to_numpy(), index=pp["_row"].to_numpy()).reindex(rows)
+    else:
+        pos = row_index(_client, dataset_id).get_indexer(rows)
+        col = dataset_table(_client, dataset_id)[column]
+        values = col.iloc[np.where(pos >= 0, pos, 0)].reset_index(drop=True)
+        if (pos < 0).any():
+            values = values.where(pd.Series(pos >= 0))
+    return encode_color(values.reset_index(drop=True), enc.positions, label=column)
+
+
+def selected_rows(proj: pd.DataFrame, selection: dict | None, color: EncodedColor,
+                  hidden=()) -> np.ndarray | None:
+    """Row ids inside the selection, tested against EVERY row of the projection.
+
+    Rows of hidden legend categories are left out (they are neither drawn nor selectable).
+    The last answer is kept in the session: reruns with the same selection cost nothing.
+    """
+    if not selection:
+        return None
+    key = json.dumps([id(proj), selection, sorted(hidden), color.color_id], sort_keys=True)
+    memo = st.session_state.get("_map_selection_memo")
+    if memo and memo[0] == key:
+        return memo[1]
+    rows = rows_in_selection(proj, selection)
+    mask = visible_rows(color, hidden)
+    if rows is not None and mask is not None:
+        hidden_rows = proj["_row"].to_numpy()[~mask]
+        rows = rows[~np.isin(rows, hidden_rows)]
+    st.session_state["_map_selection_memo"] = (key, rows)
+    return rows
+
+
+def rows_of(table: pd.DataFrame, index: pd.Index, rows) -> pd.DataFrame:
+    """The table's rows with these ids, in this order (positions from the cached index), ``_row`` first."""
+    pos = index.get_indexer(np.asarray(rows))
+    out = table.iloc[pos[pos >= 0]]
+    return out[["_row", *[c for c in out.columns if c != "_row"]]]

@@ -1,0 +1,100 @@
+"""The map as a Streamlit Components v2 element (WebGL, regl-scatterplot).
+
+Python sends Arrow tables only when the browser page lacks them: the frontend reports the
+coordinates and colouring it holds (state ``have``), so a rerun (a selection, a new colour,
+a highlight) moves at most one colour column, and usually nothing but a few ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from components.map.bundle import bundle_js
+from components.map.encode import EncodedColor, EncodedCoords
+
+__all__ = ["MapEvent", "map_view"]
+
+_MAP = st.components.v2.component("latent_lens.map", js=bundle_js())
+
+
+@dataclass(frozen=True)
+class MapEvent:
+    """What the user did on the map, as of this rerun.
+
+    Attributes
+    ----------
+    selection : dict or None
+        The box or lasso in data coordinates, in the shape
+        :func:`components.selection.rows_in_selection` reads
+        (``{"box": [{"x": [x0, x1], "y": [y0, y1]}]}`` or ``{"lasso": [{"x": [...], "y": [...]}]}``);
+        None when nothing is selected.
+    clicked_row : int or None
+        Row id of the point clicked in this rerun.
+    hidden : tuple of str
+        Legend categories switched off (their points are neither drawn nor selected).
+    projection_id : str or None
+        The projection the selection was drawn on (a replaced projection drops it).
+    """
+
+    selection: dict | None
+    clicked_row: int | None
+    hidden: tuple[str, ...]
+    projection_id: str | None
+
+
+def _noop() -> None:
+    pass
+
+
+def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
+             highlight_rows=None, caption: str = "", height: int = 620) -> MapEvent:
+    """Draw the map and return what the user selected, clicked and hid.
+
+    Parameters
+    ----------
+    coords : EncodedCoords
+        From :func:`components.map.encode.encode_coords` (cache it per projection).
+    color : EncodedColor
+        From :func:`components.map.encode.encode_color` (cache it per column).
+    key : str
+        Streamlit key; the view (zoom, pan), selection and hidden categories are kept per key.
+    highlight_rows : array of int, optional
+        Row ids ringed on the map (neighbours, search hits); a few thousand at most.
+    caption : str
+        Shown in the map's tool bar.
+    height : int
+        Pixels.
+
+    Returns
+    -------
+    MapEvent
+    """
+    prev = st.session_state[key] if key in st.session_state else {}  # the browser's latest state
+    have = prev.get("have") or {}
+    hl = [] if highlight_rows is None else [int(r) for r in np.asarray(highlight_rows).ravel()[:5000]]
+    data: dict[str, Any] = {
+        "coords_id": coords.coords_id, "projection_id": coords.projection_id, "bounds": list(coords.bounds),
+        "color_id": color.color_id, "color_kind": color.kind, "color_label": color.label,
+        "categories": list(color.categories), "counts": list(color.counts),
+        "palette": list(color.palette), "vmin": color.vmin, "vmax": color.vmax,
+        "highlight": hl, "height": int(height), "caption": caption, "view_key": key,
+    }  # the selection and hidden categories stay in the browser: a selection changes nothing here
+    if have.get("coords") != coords.coords_id:
+        data["coords"] = coords.table
+    if color.table is not None and (data.get("coords") is not None
+                                    or have.get("color") != color.color_id):
+        data["color"] = color.table
+    result = _MAP(key=key, data=data, default={"have": {}, "event": {}},
+                  on_have_change=_noop, on_event_change=_noop, on_click_change=_noop)
+    ev = result.get("event") or {}
+    if ev.get("projection_id") not in (None, coords.projection_id):
+        ev = {}
+    click = result.get("click")
+    return MapEvent(selection=ev.get("selection"),
+                    clicked_row=None if click is None else int(click),
+                    hidden=tuple(h for h in ev.get("hidden") or () if h in color.categories),
+                    projection_id=ev.get("projection_id"))

@@ -1,0 +1,276 @@
+"""Binary encoding of a map's points for the browser (Arrow IPC), with no Streamlit.
+
+The map component sends two kinds of Arrow tables, each at most once per browser page:
+
+- coordinates, once per projection: ``x``, ``y`` (float32) and ``row`` (uint32), 12 bytes a point;
+- a colour column, once per colouring: ``c`` as dictionary codes (uint8, or uint16 past 255
+  categories) over the category names, or float32 values, 1 to 4 bytes a point.
+
+Rows whose coordinates are NaN or infinite are never sent (they are counted), and above the
+draw budget a uniform sample is drawn (counted too, "N of M points drawn").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from components.scatter import (  # one category rule for every view (issue 17 item 26)
+    _PALETTE, MAX_CATEGORIES, MISSING_LABEL, category_labels, category_plan, is_categorical,
+)
+from components.selection import draw_sample
+
+__all__ = [
+    "DRAW_BUDGET", "MAX_CATEGORIES", "OTHER", "MISSING", "PALETTE", "OTHER_COLOR",
+    "EncodedCoords", "EncodedColor", "encode_coords", "encode_color", "fold_categories",
+    "ipc_bytes", "visible_rows",
+]
+
+DRAW_BUDGET = 2_000_000
+OTHER = "other"
+MISSING = MISSING_LABEL
+OTHER_COLOR = "#cccccc"
+PALETTE = _PALETTE
+# Viridis in 64 steps, then grey for missing values.
+_VIRIDIS_STOPS = ("#440154 #482475 #414487 #355f8d #2a788e #21918c #22a884 #44bf70 "
+                  "#7ad151 #bddf26 #fde725").split()
+
+
+def _ramp(stops: list[str], n: int) -> list[str]:
+    rgb = np.array([[int(s[i:i + 2], 16) for i in (1, 3, 5)] for s in stops], dtype=float)
+    t = np.linspace(0, len(stops) - 1, n)
+    out = np.stack([np.interp(t, np.arange(len(stops)), rgb[:, j]) for j in range(3)], 1)
+    return ["#%02x%02x%02x" % tuple(int(round(v)) for v in c) for c in out]
+
+
+VALUE_PALETTE = (*_ramp(_VIRIDIS_STOPS, 64), "#d0d0d0")
+
+
+def _digest(*parts: bytes | str) -> str:
+    h = hashlib.blake2b(digest_size=10)
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def fold_categories(values: pd.Series) -> tuple[pd.Categorical, int, str | None]:
+    """The column as categories: the 30 most frequent (``category_plan``), the rest "other".
+
+    Parameters
+    ----------
+    values : Series, length n
+        The whole column; missing values are the category ``"(missing)"``.
+
+    Returns
+    -------
+    cats : Categorical, length n
+        Kept categories in natural order, then ``"other"`` when any category was folded.
+    n_folded : int
+        How many distinct categories were folded into ``"other"``.
+    note : str or None
+        What to tell the user when categories were folded (the same text as every view).
+    """
+    keep, note = category_plan(values)
+    labels = pd.Series(category_labels(values))
+    inside = labels.isin(keep)
+    n_folded = 0 if inside.all() else int(labels[~inside].nunique())
+    names = list(keep) + ([OTHER] if n_folded and OTHER not in keep else [])
+    if n_folded:
+        labels = labels.where(inside, OTHER)
+    return pd.Categorical(labels, categories=names), n_folded, note
+
+
+@dataclass(frozen=True)
+class EncodedCoords:
+    """The drawn points of one projection, as sent to the browser.
+
+    Attributes
+    ----------
+    coords_id : str
+        Identifies the table in the browser's cache (projection id, draw budget).
+    projection_id : str
+        The projection (selections and the view belong to it, whatever the budget).
+    table : pyarrow.Table
+        ``x``, ``y`` float32 and ``row`` uint32, sorted by row, one record batch.
+    positions : ndarray of int64, shape (n_drawn,)
+        Positions of the drawn points in the arrays given to :func:`encode_coords`.
+    n_rows, n_nonfinite, n_drawn : int
+        Rows of the projection, rows with NaN/inf coordinates (never sent), rows drawn.
+    bounds : tuple of 4 floats
+        (xmin, xmax, ymin, ymax) of the finite coordinates.
+    """
+
+    coords_id: str
+    projection_id: str
+    table: pa.Table
+    positions: np.ndarray = field(repr=False)
+    n_rows: int
+    n_nonfinite: int
+    n_drawn: int
+    bounds: tuple[float, float, float, float]
+
+    @property
+    def n_sampled_out(self) -> int:
+        """Finite rows left out by the draw budget."""
+        return self.n_rows - self.n_nonfinite - self.n_drawn
+
+
+def encode_coords(key: str, rows, x, y, budget: int = DRAW_BUDGET, seed: int = 0) -> EncodedCoords:
+    """Arrow table of the points to draw: finite coordinates only, at most ``budget`` of them.
+
+    Parameters
+    ----------
+    key : str
+        The projection's id (artifact id); the coords id adds the budget when it samples.
+    rows : array of int, shape (n,)
+        Row ids (``_row``), 0 <= row < 2**32.
+    x, y : array of float, shape (n,)
+        Map coordinates.
+    budget : int
+        Most points drawn; above it a uniform sample (seeded, sorted) is drawn.
+
+    Returns
+    -------
+    EncodedCoords
+
+    Raises
+    ------
+    ValueError
+        When the arrays differ in length or a row id does not fit in uint32.
+    """
+    rows = np.asarray(rows)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if not (len(rows) == len(x) == len(y)):
+        raise ValueError(f"rows, x and y differ in length ({len(rows)}, {len(x)}, {len(y)})")
+    if len(rows) and (rows.min() < 0 or rows.max() >= 2**32):
+        raise ValueError("row ids must lie in [0, 2**32)")
+    finite = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    n_finite = len(finite)
+    pick = finite[draw_sample(n_finite, budget, seed)] if n_finite > budget else finite
+    order = np.argsort(rows[pick], kind="stable")
+    if len(order) and np.any(order[1:] != order[:-1] + 1):
+        pick = pick[order]
+    xs, ys = x[pick].astype(np.float32), y[pick].astype(np.float32)
+    table = pa.table({
+        "x": pa.array(xs, pa.float32()),
+        "y": pa.array(ys, pa.float32()),
+        "row": pa.array(rows[pick].astype(np.uint32), pa.uint32()),
+    })
+    bounds = ((float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max()))
+              if len(pick) else (-1.0, 1.0, -1.0, 1.0))
+    coords_id = key if n_finite <= budget else f"{key}:{budget}:{seed}"
+    return EncodedCoords(coords_id, key, table, pick, len(rows), len(rows) - n_finite, len(pick), bounds)
+
+
+@dataclass(frozen=True)
+class EncodedColor:
+    """One colouring of the drawn points.
+
+    Attributes
+    ----------
+    color_id : str
+        Content hash: the browser caches colourings by it.
+    kind : {"category", "value", "none"}
+    label : str
+        Column name shown in the legend and on hover.
+    table : pyarrow.Table or None
+        One column ``c``: dictionary<uint8|uint16, string> codes, or float32 values; aligned
+        with the coordinates table.
+    categories : tuple of str
+        Category names (codes index them); empty for values.
+    counts : tuple of int
+        Rows per category over EVERY row of the projection (not only the drawn ones).
+    palette : tuple of str
+        Hex colour per category, or a 64-step ramp plus grey (missing) for values.
+    vmin, vmax : float
+        Range of finite values (values only).
+    n_folded : int
+        Categories folded into "other".
+    note : str or None
+        The caption saying categories were folded (categories only).
+    row_codes : ndarray, shape (n,)
+        Category code of every input row (categories only; -1 none); not sent.
+    """
+
+    color_id: str
+    kind: str
+    label: str
+    table: pa.Table | None
+    categories: tuple[str, ...] = ()
+    counts: tuple[int, ...] = ()
+    palette: tuple[str, ...] = ("#4e79a7",)
+    vmin: float = 0.0
+    vmax: float = 1.0
+    n_folded: int = 0
+    note: str | None = None
+    row_codes: np.ndarray | None = field(default=None, repr=False)
+
+
+def encode_color(values: pd.Series | None, positions: np.ndarray, label: str = "") -> EncodedColor:
+    """The colour column of the drawn points (``positions`` from :func:`encode_coords`).
+
+    Parameters
+    ----------
+    values : Series of length n, or None
+        The column for every row of the projection, in the order given to
+        :func:`encode_coords`; None colours every point alike.
+    positions : ndarray of int64
+        :attr:`EncodedCoords.positions`.
+    label : str
+        The column's name.
+
+    Returns
+    -------
+    EncodedColor
+    """
+    if values is None:
+        return EncodedColor("none", "none", "", None)
+    values = pd.Series(values).reset_index(drop=True).rename(label)
+    if is_categorical(values):
+        cats, n_folded, note = fold_categories(values)
+        codes_all = cats.codes.astype(np.int32)
+        names = [str(c) for c in cats.categories]
+        counts = np.bincount(codes_all[codes_all >= 0], minlength=len(names))
+        itype = pa.uint8() if len(names) <= 256 else pa.uint16()
+        codes = codes_all[positions].astype(np.uint8 if len(names) <= 256 else np.uint16)
+        col = pa.DictionaryArray.from_arrays(pa.array(codes, itype), pa.array(names, pa.string()))
+        palette = [OTHER_COLOR if n == OTHER and n_folded else PALETTE[i % len(PALETTE)]
+                   for i, n in enumerate(names)]
+        table = pa.table({"c": col})
+        cid = _digest(label, "\x1f".join(names), codes.tobytes())
+        return EncodedColor(cid, "category", label, table, tuple(names),
+                            tuple(int(c) for c in counts), tuple(palette), n_folded=n_folded,
+                            note=note, row_codes=codes_all)
+    v = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+    finite = v[np.isfinite(v)]
+    vmin, vmax = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    vals = v[positions].astype(np.float32)
+    table = pa.table({"c": pa.array(vals, pa.float32())})
+    cid = _digest(label, vals.tobytes())
+    return EncodedColor(cid, "value", label, table, palette=VALUE_PALETTE, vmin=vmin, vmax=vmax)
+
+
+def visible_rows(color: EncodedColor, hidden) -> np.ndarray | None:
+    """Boolean mask over every input row: False where the row's category is hidden.
+
+    None when nothing is hidden (or the colouring has no categories).
+    """
+    hidden = set(hidden or ())
+    if color.kind != "category" or not hidden or color.row_codes is None:
+        return None
+    off = np.array([n in hidden for n in color.categories] + [False])
+    return ~off[color.row_codes]  # code -1 (none) maps to the trailing False
+
+
+def ipc_bytes(table: pa.Table) -> bytes:
+    """The Arrow IPC stream of ``table``, as Streamlit sends it."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()

@@ -1,0 +1,454 @@
+// Latent Lens map: a Streamlit Components v2 module drawing up to millions of points with
+// regl-scatterplot (WebGL). Python (components/map/__init__.py) sends Arrow tables:
+//   coords  (x float32, y float32, row uint32)  only when this page lacks `coords_id`;
+//   color   (one column `c`: dictionary codes or float32) only when it lacks `color_id`.
+// Both are cached here (module scope survives reruns), so a colour change moves one column.
+// State sent back: `have` (cached ids), `selection` (box / lasso geometry in data coordinates),
+// `hidden` (legend categories switched off); trigger `click` (row id of a clicked point).
+import createScatterplot from 'regl-scatterplot';
+
+const CSS = `
+.llmap { font: 13px/1.4 "Source Sans Pro", sans-serif; color: var(--st-text-color, #31333f); }
+.llmap .bar { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; margin-bottom: 4px; }
+.llmap button { font: inherit; padding: 2px 10px; border: 1px solid #ccc; border-radius: 6px;
+  background: var(--st-background-color, #fff); color: inherit; cursor: pointer; }
+.llmap button[aria-pressed="true"] { background: #ff4b4b; border-color: #ff4b4b; color: #fff; }
+.llmap .info { margin-left: auto; opacity: .75; }
+.llmap .plot { position: relative; border: 1px solid #e6e6e6; border-radius: 6px; overflow: hidden; }
+.llmap .plot canvas { position: absolute; left: 0; top: 0; }
+.llmap .plot canvas.rings { pointer-events: none; }
+.llmap .tip { position: absolute; pointer-events: none; background: rgba(255,255,255,.95);
+  border: 1px solid #bbb; border-radius: 4px; padding: 2px 6px; white-space: nowrap; display: none; }
+.llmap .legend { display: flex; flex-wrap: wrap; gap: 2px 10px; margin-top: 4px; }
+.llmap .legend span { cursor: pointer; user-select: none; }
+.llmap .legend span.off { opacity: .35; text-decoration: line-through; }
+.llmap .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 5px;
+  margin-right: 4px; vertical-align: -1px; }
+`;
+
+const COORDS = new Map(); // coords_id -> {x, y (normalised), rows, norm, spatialIndex}
+const COLORS = new Map(); // coords_id + '|' + color_id -> Float32Array of palette indices
+const VIEWS = new Map(); // view_key + '|' + projection_id -> camera view (Float32Array)
+const INSTANCES = new Map(); // parentElement -> instance
+// Selection and hidden categories per map and projection, and the ids last reported to Python:
+// kept here rather than sent back in `data`, so a selection changes nothing Python sends (the
+// unchanged message is then served from Streamlit's message cache, bundle included).
+const UI = new Map(); // view_key + '|' + projection_id -> {selection, hidden}
+const REPORTED = new Map(); // view_key -> {coords, color}
+const KEEP = 2; // cached projections (each ~8 bytes/point here plus the renderer's copy)
+
+function remember(map, key, value, keep) {
+  map.delete(key);
+  map.set(key, value);
+  while (map.size > keep) map.delete(map.keys().next().value);
+  return value;
+}
+
+// One column of an apache-arrow Table (as Streamlit hands it over) as one typed array:
+// dictionary columns give their codes, others their values.
+function columnArray(table, name) {
+  const vec = table.getChild(name);
+  const parts = vec.data.map((d) => d.values.subarray(d.offset, d.offset + d.length));
+  if (parts.length === 1) return parts[0];
+  const out = new parts[0].constructor(vec.length);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+function loadCoords(d) {
+  const x = columnArray(d.coords, 'x');
+  const y = columnArray(d.coords, 'y');
+  const rows = columnArray(d.coords, 'row');
+  const [x0, x1, y0, y1] = d.bounds;
+  const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+  const half = (Math.max(x1 - x0, y1 - y0) / 2) * 1.04 || 1;
+  const nx = new Float32Array(x.length), ny = new Float32Array(y.length);
+  for (let i = 0; i < x.length; i++) { nx[i] = (x[i] - cx) / half; ny[i] = (y[i] - cy) / half; }
+  return { x: nx, y: ny, rows, norm: { cx, cy, half }, spatialIndex: null };
+}
+
+function loadColor(d, n) {
+  const c = columnArray(d.color, 'c');
+  const out = new Float32Array(n);
+  if (d.color_kind === 'category') {
+    for (let i = 0; i < n; i++) out[i] = c[i];
+  } else {
+    const bins = d.palette.length - 1; // last entry: missing values
+    const lo = d.vmin, span = d.vmax - d.vmin || 1;
+    for (let i = 0; i < n; i++) {
+      const v = c[i];
+      out[i] = Number.isFinite(v) ? Math.min(bins - 1, Math.max(0, Math.floor(((v - lo) / span) * bins))) : bins;
+    }
+  }
+  return out;
+}
+
+// Row id -> point index (rows are sorted ascending).
+function indexOfRow(rows, row) {
+  let lo = 0, hi = rows.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (rows[mid] === row) return mid;
+    if (rows[mid] < row) lo = mid + 1; else hi = mid - 1;
+  }
+  return -1;
+}
+
+// Size and opacity that keep dense regions readable: big opaque dots for a few hundred points,
+// one- to two-pixel translucent ones for millions.
+export function pointStyle(n) {
+  const l = Math.log10(Math.max(n, 1));
+  const size = Math.max(1, Math.min(8, 12 - 2 * l));
+  const opacity = Math.max(0.25, Math.min(0.9, 1.45 - 0.2 * l));
+  return { size, opacity };
+}
+
+function createInstance(root) {
+  const style = document.createElement('style');
+  style.textContent = CSS;
+  const wrap = document.createElement('div');
+  wrap.className = 'llmap';
+  wrap.innerHTML = `<div class="bar">
+      <button data-mode="box" title="Drag to select a rectangle">Box</button>
+      <button data-mode="lasso" title="Drag to draw a lasso">Lasso</button>
+      <button data-mode="pan" title="Drag to pan (the wheel zooms in every mode)">Pan</button>
+      <button data-act="reset" title="Show every point">Reset view</button>
+      <button data-act="clear">Clear selection</button>
+      <span class="info"></span></div>
+    <div class="plot" data-testid="map-plot"><canvas class="points"></canvas><canvas class="rings"></canvas>
+      <div class="tip" data-testid="map-tip"></div></div>
+    <div class="legend" data-testid="map-legend"></div>`;
+  root.appendChild(style);
+  root.appendChild(wrap);
+  const inst = {
+    root, wrap, style, sp: null, data: null, coords: null, colorKey: null, mode: 'box',
+    selection: null, hidden: new Set(), width: 0, height: 0, highlight: [],
+    destroyTimer: null, drawn: null, readyCoords: null,
+  };
+  const plot = wrap.querySelector('.plot');
+  inst.plot = plot;
+  inst.canvas = wrap.querySelector('canvas.points');
+  inst.rings = wrap.querySelector('canvas.rings');
+  inst.tip = wrap.querySelector('.tip');
+  inst.info = wrap.querySelector('.info');
+  inst.legend = wrap.querySelector('.legend');
+  wrap.querySelectorAll('[data-mode]').forEach((b) => {
+    b.onclick = () => setMode(inst, b.dataset.mode);
+  });
+  wrap.querySelector('[data-act="reset"]').onclick = () => inst.sp && inst.sp.zoomToOrigin();
+  wrap.querySelector('[data-act="clear"]').onclick = () => {
+    if (inst.sp) inst.sp.deselect();
+  };
+  plot.addEventListener('mousemove', (e) => {
+    const r = plot.getBoundingClientRect();
+    inst.mouse = [e.clientX - r.left, e.clientY - r.top];
+    if (inst.tip.style.display === 'block') placeTip(inst);
+  });
+  plot.addEventListener('mouseleave', () => { inst.tip.style.display = 'none'; });
+  return inst;
+}
+
+function setMode(inst, mode) {
+  inst.mode = mode;
+  inst.wrap.querySelectorAll('[data-mode]').forEach((b) => {
+    b.setAttribute('aria-pressed', String(b.dataset.mode === mode));
+  });
+  if (!inst.sp) return;
+  if (mode === 'pan') inst.sp.set({ mouseMode: 'panZoom' });
+  else inst.sp.set({ mouseMode: 'lasso', lassoType: mode === 'box' ? 'rectangle' : 'freeform' });
+}
+
+function placeTip(inst) {
+  const [mx, my] = inst.mouse || [0, 0];
+  inst.tip.style.left = `${Math.min(mx + 12, inst.width - 160)}px`;
+  inst.tip.style.top = `${Math.max(my - 28, 0)}px`;
+}
+
+function toData(norm, [gx, gy]) {
+  return [norm.cx + gx * norm.half, norm.cy + gy * norm.half];
+}
+
+function toGl(norm, [x, y]) {
+  return [(x - norm.cx) / norm.half, (y - norm.cy) / norm.half];
+}
+
+// Selection geometry in data coordinates, in the shape of rows_in_selection's argument.
+const MAX_VERTICES = 200; // a lasso is thinned to this many vertices (the server tests each)
+
+function geometry(inst, coordinates) {
+  let pts = coordinates.map((p) => toData(inst.coords.norm, p));
+  if (pts.length > MAX_VERTICES) {
+    const step = pts.length / MAX_VERTICES;
+    pts = Array.from({ length: MAX_VERTICES }, (_, k) => pts[Math.floor(k * step)]);
+  }
+  if (inst.mode === 'box') {
+    const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
+    return { box: [{ x: [Math.min(...xs), Math.max(...xs)], y: [Math.min(...ys), Math.max(...ys)] }] };
+  }
+  return { lasso: [{ x: pts.map((p) => p[0]), y: pts.map((p) => p[1]) }] };
+}
+
+function sendState(inst, extra) {
+  const d = inst.data;
+  inst.plot.dataset.selection = JSON.stringify(inst.selection);
+  UI.set(`${d.view_key}|${d.projection_id}`, { selection: inst.selection, hidden: [...inst.hidden] });
+  inst.setStateValue('event', {
+    seq: (inst.seq = (inst.seq || 0) + 1),
+    projection_id: d.projection_id,
+    selection: inst.selection,
+    hidden: [...inst.hidden],
+    ...extra,
+  });
+}
+
+function createPlot(inst, n) {
+  const { size, opacity } = pointStyle(n);
+  const sp = createScatterplot({
+    canvas: inst.canvas, width: inst.width, height: inst.height,
+    // outlines on selected points help a few thousand points and clutter a million
+    pointSize: size, opacity, opacityInactiveScale: 0.25, pointSizeSelected: n > 20000 ? 0 : 1,
+    pointOutlineWidth: n > 20000 ? 0 : 1, backgroundColor: [1, 1, 1, 1],
+    lassoColor: [1, 0.29, 0.29, 1], lassoMinDelay: 0, lassoMinDist: 4,
+    performanceMode: n > 1500000, deselectOnDblClick: true, deselectOnEscape: true,
+    colorBy: 'valueA', syncEvents: false,
+  });
+  inst.sp = sp;
+  sp.subscribe('lassoStart', () => { inst.lassoRunning = true; });
+  sp.subscribe('lassoEnd', ({ coordinates }) => {
+    inst.lassoRunning = false;
+    if (!coordinates || coordinates.length < 3) return;
+    inst.selection = geometry(inst, coordinates);
+    restoreSelection(inst); // show exactly what the server selects (thinned lasso, hidden excluded)
+    sendState(inst, {});
+  });
+  sp.subscribe('select', ({ points }) => {
+    // A click (no lasso running) selects one point: report its row, keep the drawn selection.
+    if (points.length === 1 && !inst.lassoRunning) {
+      inst.setTriggerValue('click', inst.coords.rows[points[0]]);
+      restoreSelection(inst);
+    }
+  });
+  sp.subscribe('deselect', () => {
+    if (inst.selection) {
+      inst.selection = null;
+      sendState(inst, {});
+    }
+  });
+  sp.subscribe('pointOver', (i) => {
+    const d = inst.data;
+    const row = inst.coords.rows[i];
+    let label = '';
+    const c = COLORS.get(inst.colorKey);
+    if (c && d.color_kind === 'category') label = ` · ${d.color_label}: ${d.categories[c[i]]}`;
+    else if (c && d.color_kind === 'value') {
+      const v = inst.colorValues ? inst.colorValues[i] : NaN;
+      label = ` · ${d.color_label}: ${Number.isFinite(v) ? v.toPrecision(4) : 'missing'}`;
+    }
+    inst.tip.textContent = `row ${row}${label}`;
+    inst.tip.style.display = 'block';
+    placeTip(inst);
+  });
+  sp.subscribe('pointOut', () => { inst.tip.style.display = 'none'; });
+  sp.subscribe('view', ({ view }) => {
+    VIEWS.set(`${inst.data.view_key}|${inst.data.projection_id}`, Float32Array.from(view));
+    drawRings(inst);
+  });
+  setMode(inst, inst.mode);
+}
+
+function drawRings(inst) {
+  const cv = inst.rings;
+  const g = cv.getContext('2d');
+  g.clearRect(0, 0, cv.width, cv.height);
+  if (!inst.sp || !inst.highlight.length) return;
+  g.lineWidth = 2;
+  g.strokeStyle = '#111';
+  for (const i of inst.highlight) {
+    const p = inst.sp.getScreenPosition(i);
+    if (!p) continue;
+    g.beginPath();
+    g.arc(p[0], p[1], 7, 0, 2 * Math.PI);
+    g.stroke();
+  }
+}
+
+function renderLegend(inst) {
+  const d = inst.data;
+  const el = inst.legend;
+  el.innerHTML = '';
+  if (d.color_kind === 'category') {
+    d.categories.forEach((name, k) => {
+      const s = document.createElement('span');
+      s.dataset.category = name;
+      s.title = 'Click to hide or show';
+      if (inst.hidden.has(name)) s.className = 'off';
+      const dot = document.createElement('i');
+      dot.style.background = d.palette[k];
+      s.appendChild(dot);
+      s.appendChild(document.createTextNode(`${name} (${d.counts[k].toLocaleString()})`));
+      s.onclick = () => {
+        if (inst.hidden.has(name)) inst.hidden.delete(name); else inst.hidden.add(name);
+        applyFilter(inst);
+        renderLegend(inst);
+        sendState(inst, {});
+      };
+      el.appendChild(s);
+    });
+  } else if (d.color_kind === 'value') {
+    const grad = d.palette.slice(0, -1).join(',');
+    el.innerHTML = `<span>${d.color_label}: ${d.vmin.toPrecision(3)}</span>`
+      + `<span style="display:inline-block;width:160px;height:10px;background:linear-gradient(90deg,${grad})"></span>`
+      + `<span>${d.vmax.toPrecision(3)}</span>`;
+  }
+}
+
+function applyFilter(inst) {
+  const d = inst.data;
+  const c = COLORS.get(inst.colorKey);
+  if (!inst.sp) return;
+  if (!c || d.color_kind !== 'category' || inst.hidden.size === 0) {
+    inst.sp.unfilter({ preventEvent: true });
+    return;
+  }
+  const off = new Set(d.categories.map((name, k) => (inst.hidden.has(name) ? k : -1)).filter((k) => k >= 0));
+  const keep = [];
+  for (let i = 0; i < c.length; i++) if (!off.has(c[i])) keep.push(i);
+  inst.sp.filter(keep, { preventEvent: true });
+}
+
+// Point indices inside a selection geometry (data coordinates), as rows_in_selection does on the
+// server for every row; used to show a selection again after a redraw, without events.
+function pointsInGeometry(coords, sel) {
+  const { x, y, norm } = coords;
+  const out = [];
+  const g = (v, c) => (v - c) / norm.half;
+  for (const b of sel.box || []) {
+    const x0 = g(Math.min(...b.x), norm.cx), x1 = g(Math.max(...b.x), norm.cx);
+    const y0 = g(Math.min(...b.y), norm.cy), y1 = g(Math.max(...b.y), norm.cy);
+    for (let i = 0; i < x.length; i++) if (x[i] >= x0 && x[i] <= x1 && y[i] >= y0 && y[i] <= y1) out.push(i);
+  }
+  for (const l of sel.lasso || []) {
+    const px = l.x.map((v) => g(v, norm.cx)), py = l.y.map((v) => g(v, norm.cy));
+    const bx0 = Math.min(...px), bx1 = Math.max(...px), by0 = Math.min(...py), by1 = Math.max(...py);
+    for (let i = 0; i < x.length; i++) {
+      const xi = x[i], yi = y[i];
+      if (xi < bx0 || xi > bx1 || yi < by0 || yi > by1) continue;
+      let inside = false;
+      for (let a = 0, b = px.length - 1; a < px.length; b = a++) {
+        if ((py[a] > yi) !== (py[b] > yi) && xi < ((px[b] - px[a]) * (yi - py[a])) / (py[b] - py[a]) + px[a]) inside = !inside;
+      }
+      if (inside) out.push(i);
+    }
+  }
+  return out;
+}
+
+function restoreSelection(inst) {
+  if (!inst.selection) { inst.sp.deselect({ preventEvent: true }); return; }
+  inst.sp.select(pointsInGeometry(inst.coords, inst.selection), { preventEvent: true });
+}
+
+async function update(inst, d) {
+  inst.data = d;
+  inst.info.textContent = d.caption || '';
+  // Coordinates: from this message or from the cache.
+  let coords = COORDS.get(d.coords_id);
+  const plot = inst.plot.dataset;
+  if (d.coords) {
+    coords = remember(COORDS, d.coords_id, loadCoords(d), KEEP);
+    plot.coordsLoads = String(Number(plot.coordsLoads || 0) + 1); // tests: coordinates moved once
+  }
+  const colorKey = `${d.coords_id}|${d.color_id}`;
+  let colors = COLORS.get(colorKey);
+  if (d.color && coords) {
+    colors = remember(COLORS, colorKey, loadColor(d, coords.x.length), 2 * KEEP);
+    plot.colorLoads = String(Number(plot.colorLoads || 0) + 1);
+    if (d.color_kind === 'value') inst.colorValues = columnArray(d.color, 'c');
+  }
+  const have = { coords: coords ? d.coords_id : null, color: colors ? d.color_id : null };
+  if (!coords || (d.color_kind !== 'none' && !colors)) {
+    // Python believed these were cached here: ask for them.
+    REPORTED.set(d.view_key, have);
+    inst.setStateValue('have', have);
+    return;
+  }
+  const prevHave = REPORTED.get(d.view_key) || {};
+  if (prevHave.coords !== have.coords || prevHave.color !== have.color) {
+    REPORTED.set(d.view_key, have);
+    inst.setStateValue('have', have);
+  }
+
+  const w = Math.max(200, inst.plot.clientWidth || inst.root.host?.clientWidth || 700);
+  const h = d.height;
+  if (w !== inst.width || h !== inst.height) {
+    inst.width = w; inst.height = h;
+    inst.plot.style.height = `${h}px`;
+    inst.rings.width = w; inst.rings.height = h;
+    if (inst.sp) inst.sp.set({ width: w, height: h });
+  }
+  if (!inst.sp) createPlot(inst, coords.x.length);
+  const sp = inst.sp;
+  const style = pointStyle(coords.x.length);
+  sp.set({ pointSize: style.size, opacity: style.opacity, pointColor: d.palette,
+    pointColorActive: d.palette, pointColorHover: d.palette });
+
+  // Legend state from Python (survives remounts); hidden categories that no longer exist go.
+  const ui = UI.get(`${d.view_key}|${d.projection_id}`) || { selection: null, hidden: [] };
+  if (inst.drawn !== d.coords_id) {
+    inst.selection = ui.selection;
+    inst.hidden = new Set(ui.hidden);
+  }
+  // hidden categories of another colouring do not apply to this one
+  inst.hidden = new Set([...inst.hidden].filter((c) => d.categories.includes(c)));
+
+  const sameCoords = inst.drawn === d.coords_id;
+  if (!sameCoords || inst.colorKey !== colorKey) {
+    const valueA = colors || new Float32Array(coords.x.length);
+    await sp.draw({ x: coords.x, y: coords.y, valueA },
+      { zDataType: 'categorical', spatialIndex: sameCoords || coords.spatialIndex ? coords.spatialIndex : undefined });
+    if (!coords.spatialIndex) coords.spatialIndex = sp.get('spatialIndex');
+    if (!sameCoords) {
+      const view = VIEWS.get(`${d.view_key}|${d.projection_id}`);
+      if (view) sp.set({ cameraView: view }); else sp.zoomToOrigin();
+    }
+    inst.drawn = d.coords_id;
+    inst.colorKey = colorKey;
+    inst.coords = coords;
+    applyFilter(inst);
+    restoreSelection(inst);
+  }
+  renderLegend(inst);
+  inst.highlight = (d.highlight || []).map((r) => indexOfRow(coords.rows, r)).filter((i) => i >= 0);
+  drawRings(inst);
+  inst.plot.dataset.drawn = String(coords.x.length);
+  inst.plot.dataset.coordsId = d.coords_id;
+  inst.plot.dataset.colorId = d.color_id;
+  inst.wrap.dataset.ready = '1';
+}
+
+export default function mount(component) {
+  const { data, parentElement, setStateValue, setTriggerValue } = component;
+  let inst = INSTANCES.get(parentElement);
+  if (!inst) {
+    inst = createInstance(parentElement);
+    INSTANCES.set(parentElement, inst);
+  }
+  clearTimeout(inst.destroyTimer);
+  inst.setStateValue = setStateValue;
+  inst.setTriggerValue = setTriggerValue;
+  if (data) {
+    update(inst, data).catch((e) => {
+      inst.info.textContent = `The map could not draw: ${e && e.message ? e.message : e}`;
+      console.error(e);
+    });
+  }
+  return () => {
+    // Streamlit calls this before each new `data` too: destroy only when really unmounted.
+    inst.destroyTimer = setTimeout(() => {
+      if (parentElement.isConnected) return;
+      if (inst.sp) inst.sp.destroy();
+      INSTANCES.delete(parentElement);
+    }, 1500);
+  };
+}
