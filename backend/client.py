@@ -21,7 +21,7 @@ from backend.api import Added, Backend, implements
 from backend.datasets import ingest
 from backend.datasets.bundled import BUNDLED
 from backend.datasets.upload import UploadLimits
-from backend.errors import InvalidParameterError, NotFoundError
+from backend.errors import InvalidInputError, InvalidParameterError, NotFoundError
 from backend.jobs import JobRunner, JobSpec, JobStatus
 from backend.store import ArtifactInfo, DatasetInfo, Store
 from backend.tasks.text import TextSearchResult
