@@ -110,6 +110,15 @@ def _check_knn(p: dict[str, Any], info: DatasetInfo) -> None:
     check_rows(info.n_rows, p["n_neighbors"])
 
 
+def _check_umap(p: dict[str, Any], info: DatasetInfo) -> None:
+    check_rows(info.n_rows, p["n_neighbors"])
+    need = p["n_components"] + 2
+    if info.n_rows < need:
+        raise InvalidInputError(
+            f"UMAP's spectral start needs at least {need} rows for a {p['n_components']}-D map; "
+            f"{info.name!r} has {info.n_rows}. Use PCA or the heat geodesic for it.")
+
+
 def _check_pca(p: dict[str, Any], info: DatasetInfo) -> None:
     if p["n_components"] > info.n_dims:
         raise InvalidParameterError(
@@ -232,7 +241,7 @@ PCA = register(JobKind(
     check=_check_pca, title="PCA", quick=True))
 UMAP = register(JobKind(
     "umap", params=UMAP_PARAMS, run=run_umap, result=ProjectionResult, files=(PROJECTION_FILE,),
-    check=_check_knn, version=2, title="UMAP"))
+    check=_check_umap, version=2, title="UMAP"))
 HEAT_GEODESIC = register(JobKind(
     "heat_geodesic", params=HEAT_GEODESIC_JOB_PARAMS, run=run_heat_geodesic,
     result=ProjectionResult, files=(PROJECTION_FILE,), check=_check_knn, version=3,

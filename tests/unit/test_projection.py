@@ -92,3 +92,33 @@ def test_umap_progress_can_cancel():
 
     with pytest.raises(Stop):
         umap_embedding(X, knn_graph(X, 10), progress=progress)
+
+
+def test_duplicates_and_tiny_datasets_in_pca_and_umap_jobs(backend):
+    """Issue 17 item 17: duplicate rows and 3-15-row datasets in PCA and UMAP (the heat
+    geodesic: tests/unit/test_heat_geodesic.py); UMAP on 3 rows is refused with a reason
+    instead of failing inside its spectral start."""
+    import pandas as pd
+
+    from backend.kinds import JobSpec
+
+    rng = np.random.default_rng(0)
+    dup = np.repeat(rng.normal(size=(8, 4)), 5, axis=0).astype(np.float32)  # 40 rows, 8 distinct
+    for X in (dup, rng.normal(size=(5, 4)).astype(np.float32)):
+        info = backend.store.add_dataset(pd.DataFrame({"i": np.arange(len(X))}), X,
+                                         name=f"d{len(X)}", source="test")
+        runs = [("pca", {}), ("umap", {"n_neighbors": 2})]
+        if len(X) > 5:
+            runs.append(("umap", {"n_neighbors": 3, "metric": "cosine", "n_components": 3}))
+        for kind, params in runs:
+            status = backend.wait(backend.submit(JobSpec(kind, info.id, params)), 180)
+            assert status.state == "done", (kind, params, status.error)
+            proj = backend.artifact_table(status.artifact_id, "projection.parquet")
+            assert len(proj) == len(X) and np.isfinite(proj.drop(columns="_row").to_numpy()).all()
+    three = backend.store.add_dataset(pd.DataFrame({"i": np.arange(3)}),
+                                      rng.normal(size=(3, 4)).astype(np.float32), name="three",
+                                      source="test")
+    with pytest.raises(InvalidInputError, match="UMAP's spectral start needs at least 4 rows "
+                                                "for a 2-D map; 'three' has 3"):
+        backend.submit(JobSpec("umap", three.id, {"n_neighbors": 2}))
+    assert backend.wait(backend.submit(JobSpec("pca", three.id, {})), 60).state == "done"
