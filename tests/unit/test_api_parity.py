@@ -12,7 +12,7 @@ import pytest
 
 from backend.api import Added, Backend, declarations
 from backend.client import LocalBackend
-from backend.errors import NotFoundError
+from backend.errors import InvalidInputError, NotFoundError
 from backend.http_client import HttpBackend
 from backend.jobs import JobSpec, job_kinds
 from backend.tasks.text import TextSearchResult
@@ -127,6 +127,9 @@ FAULTS = {
     "bad_search": lambda b, s: b.search(s["embedded"], "", 3),
     "bad_param": lambda b, s: b.submit(JobSpec("pca", s["digits"], {"n_components": 999})),
     "unknown_bundled_graph": lambda b, s: b.add_bundled_graph("nope"),
+    "zero_row_cosine": lambda b, s: b.neighbors(
+        b.add_upload(b"a,b\n0,0\n1,2\n3,1\n2,2\n", "z.csv", n_neighbors=2).dataset.id, 0,
+        2, "cosine"),
 }
 
 
@@ -210,6 +213,8 @@ def test_the_same_error_on_both(both, ws, name):
     assert errors[0] == errors[1]
     if name in ("unknown_dataset", "bad_id", "wrong_file_type", "unlisted_file"):
         assert errors[0][0] is NotFoundError
+    if name == "zero_row_cosine":
+        assert errors[0][0] is InvalidInputError and "row 0 is the zero vector" in errors[0][1]
 
 
 def test_the_service_serves_exactly_the_declared_routes(both):
