@@ -852,7 +852,7 @@ def _analyze(weights_iter, params: dict, report) -> WeightAnalysis:
                     skipped.append({"name": name, "shape": _shape_str(tensor.shape),
                                     "reason": ONE_D_REASON})
                     continue
-                tied = _tied_to(tensor, name, storages, owner=value)
+                tied = _tied_to(tensor, value, name, storages)
                 if tied is not None:
                     skipped.append({"name": name, "shape": _shape_str(tensor.shape),
                                     "reason": f"shares storage with {tied} (tied weights): "
@@ -933,13 +933,13 @@ def _analyze(weights_iter, params: dict, report) -> WeightAnalysis:
 ONE_D_REASON = "1-D (a bias or a norm scale): no matrix to take a spectrum of"
 
 
-def _tied_to(tensor, name: str, storages: dict, owner) -> str | None:
+def _tied_to(tensor, value, name: str, storages: dict) -> str | None:
     """The name of an earlier tensor that is this very tensor (same storage, offset, shape
     and strides: a tied embedding and output head), else None after recording this one.
 
-    A weak reference to ``owner`` (the object the weights yielded, e.g. held by the same state
-    dict; not ``tensor``, a detached view that dies with the loop's iteration) guards against a
-    freed tensor whose memory was reused: only a tensor still alive counts as the same storage.
+    A weak reference to ``value`` (the object the source yielded; ``tensor`` is a detached
+    view of it) guards against a freed tensor whose memory was reused: only a tensor still
+    alive (e.g. held by the same state dict) counts as the same storage.
     """
     import weakref
 
@@ -951,9 +951,9 @@ def _tied_to(tensor, name: str, storages: dict, owner) -> str | None:
     if seen is not None and seen[1]() is not None:
         return seen[0]
     try:
-        storages[key] = (name, weakref.ref(owner))
-    except TypeError:  # an object without weak references: its own tensor then
-        storages[key] = (name, weakref.ref(tensor))
+        storages[key] = (name, weakref.ref(value))
+    except TypeError:  # an object without weak references: it cannot be proved alive
+        storages[key] = (name, lambda: None)
     return None
 
 

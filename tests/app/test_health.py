@@ -65,3 +65,36 @@ def test_representation_panel_on_digits(app):
     m = _metrics(at)
     assert 1 < float(m["RankMe"]) < 64
     assert any("DSMI with the label" in md.value for md in at.markdown)
+
+
+def test_representation_panel_with_fewer_rows_than_dimensions(app):
+    """Issue 17 item 18: 12 rows in 30 dimensions are not refused; the panel shows every
+    measure that is defined and says which one was skipped and why."""
+    import numpy as np
+    import pandas as pd
+
+    at = app
+    at.switch_page("views/upload.py")
+    at.run()
+    X = np.random.default_rng(0).normal(size=(12, 30))
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(30)])
+    at.file_uploader(key="upload_file").upload("wide.csv", df.to_csv(index=False).encode(),
+                                               "text/csv")
+    at.run()
+    at.number_input(key="upload_k").set_value(5)  # the upload asks 16 rows by default
+    at.button(key="upload_add").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Stored **wide**: 12 rows × 30 dimensions" in at.success[0].value
+    at.switch_page("views/map.py")
+    at = run_until(at, lambda a: "points drawn" in captions(a) or a.exception or a.error)
+    assert "12 of 12 points drawn" in captions(at)
+    next(b for b in at.button if b.label == "Compute representation diagnostics").click()
+    at = run_until(at, lambda a: any(m.label == "RankMe" for m in a.metric) or a.exception
+                   or a.error)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    m = _metrics(at)
+    assert 1 < float(m["RankMe"]) <= 12 and m["MP spikes"] == "–", (m, captions(at)[:300])
+    notes = [i.value for i in at.info]
+    assert any("12 rows in 30 dimensions" in n and "RankMe is capped at 12" in n
+               and "Skipped: mp_num_spikes" in n for n in notes), notes

@@ -78,6 +78,25 @@ def test_eigenmaps_embedding_and_bounds(backend, karate):
         backend.submit(JobSpec("graph_embed", meta["derived_dataset"], {}))
 
 
+def test_eigenmaps_of_a_graph_with_many_components_say_how_they_were_placed(backend):
+    """Issue 17 item 20: nodes outside the largest component get non-zero vectors (each
+    component embedded in the same columns) and the report states the counts."""
+    edges = ("source,target\n" + "".join(f"a{i},a{i + 1}\n" for i in range(9))
+             + "b0,b1\nb1,b2\nb2,b3\nc0,c1\n")
+    nodes = "id\n" + "".join(f"a{i}\n" for i in range(10)) + "b0\nb1\nb2\nb3\nc0\nc1\nlone\n"
+    info, _ = backend.add_graph(edges.encode(), "parts.csv", nodes=nodes.encode(),
+                                nodes_filename="nodes.csv")
+    art = _run(backend, "graph_embed", info.id, {"method": "eigenmaps", "n_components": 3})
+    res = backend.result(art)
+    report = res.embedding_report
+    assert report["n_connected_components"] == 4 and report["n_outside_largest"] == 7
+    assert report["n_zero_rows"] == 1 and report["components"] == "separate"
+    assert "7 nodes outside the largest are embedded per component" in report["note"]
+    assert "1 isolated node(s) sit at 0" in report["note"]
+    X = backend.rows(res.derived_dataset, list(range(info.n_rows)))
+    assert int((~X.any(axis=1)).sum()) == 1  # only the isolated node
+
+
 def test_layout_and_communities(backend, karate):
     art = _run(backend, "graph_layout", karate.id, {})
     lay = backend.artifact_table(art, "layout.parquet")

@@ -222,3 +222,33 @@ def test_umap_learn_engine_is_the_reference():
     assert emb.shape == (300, 2) and rep.engine == "umap-learn"
     with pytest.raises(InvalidParameterError, match="engine must be one of"):
         umap_fit(X, knn_graph(X, 10), engine="rapids")
+
+
+def test_duplicates_and_tiny_datasets_in_pca_and_umap_jobs(backend):
+    """Issue 17 item 17: duplicate rows and 3-15-row datasets in PCA and UMAP (the heat
+    geodesic: tests/unit/test_heat_geodesic.py); UMAP on 3 rows works
+    without failing inside the spectral start."""
+    import pandas as pd
+
+    from backend.kinds import JobSpec
+
+    rng = np.random.default_rng(0)
+    dup = np.repeat(rng.normal(size=(8, 4)), 5, axis=0).astype(np.float32)  # 40 rows, 8 distinct
+    for X in (dup, rng.normal(size=(5, 4)).astype(np.float32)):
+        info = backend.store.add_dataset(pd.DataFrame({"i": np.arange(len(X))}), X,
+                                         name=f"d{len(X)}", source="test")
+        # duplicates: more neighbours than copies, so the kNN graph is connected (a graph of
+        # separate cliques sends umap-learn into a slow multi-component spectral start)
+        runs = [("pca", {}), ("umap", {"n_neighbors": 2 if len(X) <= 5 else 7})]
+        if len(X) > 5:
+            runs.append(("umap", {"n_neighbors": 7, "metric": "cosine", "n_components": 3}))
+        for kind, params in runs:
+            status = backend.wait(backend.submit(JobSpec(kind, info.id, params)), 180)
+            assert status.state == "done", (kind, params, status.error)
+            proj = backend.artifact_table(status.artifact_id, "projection.parquet")
+            assert len(proj) == len(X) and np.isfinite(proj.drop(columns="_row").to_numpy()).all()
+    three = backend.store.add_dataset(pd.DataFrame({"i": np.arange(3)}),
+                                      rng.normal(size=(3, 4)).astype(np.float32), name="three",
+                                      source="test")
+    for kind, params in (("umap", {"n_neighbors": 2}), ("pca", {})):
+        assert backend.wait(backend.submit(JobSpec(kind, three.id, params)), 60).state == "done"
