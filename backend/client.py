@@ -402,6 +402,59 @@ class LocalBackend:
     def artifact_array(self, artifact_id: str, name: str) -> np.ndarray:
         return np.load(self.store.artifact_path(artifact_id, name), allow_pickle=False)
 
+    # -- clusters, linked charts, exports (quick: no job) ---------------------------------
+    def facets(self, dataset_id: str, columns: list[str], *, filters: list[dict] | None = None,
+               rows: list[int] | np.ndarray | None = None, top: int = 20, bins: int = 30,
+               return_rows: bool = False):
+        """Cross-filtered counts of metadata columns (:func:`backend.clusters.facet_counts`)."""
+        from backend.clusters.stored import dataset_facets
+
+        return dataset_facets(self.store, dataset_id, columns, filters=filters or [], rows=rows,
+                              top=top, bins=bins, return_rows=return_rows)
+
+    def selection_bytes(self, dataset_id: str, *, filters: list[dict] | None = None,
+                        rows: list[int] | np.ndarray | None = None, fmt: str = "csv") -> bytes:
+        """The selected rows' metadata as CSV or Parquet bytes."""
+        from backend.clusters.stored import selection_bytes
+
+        return selection_bytes(self.store, dataset_id, filters=filters or [], rows=rows, fmt=fmt)
+
+    def cluster_names(self, artifact_id: str, level: int) -> pd.DataFrame:
+        """The clusters of one level of a clustering, with their (edited) names."""
+        from backend.clusters.stored import cluster_names
+
+        return cluster_names(self.store, artifact_id, level)
+
+    def rename_clusters(self, artifact_id: str, level: int, names: dict[int, str]) -> pd.DataFrame:
+        """Store edited cluster names; ``""`` restores a computed name."""
+        from backend.clusters.stored import rename_clusters
+
+        return rename_clusters(self.store, artifact_id, level, names)
+
+    def cluster_labels(self, artifact_id: str, level: int) -> np.ndarray:
+        """Labels of one level in row order (int32, -1 = Unclustered)."""
+        from backend.clusters.stored import cluster_labels
+
+        return cluster_labels(self.store, artifact_id, level)
+
+    def assignments_bytes(self, artifact_id: str, level: int, fmt: str = "parquet") -> bytes:
+        """Every row's cluster and name at one level, as Parquet or CSV bytes."""
+        from backend.clusters.stored import assignments_bytes
+
+        return assignments_bytes(self.store, artifact_id, level, fmt)
+
+    def density(self, projection_id: str, *, grid_size: int = 256, bandwidth: float | str = "scott"):
+        """Kernel density of a projection on a grid (:func:`backend.clusters.density_grid`)."""
+        from backend.clusters.stored import projection_density
+
+        return projection_density(self.store, projection_id, grid_size=grid_size, bandwidth=bandwidth)
+
+    def map_html(self, projection_id: str, *, clustering: str | None = None,
+                 level: int | None = None) -> str:
+        """A self-contained offline HTML file of a map, coloured and named by a clustering."""
+        from backend.clusters.stored import map_html
+
+        return map_html(self.store, projection_id, clustering=clustering, level=level)
 
 def _tensor_table(weights) -> pd.DataFrame:
     """One row per tensor of a model: name, shape, dtype, parameter count."""

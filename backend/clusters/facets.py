@@ -66,6 +66,7 @@ class FacetCounts:
     facets: dict[str, Facet]
     n_selected: int
     n_rows: int
+    rows: np.ndarray | None = None
 
 
 def _as_filters(filters: Sequence) -> list:
@@ -92,11 +93,14 @@ class _Table:
         self.n_rows = int(self.con.execute("SELECT count(*) FROM t").fetchall()[0][0])
         self.rows = None
         if rows is not None:
-            rows = np.unique(np.asarray(rows, dtype=np.int64))
-            if rows.size and (rows[0] < 0 or rows[-1] >= self.n_rows):
+            import pyarrow as pa
+
+            rows = np.asarray(rows, dtype=np.int64).ravel()
+            lo, hi = (int(rows.min()), int(rows.max())) if rows.size else (0, 0)
+            if rows.size and (lo < 0 or hi >= self.n_rows):
                 raise InvalidParameterError(
-                    f"selected row ids must be in [0, {self.n_rows - 1}]; got {rows[0]}..{rows[-1]}.")
-            self.rows = pd.DataFrame({ROW: rows})
+                    f"selected row ids must be in [0, {self.n_rows - 1}]; got {lo}..{hi}.")
+            self.rows = pa.table({ROW: rows})  # duplicates are harmless in the IN (...) below
             self.con.register("sel", self.rows)
 
     def close(self) -> None:
@@ -144,6 +148,12 @@ class _Table:
         return " AND ".join(parts), args
 
 
+    def passing(self, filters: list) -> np.ndarray:
+        where, args = self.where(filters)
+        got = self.con.execute(f"SELECT {ROW} FROM t WHERE {where}", args).fetchnumpy()
+        return np.sort(np.asarray(got[ROW], dtype=np.int64))
+
+
 def _quote(path: str | Path) -> str:
     return str(path).replace("'", "''")
 
@@ -161,6 +171,7 @@ def facet_counts(
     top: int = 20,
     bins: int = 30,
     kinds: dict[str, str] | None = None,
+    return_rows: bool = False,
 ) -> FacetCounts:
     """Cross-filtered counts of metadata columns.
 
@@ -181,6 +192,9 @@ def facet_counts(
         Bins of a numeric facet (equal width over the column's full range).
     kinds : dict of column -> {"category", "numeric"}, optional
         Override: numeric columns are histograms unless set to ``"category"``.
+    return_rows : bool, default=False
+        Also return the ids of the rows passing every filter and the selection
+        (``FacetCounts.rows``, int64, ascending), to dim the others on the map.
 
     Returns
     -------
@@ -211,6 +225,9 @@ def facet_counts(
             where, args = tab.where(flts, skip=column)
             out[column] = (_numeric_facet if kind == "numeric" else _category_facet)(
                 tab, column, where, args, top if kind == "category" else bins)
+        if return_rows:
+            passing = tab.passing(flts)
+            return FacetCounts(out, len(passing), tab.n_rows, passing)
         where, args = tab.where(flts)
         n_sel = int(tab.con.execute(f"SELECT count(*) FROM t WHERE {where}", args).fetchall()[0][0])
         return FacetCounts(out, n_sel, tab.n_rows)
@@ -266,9 +283,7 @@ def filtered_rows(path: str | Path, *, filters: Sequence = (), rows: np.ndarray 
     """Row ids (int64, ascending) passing every filter and the selection. Raises as :func:`facet_counts`."""
     tab = _Table(path, rows)
     try:
-        where, args = tab.where(_as_filters(filters))
-        got = tab.con.execute(f"SELECT {ROW} FROM t WHERE {where} ORDER BY {ROW}", args).fetchnumpy()
-        return np.asarray(got[ROW], dtype=np.int64)
+        return tab.passing(_as_filters(filters))
     finally:
         tab.close()
 

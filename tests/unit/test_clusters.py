@@ -261,6 +261,9 @@ def test_facets_row_selection_and_top_other(table_path):
         filtered_rows(path, rows=rows, filters=[{"kind": "category", "column": "colour",
                                                  "values": ["blue"]}]),
         df.index[(df.index % 2 == 0) & (df["colour"] == "blue")].to_numpy())
+    blue = {"kind": "category", "column": "colour", "values": ["blue"]}
+    both = facet_counts(path, ["colour"], rows=rows, filters=[blue], return_rows=True)
+    np.testing.assert_array_equal(both.rows, filtered_rows(path, rows=rows, filters=[blue]))
     sub = filtered_table(path, rows=[3, 1], columns=["colour"])
     assert sub.columns.tolist() == ["_row", "colour"] and sub["_row"].tolist() == [1, 3]
 
