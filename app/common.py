@@ -1,4 +1,4 @@
-"""What every page shares: the backend client, the current dataset, cached loads."""
+"""What every page shares: the backend client, the dataset picker, cached loads."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from backend.client import get_backend
-from backend.datasets.bundled import DEFAULT_DATASET
 from backend.errors import LatentLensError
+from backend.kinds import DEFAULT_DATASET, JobSpec
 
-__all__ = ["client", "current_dataset", "select_dataset", "load_table", "load_artifact_table"]
+__all__ = ["client", "current_dataset", "select_dataset", "load_table", "load_artifact_table",
+           "submit_once"]
 
 
 @st.cache_resource(show_spinner=False)
@@ -30,7 +31,7 @@ def client():
 
 
 def select_dataset(dataset_id: str) -> None:
-    """Make ``dataset_id`` the current dataset from the next run on."""
+    """Make ``dataset_id`` the current dataset of the next page that can show it."""
     st.session_state["pending_dataset_id"] = dataset_id
 
 
@@ -44,28 +45,63 @@ def load_artifact_table(_client, artifact_id: str, name: str) -> pd.DataFrame:
     return _client.artifact_table(artifact_id, name)
 
 
-def current_dataset(kinds: tuple[str, ...] = ("vectors",)):
-    """The dataset chosen in the sidebar (the bundled default on first visit)."""
+def submit_once(c, spec: JobSpec, *, store: str = "jobs") -> str | None:
+    """Submit a job once per session (the same spec returns the same id); None on a bad spec,
+    whose message is shown."""
+    jobs = st.session_state.setdefault(store, {})
+    key = (spec.kind, spec.dataset_id, repr(sorted(spec.params.items())))
+    if key not in jobs:
+        try:
+            jobs[key] = c.submit(spec)
+        except LatentLensError as e:
+            st.error(str(e))
+            return None
+    return jobs[key]
+
+
+def current_dataset(kinds: tuple[str, ...] = ("vectors",), *, label: str = "Dataset",
+                    key: str = "dataset_id"):
+    """The dataset chosen in the sidebar among those of ``kinds``, kept in the page URL
+    (``?dataset=<id>``), so a reload or a copied link shows the same one.
+
+    The bundled digits are added on the first visit of a page of vectors. Returns None when
+    the workspace has no dataset of these kinds (the page offers to add one).
+    """
     c = client()
     datasets = [d for d in c.datasets() if d.kind in kinds]
-    if not datasets:
+    if not datasets and "vectors" in kinds:
         with st.spinner("Adding the bundled digits dataset…"):
             c.add_bundled(DEFAULT_DATASET)
         datasets = [d for d in c.datasets() if d.kind in kinds]
-    ids = [d.id for d in datasets]
+    if not datasets:
+        return None
     by_id = {d.id: d for d in datasets}
-    pending = st.session_state.pop("pending_dataset_id", None)
-    if pending in by_id:
-        st.session_state["dataset_id"] = pending
-    elif "dataset_id" not in st.session_state and st.session_state.get("_dataset_id") in by_id:
-        # a page without the picker was shown in between: Streamlit dropped the widget's state
-        st.session_state["dataset_id"] = st.session_state["_dataset_id"]
-    if st.session_state.get("dataset_id") not in by_id:
-        default = next((d.id for d in datasets if d.extra.get("bundled") == DEFAULT_DATASET), ids[0])
-        st.session_state["dataset_id"] = default
+    state = st.session_state
+    remembered = f"_{key}"  # survives pages without the picker (Streamlit drops widget state)
+    linked = st.query_params.get("dataset")
+    pending = state.get("pending_dataset_id")
+    if pending in by_id:  # consumed by the first page that can show it
+        state[key] = pending
+        del state["pending_dataset_id"]
+    elif key not in state and linked in by_id:
+        state[key] = linked
+    elif key not in state and state.get(remembered) in by_id:
+        state[key] = state[remembered]
+    if state.get(key) not in by_id:
+        if linked and linked not in by_id and not state.get(f"{remembered}-warned"):
+            st.warning(f"The dataset in this link ({linked}) is not in this workspace (deleted, "
+                       "or the link is from another workspace); showing the default instead.")
+            state[f"{remembered}-warned"] = True
+        default = next((d.id for d in datasets if d.extra.get("bundled") == DEFAULT_DATASET),
+                       datasets[-1].id if "vectors" not in kinds else datasets[0].id)
+        state[key] = default
     st.sidebar.selectbox(
-        "Dataset", ids, key="dataset_id",
-        format_func=lambda i: f"{by_id[i].name} — {by_id[i].n_rows:,} × {by_id[i].n_dims} · {i[:6]}",
+        label, list(by_id), key=key,
+        format_func=lambda i: (f"{by_id[i].name} — {by_id[i].n_rows:,} × {by_id[i].n_dims}"
+                               if by_id[i].kind == "vectors" else
+                               f"{by_id[i].name} — {by_id[i].n_rows:,} rows"),
     )
-    st.session_state["_dataset_id"] = st.session_state["dataset_id"]
-    return by_id[st.session_state["dataset_id"]]
+    state[remembered] = state[key]
+    if st.query_params.get("dataset") != state[key]:
+        st.query_params["dataset"] = state[key]
+    return by_id[state[key]]

@@ -9,8 +9,9 @@ import streamlit as st
 
 from app.common import load_artifact_table
 from backend.errors import LatentLensError
-from backend.jobs import JobSpec
-from components.jobs import job_progress
+from backend.kinds import JobSpec, params_of
+from components.form import param_form
+from components.jobs import job_done
 from components.search import filter_controls, filterable_columns, hits_frame, search_summary
 from components.spectra import covariance_figure
 
@@ -25,32 +26,22 @@ def representation_panel(c, info, columns: list[str], label_col: str | None) -> 
     jobs = st.session_state.setdefault("rep_jobs", {})
     with st.form(f"rep-form-{info.id}"):
         a, b, d = st.columns(3)
-        opts = ["(none)", *columns]
-        label = a.selectbox("Label column (for DSMI)", opts,
-                            index=opts.index(label_col) if label_col in opts else 0, key=f"rep_label-{info.id}")
-        pair = b.selectbox("Pair column (partner's id, for alignment)", opts, key=f"rep_pair-{info.id}")
-        normalize = d.checkbox("L2-normalise rows first", key=f"rep_norm-{info.id}")
+        params = {}
+        decl = params_of("representation")
+        for where, name in ((a, "label_column"), (b, "pair_column"), (d, "normalize")):
+            over = {"default": label_col} if name == "label_column" else {}
+            params.update(param_form(decl, key=f"rep-{info.id}", where=where, only=[name],
+                                     overrides={name: over}, columns=columns))
         if st.form_submit_button("Compute representation diagnostics"):
-            params = {"normalize": normalize}
-            if label != "(none)":
-                params["label_column"] = label
-            if pair != "(none)":
-                params["pair_column"] = pair
             try:
                 jobs[info.id] = c.submit(JobSpec("representation", info.id, params))
             except LatentLensError as e:
                 st.error(str(e))
-    job_id = jobs.get(info.id)
-    if job_id is None:
+    status = job_done(c, jobs.get(info.id), label="Representation diagnostics", key="rep-job",
+                      again="compute them again")
+    if status is None:
         return
-    status = c.status(job_id)
-    if status.state in ("queued", "running"):
-        job_progress(c, job_id, label="Representation diagnostics", key="rep-job")
-        return
-    if status.state != "done":
-        st.error(status.error or f"The diagnostics were {status.state}.")
-        return
-    r = c.artifact_json(status.artifact_id, "representation.json")
+    r = c.result(status.artifact_id).representation
     m = st.columns(4)
     m[0].metric("RankMe", f"{r['rankme']:.1f}", help=f"of at most {min(r['n_rows'], r['n_features'])}")
     m[1].metric("RankMe (centred)", f"{r['rankme_centered']:.1f}")
@@ -68,6 +59,33 @@ def representation_panel(c, info, columns: list[str], label_col: str | None) -> 
     spec = load_artifact_table(c, status.artifact_id, "covariance_spectrum.parquet")
     st.plotly_chart(covariance_figure(spec["eigenvalue"].to_numpy(), bulk_max=r["mp_bulk_max"]),
                     key=f"cov-{status.artifact_id}")
+
+
+__all__ += ["faithfulness_panel"]
+
+
+def faithfulness_panel(c, faith, faith_job: str | None) -> None:
+    """Trustworthiness, continuity, kNN recall and row-Spearman of the map shown."""
+    if faith is None:
+        return
+    status = job_done(c, faith_job, label="Scoring the projection's faithfulness",
+                      key="faith-job", again="reload the page to score it again")
+    if status is None:
+        return
+    f = c.result(status.artifact_id).faithfulness
+    k = f["n_neighbors"]
+    m = st.columns(4)
+    m[0].metric(f"Trustworthiness (k={k})", f"{f['trustworthiness']:.3f}",
+                help="1 = no point in a map neighbourhood that is far in the original space")
+    m[1].metric(f"Continuity (k={k})", f"{f['continuity']:.3f}",
+                help="1 = no original-space neighbour pushed away in the map")
+    m[2].metric(f"kNN recall (k={k})", f"{f['knn_recall']:.3f}",
+                help="share of each point's original-space neighbours kept in the map")
+    m[3].metric("Row Spearman vs original distances", f"{f['row_spearman_original']:.3f}",
+                help="mean per-row rank correlation of map and original distances")
+    if f["sampled"]:
+        st.caption(f"Trustworthiness, continuity and Spearman on {f['n_rows']:,} random rows "
+                   f"of {f['n_samples']:,} (each against every point); kNN recall on every row.")
 
 
 __all__ += ["search_panel"]

@@ -391,6 +391,12 @@ class LocalBackend:
     def artifacts(self, dataset_id: str | None = None) -> list[ArtifactInfo]:
         return self.store.artifacts(dataset_id)
 
+    def result(self, artifact_id: str):
+        """The typed result of an artifact (its job kind's :class:`~backend.results.Result`)."""
+        from backend.jobs import result_of
+
+        return result_of(self.store.artifact(artifact_id))
+
     def artifact_table(self, artifact_id: str, name: str) -> pd.DataFrame:
         return pd.read_parquet(self.store.artifact_path(artifact_id, name))
 

@@ -5,10 +5,11 @@ dataset id, the *resolved* parameters and the kind's code version, so submitting
 the same spec twice returns the same job, and a finished job's artifact (same id)
 is returned instead of being computed again.
 
-A job kind is registered with :func:`register`: a ``validate(params, dataset)``
-function that checks and resolves parameters before anything is queued, and a
-``run(ctx)`` function that computes, reports progress through ``ctx.progress``
-and writes its files through ``ctx`` (only the job layer touches the store).
+A job kind is one declaration, :class:`JobKind`, registered with :func:`register`:
+its parameters (a :class:`~backend.params.ParamSpec`, checked before anything is
+queued), its ``run(ctx)`` function (computes, reports progress through
+``ctx.progress``, writes its files through ``ctx``: only the job layer touches the
+store), its typed result (a :class:`~backend.results.Result`) and its files.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import platform
 import threading
 import time
 import traceback
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -34,14 +34,19 @@ from backend.errors import (
     LatentLensError,
     NotFoundError,
 )
+from backend.params import AUTO, ParamSpec
+from backend.results import EmptyResult, Result
 from backend.store import ArtifactInfo, DatasetInfo, Store, content_hash
 
-__all__ = ["JobSpec", "JobStatus", "JobContext", "JobKind", "JobRunner", "register", "job_kinds"]
+__all__ = ["JobSpec", "JobStatus", "JobContext", "JobKind", "JobRunner", "register", "unregister",
+           "job_kinds", "result_of"]
 
 log = logging.getLogger(__name__)
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+CANCELLED = "cancelled by the user"
+INTERRUPTED = "interrupted: the backend stopped"
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ class JobStatus:
     artifact_id: str | None
     created: float
     updated: float
+    owner: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -92,38 +98,86 @@ class JobStatus:
 
 @dataclass(frozen=True)
 class JobKind:
-    """A registered kind of job."""
+    """A kind of job, declared once (see ``../shared/DESIGN.md``, "Kinds: declared once").
+
+    Parameters
+    ----------
+    name : str
+        The kind's name in a :class:`JobSpec`.
+    params : ParamSpec
+        Its parameters: the job validator, the service schema and the form read this.
+    run : callable(JobContext) -> Result
+        Computes, reports progress through ``ctx.progress``, writes its files through ``ctx``
+        and returns the typed result (stored in ``meta.json`` under ``"result"``).
+    result : type of Result
+        The result's class (``backend.result(artifact_id)`` returns one).
+    files : tuple of str
+        The files its artifact holds (besides ``meta.json``).
+    dataset_kinds : tuple of str, default=("vectors",)
+        The dataset kinds it runs on.
+    version : int, default=1
+        Bump whenever the output changes, so artifacts of older code are not reused.
+    check : callable(params, DatasetInfo) -> dict or None, optional
+        Data-dependent checks after the parameters are valid (``n_neighbors`` below the row
+        count, a column that must exist). May return the parameters with values resolved
+        from the data (e.g. the latitude column found by name); must be cheap.
+    title : str
+        Shown to the user (progress labels, the form's heading).
+    quick : bool, default=False
+        Runs on the quick lane: never waits behind a heavy job.
+    """
 
     name: str
-    run: Callable[["JobContext"], dict[str, Any] | None]
-    validate: Callable[[dict[str, Any], DatasetInfo], dict[str, Any]]
-    version: int = 1
+    params: ParamSpec
+    run: Callable[["JobContext"], Result | None]
+    result: type[Result] = EmptyResult
+    files: tuple[str, ...] = ()
     dataset_kinds: tuple[str, ...] = ("vectors",)
+    version: int = 1
+    check: Callable[[dict[str, Any], DatasetInfo], dict[str, Any] | None] | None = None
+    title: str = ""
+    quick: bool = False
+
+    def validate(self, raw: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+        """The resolved parameters of a job of this kind on ``info`` (raises on bad input)."""
+        params = self.params.validate(raw, owner=self.name)
+        for p in self.params:
+            value = params[p.name]
+            if p.column and value is not None and value != AUTO and value not in info.columns:
+                raise InvalidParameterError(
+                    f"{p.name} {params[p.name]!r} is not a column of {info.name!r}; its columns: "
+                    f"{info.columns[:30]}.")
+        if self.check is not None:
+            resolved = self.check(params, info)
+            if resolved is not None:
+                params = resolved
+        return params
 
 
 _KINDS: dict[str, JobKind] = {}
+_KINDS_LOCK = threading.Lock()
 
 
-def register(
-    name: str,
-    *,
-    validate: Callable[[dict[str, Any], DatasetInfo], dict[str, Any]],
-    version: int = 1,
-    dataset_kinds: tuple[str, ...] = ("vectors",),
-) -> Callable[[Callable[["JobContext"], dict[str, Any] | None]], Callable]:
-    """Decorator registering ``run(ctx)`` as the job kind ``name``.
+def register(kind: JobKind) -> JobKind:
+    """Register a job kind; returns it.
 
-    ``validate(params, dataset_info)`` returns the full resolved parameters (every
-    default filled in) or raises :class:`InvalidParameterError`; it must be cheap.
-    Bump ``version`` whenever the kind's output changes, so stored artifacts of the
-    old code are not returned for new submissions.
+    Raises
+    ------
+    ValueError
+        If a kind of that name is registered already (a second declaration would silently
+        replace the first).
     """
+    with _KINDS_LOCK:
+        if kind.name in _KINDS:
+            raise ValueError(f"a job kind named {kind.name!r} is registered already")
+        _KINDS[kind.name] = kind
+    return kind
 
-    def deco(run: Callable[["JobContext"], dict[str, Any] | None]) -> Callable:
-        _KINDS[name] = JobKind(name, run, validate, version, dataset_kinds)
-        return run
 
-    return deco
+def unregister(name: str) -> None:
+    """Remove a registered kind (tests that declare kinds of their own clean up with this)."""
+    with _KINDS_LOCK:
+        _KINDS.pop(name, None)
 
 
 def job_kinds() -> dict[str, JobKind]:
@@ -203,8 +257,7 @@ class JobContext:
     # -- progress ------------------------------------------------------------------
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress (fraction of this job, 0..1). Raises JobCancelled once cancelled."""
-        if self._cancel.is_set():
-            raise JobCancelled("cancelled by the user")
+        self.check_cancelled()
         lo, hi = self._span
         frac = lo + (hi - lo) * min(max(float(fraction), 0.0), 1.0)
         now = time.monotonic()
@@ -213,8 +266,14 @@ class JobContext:
             self.store.upsert_job(self.job_id, progress=frac, message=message)
 
     def check_cancelled(self) -> None:
+        """Raise JobCancelled once the job was cancelled (or its process is stopping)."""
         if self._cancel.is_set():
-            raise JobCancelled("cancelled by the user")
+            raise JobCancelled(getattr(self._cancel, "reason", CANCELLED))
+
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set once the job must stop (for loops that poll it, or child processes to kill)."""
+        return self._cancel
 
     # -- inputs --------------------------------------------------------------------
     def vectors(self) -> np.ndarray:
@@ -250,56 +309,105 @@ class JobContext:
         _write_json(self.out / name, obj)
 
 
+class _Stop(threading.Event):
+    """A job's stop signal: why it stops (cancelled by the user, or its process stopping)."""
+
+    reason = CANCELLED
+
+    def stop(self, reason: str) -> None:
+        if not self.is_set():
+            self.reason = reason
+        self.set()
+
+
+class _Lane:
+    """A queue served by daemon worker threads (a stuck job never blocks the process exit)."""
+
+    def __init__(self, name: str, workers: int, target: Callable[[tuple], None]):
+        import queue
+
+        self.queue: "queue.Queue[tuple | None]" = queue.Queue()
+        self._threads = [threading.Thread(target=self._loop, args=(target,), daemon=True,
+                                          name=f"ll-{name}-{i}") for i in range(workers)]
+        for t in self._threads:
+            t.start()
+
+    def _loop(self, target: Callable[[tuple], None]) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            target(item)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self.queue.put(None)
+
+    def alive(self) -> list[threading.Thread]:
+        return [t for t in self._threads if t.is_alive()]
+
+
 class JobRunner:
-    """A pool of worker threads running jobs against one store.
+    """Worker threads running jobs against one store, on two lanes.
 
     Parameters
     ----------
     store : Store
     max_workers : int, default=2
-        Concurrent jobs. Each job uses torch's own thread pool inside.
+        Concurrent heavy jobs. Kinds declared ``quick`` run on a lane of their own (one more
+        worker), so a quick job never waits behind heavy ones.
+
+    Notes
+    -----
+    Every job this runner starts records its owner (host, process id and a token made for
+    this runner). The runner holds an exclusive lock on ``owners/<token>.lock`` in the
+    workspace while it lives; at start-up only the queued or running jobs whose owner's
+    lock can be taken (the owner is gone) are marked *interrupted*, so a second process on
+    the same workspace leaves the first one's jobs alone. :meth:`shutdown` (Ctrl+C, SIGTERM)
+    marks the jobs still running *interrupted* and returns without waiting for them.
     """
 
     def __init__(self, store: Store, max_workers: int = 2):
         self.store = store
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ll-job")
+        self.owner = store.claim_owner()
         self._lock = threading.RLock()
-        self._futures: dict[str, Future] = {}
-        self._cancels: dict[str, threading.Event] = {}
+        self._active: dict[str, _Stop] = {}  # queued or running here, by job id
+        self._done: dict[str, threading.Event] = {}
         self._inline_locks: dict[str, threading.Lock] = {}
-        n = store.mark_interrupted()
+        self._closed = False
+        n = store.reconcile_jobs()
         if n:
-            log.info("marked %d job(s) from an earlier run as interrupted", n)
+            log.info("marked %d job(s) of stopped processes as interrupted", n)
+        self._heavy = _Lane("job", max(1, int(max_workers)), self._run_item)
+        self._quick = _Lane("quick", 1, self._run_item)
 
     # -- public API ----------------------------------------------------------------
     def submit(self, spec: JobSpec) -> str:
         """Validate and queue a job; return its id. Identical specs share one job."""
         job_id, kind, params, info = resolve_spec(self.store, spec)
         with self._lock:
+            if self._closed:
+                raise JobCancelled("the job runner is stopping; submit the job again later.")
             if self.store.artifact_or_none(job_id) is not None:
                 self._mark_done_from_store(job_id, spec, params)
                 return job_id
-            fut = self._futures.get(job_id)
-            if fut is not None and not fut.done():
+            if job_id in self._active:
                 return job_id
-            cancel = threading.Event()
-            self._cancels[job_id] = cancel
+            row = self.store.job_row(job_id)
+            if row is not None and row["state"] in ("queued", "running") \
+                    and self.store.owner_alive(row.get("owner")):
+                return job_id  # another live process computes it: share its artifact
+            stop = _Stop()
+            self._active[job_id] = stop
+            self._done[job_id] = threading.Event()
             self.store.upsert_job(
                 job_id, dataset_id=spec.dataset_id, kind=spec.kind,
                 params=json.dumps(params, sort_keys=True), state="queued", progress=0.0,
-                message="queued", error=None, artifact_id=None,
+                message="queued", error=None, artifact_id=None, owner=self.owner,
             )
-            fut = self._pool.submit(self._run_top, job_id, kind, info, params, cancel)
-            self._futures[job_id] = fut
-            fut.add_done_callback(lambda f, j=job_id: self._forget(j, f))
+            (self._quick if kind.quick else self._heavy).queue.put(
+                (job_id, kind, info, params, stop))
         return job_id
-
-    def _forget(self, job_id: str, fut: Future) -> None:
-        """Drop a finished job's bookkeeping (its state lives in the catalogue)."""
-        with self._lock:
-            if self._futures.get(job_id) is fut:
-                del self._futures[job_id]
-                self._cancels.pop(job_id, None)
 
     def status(self, job_id: str) -> JobStatus:
         row = self.store.job_row(job_id)
@@ -310,29 +418,50 @@ class JobRunner:
     def cancel(self, job_id: str) -> JobStatus:
         """Ask a job to stop; a queued job never starts. Returns the new status."""
         with self._lock:
-            ev = self._cancels.get(job_id)
-            fut = self._futures.get(job_id)
-        if ev is not None:
-            ev.set()
-        if fut is not None and fut.cancel():
-            self.store.upsert_job(job_id, state="cancelled", message="cancelled before it started")
+            stop = self._active.get(job_id)
+        if stop is not None:
+            stop.stop(CANCELLED)
+            row = self.store.job_row(job_id)
+            if row is not None and row["state"] == "queued":
+                self.store.upsert_job(job_id, state="cancelled", message="cancelled before it started")
         return self.status(job_id)
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
-        """Block until a job finishes (for scripts and tests)."""
+        """Block until a job finishes or ``timeout`` seconds pass; return its status."""
         with self._lock:
-            fut = self._futures.get(job_id)
-        if fut is not None:
-            try:
-                fut.result(timeout=timeout)
-            except Exception:  # the job's own handler has recorded the failure
-                pass
-        return self.status(job_id)
+            done = self._done.get(job_id)
+        if done is not None:
+            done.wait(timeout)
+            return self.status(job_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:  # a job of another process: poll the catalogue
+            status = self.status(job_id)
+            if status.finished or (deadline is not None and time.monotonic() >= deadline):
+                return status
+            time.sleep(0.1)
 
-    def shutdown(self) -> None:
-        for ev in list(self._cancels.values()):
-            ev.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop: queued and running jobs are marked *interrupted* (submit them again later).
+
+        Running jobs are told to stop and given ``timeout`` seconds; the worker threads are
+        daemons, so one stuck in a library call does not keep the process alive.
+        """
+        with self._lock:
+            self._closed = True
+            active = dict(self._active)
+        for stop in active.values():
+            stop.stop(INTERRUPTED)
+        self._heavy.close()
+        self._quick.close()
+        deadline = time.monotonic() + timeout
+        for done in [self._done[j] for j in active if j in self._done]:
+            done.wait(max(0.0, deadline - time.monotonic()))
+        for job_id in active:
+            row = self.store.job_row(job_id)
+            if row is not None and row["state"] in ("queued", "running"):
+                self.store.upsert_job(job_id, state="interrupted",
+                                      message="interrupted: the backend stopped; submit it again")
+        self.store.release_owner(self.owner)
 
     # -- running -------------------------------------------------------------------
     def _mark_done_from_store(self, job_id: str, spec: JobSpec, params: dict[str, Any]) -> None:
@@ -344,11 +473,18 @@ class JobRunner:
                 message="loaded from the store", error=None, artifact_id=job_id,
             )
 
-    def _run_top(self, job_id, kind, info, params, cancel) -> None:
+    def _run_item(self, item: tuple) -> None:
+        job_id, kind, info, params, stop = item
         try:
-            self._execute(job_id, kind, info, params, cancel, (0.0, 1.0))
+            if stop.is_set():
+                raise JobCancelled(stop.reason)
+            self._execute(job_id, kind, info, params, stop, (0.0, 1.0))
         except JobCancelled:
-            self.store.upsert_job(job_id, state="cancelled", message="cancelled by the user")
+            if stop.reason == INTERRUPTED:
+                self.store.upsert_job(job_id, state="interrupted",
+                                      message="interrupted: the backend stopped; submit it again")
+            else:
+                self.store.upsert_job(job_id, state="cancelled", message="cancelled by the user")
         except LatentLensError as e:
             self.store.upsert_job(job_id, state="failed", error=str(e), message="failed")
         except Exception as e:  # a bug: record it whole, the UI shows the summary
@@ -358,6 +494,12 @@ class JobRunner:
                 error=f"internal error ({type(e).__name__}: {e}); details in the server log.\n"
                 + traceback.format_exc(limit=5),
             )
+        finally:
+            with self._lock:
+                self._active.pop(job_id, None)
+                done = self._done.pop(job_id, None)
+            if done is not None:
+                done.set()
 
     def run_inline(
         self, spec: JobSpec, cancel: threading.Event, parent: str, span: tuple[float, float]
@@ -374,11 +516,15 @@ class JobRunner:
                 job_id, dataset_id=spec.dataset_id, kind=spec.kind,
                 params=json.dumps(params, sort_keys=True), state="running", progress=0.0,
                 message=f"running for job {parent}", error=None, artifact_id=None,
+                owner=self.owner,
             )
             try:
                 return self._execute(job_id, kind, info, params, cancel, span, parent=parent)
             except JobCancelled:
-                self.store.upsert_job(job_id, state="cancelled", message="cancelled by the user")
+                reason = getattr(cancel, "reason", CANCELLED)
+                self.store.upsert_job(
+                    job_id, state="interrupted" if reason == INTERRUPTED else "cancelled",
+                    message=reason)
                 raise
             except Exception as e:
                 self.store.upsert_job(job_id, state="failed", error=str(e), message="failed")
@@ -392,8 +538,16 @@ class JobRunner:
             ctx.job_id = progress_id  # dependencies report on the parent's bar
             self.store.upsert_job(job_id, state="running", message="started")
             t0 = time.perf_counter()
-            extra = kind.run(ctx) or {}
+            result = kind.run(ctx)
             ctx.check_cancelled()
+            if result is None:
+                result = EmptyResult()
+            if not isinstance(result, kind.result):
+                raise TypeError(f"job kind {kind.name!r} returned {type(result).__name__}, "
+                                f"not its declared {kind.result.__name__}")
+            missing = [f for f in kind.files if not (out / f).is_file()]
+            if missing:
+                raise RuntimeError(f"job kind {kind.name!r} did not write {missing}")
             meta = {
                 "job_id": job_id,
                 "kind": kind.name,
@@ -406,7 +560,7 @@ class JobRunner:
                 "seconds": round(time.perf_counter() - t0, 4),
                 "finished": time.time(),
                 "versions": _versions(),
-                **extra,
+                "result": result.to_dict(),
             }
             art = self.store.commit_artifact(job_id, info.id, kind.name, out, meta)
         finally:
@@ -418,6 +572,12 @@ class JobRunner:
             job_id, state="done", progress=1.0, message="done", artifact_id=job_id, error=None
         )
         return art
+
+
+def result_of(artifact: ArtifactInfo) -> Result:
+    """The typed result of an artifact (its kind's declared :class:`Result` class)."""
+    kind = _kind(artifact.kind)
+    return kind.result.from_dict(artifact.meta.get("result") or {})
 
 
 def _versions() -> dict[str, str]:

@@ -108,6 +108,26 @@ class ArtifactInfo:
     def from_dict(cls, d: dict[str, Any]) -> "ArtifactInfo":
         return cls(**d)
 
+    # The job runner's own sidecar keys (every artifact has them), typed.
+    @property
+    def params(self) -> dict[str, Any]:
+        """The job's resolved parameters."""
+        return dict(self.meta.get("params", {}))
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the job."""
+        return float(self.meta.get("seconds", 0.0))
+
+    @property
+    def device(self) -> str:
+        """The torch device it ran on, and why (``device_reason``)."""
+        return str(self.meta.get("device", ""))
+
+    @property
+    def device_reason(self) -> str:
+        return str(self.meta.get("device_reason", ""))
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -119,7 +139,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, dataset_id TEXT NOT NULL, kind TEXT NOT NULL,
     params TEXT NOT NULL, state TEXT NOT NULL, progress REAL NOT NULL,
     message TEXT NOT NULL, error TEXT, artifact_id TEXT,
-    created REAL NOT NULL, updated REAL NOT NULL);
+    created REAL NOT NULL, updated REAL NOT NULL, owner TEXT);
 """
 
 
@@ -142,7 +162,12 @@ class Store:
         for sub in ("datasets", "artifacts", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._conn().executescript(_SCHEMA)
+        self._owner_locks: dict[str, Any] = {}
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
+        if "owner" not in cols:  # a workspace of an earlier version
+            conn.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
 
     # -- catalogue -----------------------------------------------------------------
     def _db(self) -> "_Tx":
@@ -396,15 +421,75 @@ class Store:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r)) for r in cur.fetchall()]
 
-    def mark_interrupted(self) -> int:
-        """Mark jobs left queued or running by a previous process as interrupted."""
+    # -- job owners ----------------------------------------------------------------
+    def claim_owner(self) -> str:
+        """A new owner token for a job runner of this process, held until released.
+
+        The token is ``host:pid:random``; the runner holds an exclusive lock on
+        ``owners/<token>.lock`` (``fcntl.flock``) for its lifetime, so any process on this
+        host can tell whether the owner still runs, whatever pids the system reuses.
+        """
+        import fcntl
+        import socket
+
+        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        (self.root / "owners").mkdir(exist_ok=True)
+        f = open(self._owner_file(token), "w")
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._owner_locks[token] = f
+        return token
+
+    def release_owner(self, token: str) -> None:
+        """Give up an owner token (its jobs count as orphaned from now on)."""
+        f = self._owner_locks.pop(token, None)
+        if f is not None:
+            f.close()
+            self._owner_file(token).unlink(missing_ok=True)
+
+    def _owner_file(self, token: str) -> Path:
+        return self.root / "owners" / (content_hash(token) + ".lock")
+
+    def owner_alive(self, token: str | None) -> bool:
+        """Whether the job runner holding ``token`` still runs (a process on this host)."""
+        import fcntl
+        import socket
+
+        if not token:
+            return False
+        if token in self._owner_locks:
+            return True
+        if token.split(":", 1)[0] != socket.gethostname():
+            return True  # another host's process: it cannot be checked from here
+        path = self._owner_file(token)
+        if not path.exists():
+            return False
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True  # the owner holds it
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+    def reconcile_jobs(self) -> int:
+        """Mark queued or running jobs whose owner is gone as interrupted; return how many.
+
+        Jobs of a live owner (another process on the same workspace) are left alone.
+        """
         with self._db() as db:
-            cur = db.execute(
-                "UPDATE jobs SET state = 'interrupted', message = 'interrupted by a restart; "
-                "submit it again', updated = ? WHERE state IN ('queued', 'running')",
-                (time.time(),),
-            )
-            return cur.rowcount
+            rows = db.execute(
+                "SELECT id, owner FROM jobs WHERE state IN ('queued', 'running')").fetchall()
+        gone = [job_id for job_id, owner in rows if not self.owner_alive(owner)]
+        now = time.time()
+        with self._db() as db:
+            for job_id in gone:
+                db.execute(
+                    "UPDATE jobs SET state = 'interrupted', message = 'interrupted: its process "
+                    "stopped; submit it again', updated = ? WHERE id = ? "
+                    "AND state IN ('queued', 'running')", (now, job_id))
+        for token in {owner for _, owner in rows if owner and not self.owner_alive(owner)}:
+            self._owner_file(token).unlink(missing_ok=True)
+        return len(gone)
 
 
 class _Tx:

@@ -1,10 +1,10 @@
-"""Job progress: a fragment that polls the backend and reruns the page when the job ends."""
+"""Job state on a page: one component for queued, running, failed, stopped and done."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["job_progress"]
+__all__ = ["job_progress", "job_done"]
 
 
 def job_progress(client, job_id: str, *, label: str, key: str, interval: float = 0.7) -> None:
@@ -25,3 +25,24 @@ def job_progress(client, job_id: str, *, label: str, key: str, interval: float =
             st.rerun(scope="app")
 
     _poll()
+
+
+def job_done(client, job_id: str | None, *, label: str, key: str, again: str = "submit it again"):
+    """The status of a finished job, or None while there is nothing to show yet.
+
+    Shows, in place, what a user needs for every other state: the progress bar and Cancel
+    button while the job is queued or running, the error when it failed, and what to do
+    when it was cancelled or interrupted (``again`` says how to run it again).
+    """
+    if job_id is None:
+        return None
+    status = client.status(job_id)
+    if status.state == "done":
+        return status
+    if status.state in ("queued", "running"):
+        job_progress(client, job_id, label=label, key=key)
+    elif status.state == "failed":
+        st.error(f"{label} failed: {status.error}")
+    else:
+        st.info(f"{label} was {status.state}; {again}.")
+    return None

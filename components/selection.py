@@ -34,26 +34,29 @@ def points_in_polygon(x: np.ndarray, y: np.ndarray, px, py) -> np.ndarray:
 
 
 def rows_in_selection(coords, selection: dict[str, Any]) -> np.ndarray | None:
-    """Row ids of every point (drawn or not) inside the selection's boxes and lassos.
+    """Row ids of every point (drawn or not) inside the selection's boxes and lassos, or of
+    the clicked points.
 
     Parameters
     ----------
     coords : DataFrame with columns ``_row``, ``x``, ``y``
         All rows of the projection.
     selection : dict
-        Streamlit's plotly selection state (``box``: [{"x": [x0, x1], "y": [y0, y1]}],
-        ``lasso``: [{"x": [...], "y": [...]}], ``points``: [{"customdata": ...}]).
+        A selection state: ``box``: [{"x": [x0, x1], "y": [y0, y1]}], ``lasso``:
+        [{"x": [...], "y": [...]}] in data coordinates, and ``points``: [{"customdata": row}]
+        (clicks; used when there is no box or lasso).
 
     Returns
     -------
     ndarray of int64 or None
-        Sorted row ids; ``None`` when the selection has no box or lasso (then the
-        clicked ``points`` are the selection).
+        Sorted row ids; ``None`` when nothing is selected.
     """
     boxes = selection.get("box") or []
     lassos = selection.get("lasso") or []
     if not boxes and not lassos:
-        return None
+        clicked = {int(pt["customdata"]) for pt in selection.get("points") or []
+                   if isinstance(pt, dict) and pt.get("customdata") is not None}
+        return np.array(sorted(clicked), dtype=np.int64) if clicked else None
     x = coords["x"].to_numpy(np.float64)
     y = coords["y"].to_numpy(np.float64)
     mask = np.zeros(len(x), dtype=bool)

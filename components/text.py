@@ -23,33 +23,33 @@ def cells_summary(column: str, counts: dict[str, int] | None, n_rows: int) -> No
                    "left out of the embedding and its map.")
 
 
-def embedding_report(meta: dict[str, Any]) -> None:
-    """Metrics of a finished ``text_embed`` job (its artifact's ``meta.json``)."""
+def embedding_report(result: Any, device: str) -> None:
+    """Metrics of a finished ``text_embed`` job (its typed result) that ran on ``device``."""
     m = st.columns(4)
-    m[0].metric("Texts embedded", f"{meta['n_embedded']:,}",
-                help=f"of {meta['n_texts']:,} rows" + (
-                    f" (a random sample of the {meta['n_source_rows']:,} rows)" if meta["sampled"]
+    m[0].metric("Texts embedded", f"{result.n_embedded:,}",
+                help=f"of {result.n_texts:,} rows" + (
+                    f" (a random sample of the {result.n_source_rows:,} rows)" if result.sampled
                     else ""))
-    m[1].metric("Truncated", f"{meta['n_truncated']:,}",
-                help=f"texts longer than the model's {meta['max_tokens']} tokens, cut at the end")
-    m[2].metric("Left out (no text)", f"{meta['n_left_out']:,}",
-                help=f"{meta['n_empty']:,} empty, {meta['n_missing']:,} missing, "
-                     f"{meta['n_non_text']:,} not text")
-    rate = meta.get("texts_per_second")
-    m[3].metric("Time", f"{meta['embed_seconds']:.1f} s",
+    m[1].metric("Truncated", f"{result.n_truncated:,}",
+                help=f"texts longer than the model's {result.max_tokens} tokens, cut at the end")
+    m[2].metric("Left out (no text)", f"{result.n_left_out:,}",
+                help=f"{result.n_empty:,} empty, {result.n_missing:,} missing, "
+                     f"{result.n_non_text:,} not text")
+    rate = result.texts_per_second
+    m[3].metric("Time", f"{result.embed_seconds:.1f} s",
                 help=(f"{rate:,.0f} texts/s, " if rate else "") + "loading the model included")
-    note = (f"{meta['model']} ({meta['model_package']}) on {meta['device']}, batches of "
-            f"{meta['batch_size']}")
-    if meta["sampled"]:
-        note += f"; a seeded random sample of {meta['n_texts']:,} of {meta['n_source_rows']:,} rows"
+    note = (f"{result.model} ({result.model_package}) on {device}, batches of "
+            f"{result.batch_size}")
+    if result.sampled:
+        note += f"; a seeded random sample of {result.n_texts:,} of {result.n_source_rows:,} rows"
     st.caption(note + ".")
-    if meta["n_left_out"]:
-        st.warning(f"{meta['n_left_out']:,} rows had no text ({meta['n_empty']:,} empty, "
-                   f"{meta['n_missing']:,} missing, {meta['n_non_text']:,} not text) and were "
+    if result.n_left_out:
+        st.warning(f"{result.n_left_out:,} rows had no text ({result.n_empty:,} empty, "
+                   f"{result.n_missing:,} missing, {result.n_non_text:,} not text) and were "
                    "left out: the embedding has one row per text that embedded (its "
                    "`source_row` column points back). They are listed below.")
-    if meta["n_truncated"]:
-        one = meta["n_truncated"] == 1
-        st.info(f"{meta['n_truncated']:,} text{'' if one else 's'} {'was' if one else 'were'} longer "
-                f"than {meta['max_tokens']} tokens and truncated (the `truncated` column marks "
+    if result.n_truncated:
+        one = result.n_truncated == 1
+        st.info(f"{result.n_truncated:,} text{'' if one else 's'} {'was' if one else 'were'} longer "
+                f"than {result.max_tokens} tokens and truncated (the `truncated` column marks "
                 f"{'it' if one else 'them'}).")

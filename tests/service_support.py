@@ -147,14 +147,9 @@ def register_test_kinds() -> None:
     """
     import numpy as np
 
-    from backend.jobs import register
-    from backend.tasks._params import reject_unknown
+    from backend.jobs import JobKind, register
+    from backend.params import Param, ParamSpec
 
-    def validate(params, info):
-        reject_unknown(params, {"tag"}, "test_hold")
-        return {"tag": str(params.get("tag", ""))}
-
-    @register("test_hold", validate=validate)
     def run(ctx):
         root = ctx.store.root
         with open(root / "runs.log", "a") as f:
@@ -164,7 +159,9 @@ def register_test_kinds() -> None:
             ctx.progress(0.5, "holding")
             time.sleep(0.05)
         ctx.save_json("part2.json", {"tag": ctx.params["tag"]})
-        return {"tag": ctx.params["tag"]}
+
+    register(JobKind("test_hold", params=ParamSpec(Param("tag", str, "")), run=run,
+                     files=("part1.npy", "part2.json")))
 
 
 @dataclass

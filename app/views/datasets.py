@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app.common import client, current_dataset, select_dataset
-from backend.datasets.bundled import BUNDLED
+from backend.kinds import BUNDLED
 from backend.errors import LatentLensError
 
 c = client()

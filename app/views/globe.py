@@ -7,11 +7,24 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.common import client, current_dataset, load_artifact_table, load_table, select_dataset
-from backend.datasets.geo import validate_lat_lon
+from app.common import (
+    client,
+    current_dataset,
+    load_artifact_table,
+    load_table,
+    select_dataset,
+    submit_once,
+)
 from backend.errors import LatentLensError
-from backend.jobs import JobSpec
-from backend.tasks.geo import GRID_STEPS, LOCATION_ENCODERS, geo_columns, resolve_task
+from backend.kinds import (
+    JobSpec,
+    default_map_spec,
+    geo_columns,
+    params_of,
+    resolve_task,
+    validate_lat_lon,
+)
+from components.form import param_form
 from components.globe import (
     OTHER_COLOR,
     categorical_colors,
@@ -21,7 +34,7 @@ from components.globe import (
     legend_html,
     point_sizes,
 )
-from components.jobs import job_progress
+from components.jobs import job_done
 from components.scatter import is_categorical, scatter_figure
 from components.selection import draw_sample, rows_in_selection
 
@@ -29,9 +42,6 @@ EMBEDDING = "(embedding: first 3 principal components → RGB)"
 NONE = "(none)"
 GEO_BUNDLED = {"airports": "US airports (3,376)",
                "world_cities": "World cities, population ≥ 15,000 (34,006)"}
-ENCODER_NAMES = {"sh": "spherical harmonics (sh)", "spherecplus": "sphereC+ (DFS)",
-                 "spherec": "sphereC (DFS)", "theory": "theory (DFS)", "grid": "grid (DFS)",
-                 "wrap": "wrap (DFS)", "cartesian3d": "cartesian 3-D", "direct": "direct (λ, φ)"}
 GLOBE_BUDGET = 40_000
 
 c = client()
@@ -113,39 +123,15 @@ with st.sidebar.expander("Globe display", expanded=True):
                              ["umap", "pca"], key="globe_proj", format_func=proj_names.get)
 
 # -- jobs: the map's projection, the embedding colours, the location encoder -------------------
-def _submit(store_key: str, spec: JobSpec) -> str | None:
-    jobs = st.session_state.setdefault(store_key, {})
-    key = (spec.kind, spec.dataset_id, str(sorted(spec.params.items())))
-    if key not in jobs:
-        try:
-            jobs[key] = c.submit(spec)
-        except LatentLensError as e:
-            st.error(str(e))
-            return None
-    return jobs[key]
-
-
 def _job_artifact(job_id: str | None, label: str, key: str, where=None) -> str | None:
-    """The artifact of a finished job; progress while it runs; its error if it failed."""
-    if job_id is None:
-        return None
-    status = c.status(job_id)
-    if status.state == "done":
-        return status.artifact_id
+    """The artifact of a finished job (progress, error or what to do shown otherwise)."""
     with where if where is not None else contextlib.nullcontext():
-        if status.state in ("queued", "running"):
-            job_progress(c, job_id, label=label, key=key)
-        elif status.state == "failed":
-            st.error(f"{label} failed: {status.error}")
-        else:
-            st.info(f"{label} was {status.state}; reload the page to run it again.")
-    return None
+        status = job_done(c, job_id, label=label, key=key, again="reload the page to run it again")
+    return status.artifact_id if status is not None else None
 
 
 if proj_kind == "umap":  # the Map page's default: the same job, computed once
-    k = min(15, info.n_rows - 1)
-    proj_spec = JobSpec("umap", info.id, {"n_neighbors": k, "min_dist": 0.1, "metric": "euclidean",
-                                          "n_components": 2, "random_state": 42})
+    proj_spec = JobSpec(*default_map_spec(info.n_rows)[:1], info.id, default_map_spec(info.n_rows)[1])
 elif proj_kind == "pca":
     proj_spec = JobSpec("pca", info.id, {"n_components": 2})
 
@@ -153,7 +139,8 @@ enc_jobs = st.session_state.setdefault("globe_enc_jobs", {})
 enc_job = enc_jobs.get(info.id)
 enc_status = c.status(enc_job) if enc_job else None
 enc_art = enc_status.artifact_id if enc_status is not None and enc_status.state == "done" else None
-enc_meta = c.artifact_json(enc_art, "meta.json") if enc_art else None
+enc_meta = c.result(enc_art) if enc_art else None
+enc_params = c.artifact(enc_art).params if enc_art else None
 
 left, right = st.columns(2)
 globe_key = f"globe-{info.id}"
@@ -165,8 +152,9 @@ if globe_state is not None:
 
 row_rgb = None  # the embedding's colour of every row, when colouring by it
 if color == EMBEDDING:
-    pca_art = _job_artifact(_submit("globe_pca_jobs", JobSpec(
-        "pca", info.id, {"n_components": min(3, info.n_dims)})), "Embedding colours (PCA)",
+    pca_art = _job_artifact(submit_once(c, JobSpec(
+        "pca", info.id, {"n_components": min(3, info.n_dims)}), store="globe_pca_jobs"),
+        "Embedding colours (PCA)",
         "globe-pca-job", where=left)
     if pca_art is not None:
         pcs = load_artifact_table(c, pca_art, "projection.parquet").sort_values("_row")
@@ -179,7 +167,8 @@ with right:
                   else proj_names[proj_kind])
     st.markdown(f"**Where in embedding space** — {proj_label} of the {info.n_dims}-D vectors")
     proj_art = map_page_art if proj_kind == "map" else _job_artifact(
-        _submit("globe_proj_jobs", proj_spec), f"{proj_label} of {info.name}", "globe-proj-job")
+        submit_once(c, proj_spec, store="globe_proj_jobs"), f"{proj_label} of {info.name}",
+        "globe-proj-job")
     if proj_art is not None:
         proj = load_artifact_table(c, proj_art, "projection.parquet")
         df = proj.merge(table, on="_row", how="left")
@@ -194,9 +183,6 @@ with right:
                                 selection_mode=("points", "box", "lasso"))
         if event and event.selection:
             got = rows_in_selection(proj, event.selection)
-            if got is None and event.selection.get("points"):
-                got = np.array(sorted({int(pt["customdata"]) for pt in event.selection["points"]
-                                       if pt.get("customdata") is not None}), dtype=np.int64)
             if got is not None:
                 map_sel = got
         st.caption("Drag a box or lasso here: those points light up on the globe."
@@ -235,30 +221,30 @@ if enc_meta is not None:
     show_heat = st.sidebar.toggle("Show the encoder's heat map", True, key=f"globe_heat-{info.id}")
 if show_heat:
     heat = load_artifact_table(c, enc_art, "grid.parquet")
-    target = enc_meta["params"]["target_column"]
-    if enc_meta["task"] == "classification":
+    target = enc_params["target_column"]
+    if enc_meta.task == "classification":
         cmap, _ = categorical_colors(table[target])
         hrgb = np.array([cmap.get(v, OTHER_COLOR) for v in heat["predicted"].astype(str)], np.uint8)
-        n_cls = max(2, len(enc_meta.get("classes", [])))
+        n_cls = max(2, len(enc_meta.classes or []))
         conf = np.clip((heat["confidence"].to_numpy() - 1 / n_cls) / (1 - 1 / n_cls), 0, 1)
         alpha = (40 + 160 * conf).astype(np.uint8)
         if color != target:
             legend = list(cmap.items())
     else:
-        lo, hi = enc_meta["target_range"]
+        lo, hi = enc_meta.target_range
         hrgb = continuous_colors(heat["predicted"], lo, hi)
         alpha = np.full(len(heat), 150, np.uint8)
     heat_colors = np.column_stack([hrgb, alpha])
 
 highlight = np.union1d(map_sel, globe_sel)
 with left:
-    st.markdown("**Where on Earth**" + (f" — with the {enc_meta['params']['encoder']} encoder's "
-                                         f"{enc_meta['params']['target_column']!r} over a "
-                                         f"{enc_meta['grid_step']:g}° grid" if show_heat else ""))
+    st.markdown("**Where on Earth**" + (f" — with the {enc_params['encoder']} encoder's "
+                                         f"{enc_params['target_column']!r} over a "
+                                         f"{enc_meta.grid_step:g}° grid" if show_heat else ""))
     deck = globe_deck(
         points, latitude=lat_col, longitude=lon_col, colors=rgb, radii=radii,
         tooltip_columns=tip_cols, highlight=highlight if len(highlight) else None,
-        heat=heat, heat_step=float(enc_meta["grid_step"]) if show_heat else 2.0,
+        heat=heat, heat_step=float(enc_meta.grid_step) if show_heat else 2.0,
         heat_colors=heat_colors, zoom=1.4, dim_unselected=len(map_sel) > 0,
     )
     st.pydeck_chart(deck, key=globe_key, on_select="rerun", selection_mode="multi-object",
@@ -268,7 +254,7 @@ with left:
         notes.append(color_note)
     if show_heat:
         notes.append("Heat map: the trained encoder's output on a regular grid"
-                     + (" (opacity = confidence)." if enc_meta["task"] == "classification" else "."))
+                     + (" (opacity = confidence)." if enc_meta.task == "classification" else "."))
     notes.append("Drag to rotate, scroll to zoom; click points to ring them on the map.")
     st.caption(" · ".join(notes))
     if legend:
@@ -298,62 +284,50 @@ with tab_enc:
                "globe is drawn as a heat map.")
     targets = [col for col in meta_cols if col not in (lat_col, lon_col)] or meta_cols
     with st.form(f"globe-enc-form-{info.id}"):
-        a, b, d = st.columns(3)
-        default_target = label_col if label_col in targets else targets[0]
-        target = a.selectbox("Target column", targets, index=targets.index(default_target),
-                             key="enc_target")
-        task = b.selectbox("Task", ["auto", "classification", "regression"], key="enc_task",
-                           help="auto: classification for labels (text, or integers with at most "
-                                "12 values), regression for numbers.")
-        encoder = d.selectbox("Positional encoding", list(LOCATION_ENCODERS), key="enc_encoder",
-                              format_func=ENCODER_NAMES.get)
-        a, b, d, e = st.columns(4)
-        degree = a.slider("Degree L", 2, 40, 10, key="enc_degree",
-                          help="Spherical harmonics of degrees 0..L-1 (L² features); sets the "
-                               "highest frequency of the DFS encodings too.")
-        epochs = b.number_input("Epochs (at most)", 1, 5000, 100, key="enc_epochs",
-                                help="Training stops early when the held-out 10% stop improving.")
-        hidden = d.selectbox("Embedding size (hidden)", [16, 32, 64, 128, 256], index=2,
-                             key="enc_hidden")
-        seed = e.number_input("random_state", 0, 2**31 - 1, 0, key="enc_seed")
-        step = st.select_slider("Heat-map grid (degrees)", list(GRID_STEPS), value=2.0,
-                                key="enc_grid")
+        decl = params_of("location_encoder")
+        params: dict = {}
+        rows = (("target_column", "task", "encoder"),
+                ("degree", "max_epochs", "hidden", "random_state"), ("grid_step",))
+        for names in rows:
+            for where, name in zip(st.columns(len(names)), names):
+                params.update(param_form(decl, key="enc", where=where, only=[name],
+                                         columns=targets, overrides={"target_column": {
+                                             "default": label_col if label_col in targets
+                                             else targets[0]}}))
         if st.form_submit_button("Train the location encoder", type="primary"):
-            params = {"target_column": target, "task": task, "encoder": encoder,
-                      "degree": int(degree), "max_epochs": int(epochs), "hidden": int(hidden),
-                      "random_state": int(seed), "grid_step": float(step)}
             try:
                 enc_jobs[info.id] = c.submit(JobSpec("location_encoder", info.id, params))
             except LatentLensError as e:
                 st.error(str(e))
             else:
                 st.rerun()
+    target, task = params["target_column"], params["task"]
     if task == "auto":
         st.caption(f"{target!r} will be a **{resolve_task(table[target])}** target.")
     if enc_status is not None and enc_status.state != "done":
         _job_artifact(enc_job, "Location encoder", "globe-enc-job")
     if enc_meta is not None:
-        m = enc_meta["metrics"]
-        p = enc_meta["params"]
+        m = enc_meta.metrics
+        p = enc_params
         cols = st.columns(4)
-        if enc_meta["task"] == "classification":
+        if enc_meta.task == "classification":
             cols[0].metric("Accuracy (all labelled rows)", f"{m['accuracy']:.1%}",
                            help=f"majority class alone: {m['majority_baseline']:.1%}")
             cols[1].metric("Classes", m["n_classes"])
         else:
             cols[0].metric("R² (all labelled rows)", f"{m['r2']:.3f}" if m["r2"] is not None else "–")
             cols[1].metric("RMSE", f"{m['rmse']:.4g}")
-        cols[2].metric("Epochs", f"{enc_meta['n_iter']}", help=f"best epoch {enc_meta['best_epoch']}")
-        cols[3].metric("Training time", f"{enc_meta['fit_seconds']:.1f} s")
-        st.caption(f"{ENCODER_NAMES.get(p['encoder'], p['encoder'])}, L = {p['degree']} "
-                   f"({enc_meta['n_features_in']} features) → SIREN {p['n_layers']}×{p['hidden']}, "
-                   f"trained on {enc_meta['n_train']:,} rows of {p['target_column']!r} "
-                   f"({enc_meta['task']}) on {enc_meta['device']}.")
-        st.line_chart(pd.DataFrame({"training loss": enc_meta["loss_curve"],
-                                    **({"validation loss": enc_meta["validation_loss_curve"]}
-                                       if enc_meta["validation_loss_curve"] else {})}),
+        cols[2].metric("Epochs", f"{enc_meta.n_iter}", help=f"best epoch {enc_meta.best_epoch}")
+        cols[3].metric("Training time", f"{enc_meta.fit_seconds:.1f} s")
+        st.caption(f"{p['encoder']}, L = {p['degree']} "
+                   f"({enc_meta.n_features_in} features) → SIREN {p['n_layers']}×{p['hidden']}, "
+                   f"trained on {enc_meta.n_train:,} rows of {p['target_column']!r} "
+                   f"({enc_meta.task}) on {c.artifact(enc_art).device}.")
+        st.line_chart(pd.DataFrame({"training loss": enc_meta.loss_curve,
+                                    **({"validation loss": enc_meta.validation_loss_curve}
+                                       if enc_meta.validation_loss_curve else {})}),
                       height=180, x_label="epoch")
-        derived = enc_meta["derived_dataset"]
+        derived = enc_meta.derived_dataset
         if st.button("Show the location embedding (globe and map)", key="enc_show_derived"):
             select_dataset(derived)
             st.rerun()
@@ -392,9 +366,9 @@ with tab_sat:
                 st.error(str(e))
         sat_art = _job_artifact(sat_jobs.get((info.id, ck)), "SatCLIP embedding", "globe-sat-job")
         if sat_art is not None:
-            sat_meta = c.artifact_json(sat_art, "meta.json")
+            sat_meta = c.result(sat_art)
             st.success(f"SatCLIP embedding of {info.n_rows:,} rows: "
-                       f"{sat_meta['satclip']['embed_dim']} dimensions.")
+                       f"{sat_meta.satclip['embed_dim']} dimensions.")
             if st.button("Show the SatCLIP embedding (globe and map)", key="satclip_show"):
-                select_dataset(sat_meta["derived_dataset"])
+                select_dataset(sat_meta.derived_dataset)
                 st.rerun()

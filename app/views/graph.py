@@ -5,11 +5,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.common import client, load_artifact_table, load_table, select_dataset
+from app.common import client, current_dataset, load_artifact_table, load_table, select_dataset
 from backend.errors import LatentLensError
-from backend.jobs import JobSpec
+from backend.kinds import JobSpec, default_map_spec, params_of
+from components.form import param_form
 from components.graph_view import EDGE_BUDGET, graph_figure, neighbours_of, spectrum_figure
-from components.jobs import job_progress
+from components.jobs import job_done
 from components.selection import rows_in_selection
 
 BUNDLED_GRAPHS = {"karate_club": "Karate club (34 nodes)",
@@ -37,7 +38,7 @@ def _submit(key, spec: JobSpec) -> str | None:
 
 
 def _added(info, notes) -> None:
-    state["pending_graph_id"] = info.id
+    select_dataset(info.id)
     state["graph_added_notes"] = (info.id, list(notes))
     st.rerun()
 
@@ -78,22 +79,11 @@ def add_graph_section(expanded: bool) -> None:
             _added(info, notes)
 
 
-graphs = [d for d in c.datasets() if d.kind == "graph"]
-add_graph_section(expanded=not graphs)
-if not graphs:
+add_graph_section(expanded=not any(d.kind == "graph" for d in c.datasets()))
+info = current_dataset(("graph",), label="Graph", key="graph_id")
+if info is None:
     st.info("No graph yet: add a bundled example or upload an edge list above.")
     st.stop()
-
-by_id = {d.id: d for d in graphs}
-pending = state.pop("pending_graph_id", None)
-if pending in by_id:
-    state["graph_id"] = pending
-elif state.get("graph_id") not in by_id:
-    state["graph_id"] = state.get("_graph_id") if state.get("_graph_id") in by_id else graphs[-1].id
-st.sidebar.selectbox("Graph", list(by_id), key="graph_id",
-                     format_func=lambda i: f"{by_id[i].name} — {by_id[i].n_rows:,} nodes")
-state["_graph_id"] = state["graph_id"]
-info = by_id[state["graph_id"]]
 gid = info.id
 report = info.extra.get("graph_report", {})
 st.caption(
@@ -116,26 +106,14 @@ n_comp = int(report.get("n_components", 1))
 st.sidebar.subheader("Node embedding")
 method = st.sidebar.selectbox("Method", list(EMBEDDERS), format_func=EMBEDDERS.get,
                               key="graph_method")
+EMBED_SHOWN = {"fastrp": ("n_components", "iteration_weights", "beta", "sparsity", "random_state"),
+               "eigenmaps": ("n_components", "laplacian")}
 with st.sidebar.form(f"graph-embed-{gid}"):
-    if method == "fastrp":
-        dim = st.number_input("n_components (d)", 2, 1024, 64, key="graph_fastrp_d")
-        weights = st.text_input("iteration_weights (one per power)", "0, 1, 1",
-                                key="graph_fastrp_weights",
-                                help="α_i of A¹, A², …; the paper's BlogCatalog setting is 0, 0, 1, 6.67.")
-        beta = st.slider("β (degree normalisation)", -1.0, 0.0, 0.0, 0.01, key="graph_fastrp_beta",
-                         help="Negative values down-weight hubs.")
-        sparsity = st.selectbox("sparsity s", ["3", "sqrt_n"], key="graph_fastrp_s",
-                                help="3: every node gets a non-zero random vector (default); "
-                                     "√n: the paper's choice, leaves many zero rows at small d.")
-        seed = st.number_input("random_state", 0, 2**31 - 1, 0, key="graph_fastrp_seed")
-        params = {"method": "fastrp", "n_components": int(dim), "iteration_weights": weights,
-                  "beta": float(beta), "sparsity": "sqrt_n" if sparsity == "sqrt_n" else 3.0,
-                  "random_state": int(seed)}
-    else:
-        hi = max(2, n - n_comp)
-        dim = st.number_input("n_components", 1, hi, min(16, hi), key="graph_eig_d")
-        lap = st.selectbox("Laplacian", ["normalized", "combinatorial"], key="graph_eig_lap")
-        params = {"method": "eigenmaps", "n_components": int(dim), "laplacian": lap}
+    hi = max(1, n - n_comp) if method == "eigenmaps" else 1024
+    params = {"method": method, **param_form(
+        params_of("graph_embed"), key=f"graph-{method}", only=EMBED_SHOWN[method],
+        overrides={"n_components": {"high": hi, "default": min(16 if method == "eigenmaps"
+                                                               else 64, hi)}})}
     submitted = st.form_submit_button("Embed the graph", type="primary")
 if submitted or ("embed", gid) not in jobs:
     if not submitted:
@@ -155,35 +133,24 @@ if ("layout", gid) not in jobs:
 
 def _finished(key, label: str):
     """The job's status when done; shows progress or the error otherwise (None)."""
-    job_id = jobs.get(key)
-    if job_id is None:
-        return None
-    status = c.status(job_id)
-    if status.state == "done":
-        return status
-    if status.state in ("queued", "running"):
-        job_progress(c, job_id, label=label, key=f"graph-job-{key[0]}")
-    elif status.state == "failed":
-        st.error(f"{label} failed: {status.error}")
-    else:
-        st.info(f"{label} was {status.state}; submit it again.")
-    return None
+    return job_done(c, jobs.get(key), label=label, key=f"graph-job-{key[0]}")
 
 
 layout_st = _finished(("layout", gid), "Layout and communities")
 embed_st = _finished(("embed", gid), "Node embedding")
-emb_id = c.artifact_json(embed_st.artifact_id, "meta.json")["derived_dataset"] if embed_st else None
+emb_id = c.result(embed_st.artifact_id).derived_dataset if embed_st else None
 emb_info = c.dataset(emb_id) if emb_id else None
 
 proj_st = None
 if placement != "force" and emb_id is not None:
     pkey = ("proj", emb_id, placement)
     if pkey not in jobs:
-        pp = {"n_components": 2}
-        if placement == "umap":
-            pp.update(n_neighbors=min(15, n - 1), min_dist=0.1, metric="cosine", random_state=42)
-        elif placement == "heat_geodesic":
-            pp.update(n_neighbors=min(10, n - 2), metric="euclidean")
+        if placement == "umap":  # the Map page's default map of the embedding: one job
+            pp = default_map_spec(n)[1]
+        else:
+            pp = {"n_components": 2}
+            if placement == "heat_geodesic":
+                pp["n_neighbors"] = min(params_of("heat_geodesic")["n_neighbors"].default, n - 2)
         _submit(pkey, JobSpec(placement, emb_id, pp))
     proj_st = _finished(pkey, PLACEMENTS[placement])
 
@@ -201,7 +168,7 @@ else:
     pos = load_artifact_table(c, proj_st.artifact_id, "projection.parquet")[["_row", "x", "y"]]
 nodes = nodes.merge(pos, on="_row", how="left").sort_values("_row").reset_index(drop=True)
 edges = c.graph_edges(gid)
-layout_meta = c.artifact_json(layout_st.artifact_id, "meta.json")
+layout_meta = c.result(layout_st.artifact_id)
 
 attr_cols = [col for col in table.columns if col not in ("_row", "id")]
 label_col = info.extra.get("label_column")
@@ -225,17 +192,14 @@ with left:
                               hover=hover, selected=selected, budget=edge_budget)
     where = PLACEMENTS[placement] + ("" if placement == "force" else f" ({emb_info.name})")
     st.caption(f"{n:,} nodes and {min(len(edges), edge_budget):,} of {len(edges):,} edges drawn · "
-               f"placed by {where} · {layout_meta['n_communities']} Louvain communities "
-               f"(modularity {layout_meta['modularity']:.3f})")
+               f"placed by {where} · {layout_meta.n_communities} Louvain communities "
+               f"(modularity {layout_meta.modularity:.3f})")
     for note in notes:
         st.warning(note)
     event = st.plotly_chart(fig, key=f"graph-{gid}-{placement}", on_select="rerun",
                             selection_mode=("points", "box", "lasso"))
     if event and event.selection:
         rows = rows_in_selection(nodes[["_row", "x", "y"]], event.selection)
-        if rows is None and event.selection.get("points"):
-            rows = np.array(sorted({int(pt["customdata"]) for pt in event.selection["points"]
-                                    if pt.get("customdata") is not None}))
         if rows is not None and len(rows) and (selected is None
                                                 or not np.array_equal(rows, selected)):
             state[sel_key] = rows

@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from app.common import client, load_artifact_table
+from app.common import client, current_dataset, load_artifact_table, select_dataset
 from backend.errors import LatentLensError
-from backend.jobs import JobSpec
-from components.jobs import job_progress
+from backend.kinds import JobSpec
+from components.jobs import job_done
 from components.spectra import alpha_bars, esd_figure
 
 c = client()
@@ -14,29 +14,26 @@ st.title("Model health")
 st.caption("Eigenvalue spectra of every weight matrix (WeightWatcher's conventions): the power-law "
            "exponent alpha of each layer's spectral density, its Marchenko–Pastur bulk and spikes.")
 
-models = [d for d in c.datasets() if d.kind == "model"]
-if not models:
+if not any(d.kind == "model" for d in c.datasets()):
     with st.spinner("Adding the bundled all-MiniLM-L6-v2…"):
-        models = [c.add_bundled_model()]
+        c.add_bundled_model()
 
 with st.sidebar.expander("Add model weights", expanded=False):
     up = st.file_uploader("safetensors or PyTorch state dict", key="model_upload",
                           type=["safetensors", "pt", "pth", "bin", "ckpt"])
     if up is not None and st.button("Add model", key="model_add"):
         try:
-            info = c.add_model(up.getvalue(), up.name)
+            added = c.add_model(up.getvalue(), up.name)
         except LatentLensError as e:
             st.error(str(e))
         else:
-            st.session_state["health_model"] = info.id
-            st.success(f"Added {info.name} ({info.n_rows} tensors).")
+            select_dataset(added.id)
+            st.success(f"Added {added.name} ({added.n_rows} tensors).")
             st.rerun()
 
-by_id = {m.id: m for m in models}
-if st.session_state.get("health_model") not in by_id:
-    st.session_state["health_model"] = models[0].id
-model_id = st.sidebar.selectbox("Model", list(by_id), key="health_model",
-                                format_func=lambda i: by_id[i].name)
+model = current_dataset(("model",), label="Model", key="health_model")
+model_id = model.id
+by_id = {m.id: m for m in c.datasets() if m.kind == "model"}
 compare_options = ["(none)", "random_init", *[m for m in by_id if m != model_id]]
 compare = st.sidebar.selectbox(
     "Compare with", compare_options, key="health_compare",
@@ -59,15 +56,10 @@ for label, (mid, params) in runs.items():
     except LatentLensError as e:
         st.error(str(e))
         st.stop()
-    status = c.status(job_id)
-    if status.state in ("queued", "running"):
-        job_progress(c, job_id, label=f"Spectra of {label}", key=f"w-{job_id}")
-    elif status.state == "failed":
-        st.error(f"{label}: {status.error}")
-    elif status.state == "done":
+    status = job_done(c, job_id, label=f"Spectra of {label}", key=f"w-{job_id}",
+                      again="reload the page to run it again")
+    if status is not None:
         results[label] = status.artifact_id
-    else:
-        st.info(f"{label}: the analysis was {status.state}; reload the page to run it again.")
 if not results:
     st.stop()
 
@@ -75,7 +67,7 @@ column = "alpha_farms" if farms else "alpha_plain"
 layers = {label: load_artifact_table(c, aid, "layers.parquet") for label, aid in results.items()}
 cols = st.columns(len(results))
 for col, (label, aid) in zip(cols, results.items()):
-    s = c.artifact_json(aid, "summary.json")
+    s = c.result(aid).summary
     col.markdown(f"**{label}**")
     a, b, d = col.columns(3)
     mean = s.get(column)

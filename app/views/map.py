@@ -4,18 +4,23 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.common import client, current_dataset, load_artifact_table, load_table
+from app.common import client, current_dataset, load_artifact_table, load_table, submit_once
+from app.panels import faithfulness_panel, representation_panel, search_panel
 from backend.errors import LatentLensError
-from backend.jobs import JobSpec
-from backend.project.knn import KNN_METRICS
+from backend.kinds import JobSpec, default_map_spec, kind_title, params_of
+from components.form import param_form
 from components.images import image_grid
-from components.jobs import job_progress
+from components.jobs import job_done
 from components.scatter import scatter_figure
 from components.selection import draw_sample, rows_in_selection
-from app.panels import representation_panel, search_panel
 
-METHODS = {"umap": "UMAP", "heat_geodesic": "Heat geodesic", "pca": "PCA"}
+METHODS = ("umap", "heat_geodesic", "pca")
+SHOWN = {"umap": ("n_components", "n_neighbors", "min_dist", "metric", "random_state"),
+         "heat_geodesic": ("n_components", "n_neighbors", "t", "sigma", "metric", "random_state"),
+         "pca": ("n_components",)}
 DRAW_BUDGET = 100_000
+PER_POINT = {"trustworthiness": "per-point trustworthiness", "continuity": "per-point continuity",
+             "knn_recall": "per-point kNN recall"}
 
 c = client()
 info = current_dataset()
@@ -23,57 +28,21 @@ st.title("Map")
 st.caption(f"**{info.name}** · {info.n_rows:,} rows × {info.n_dims} dimensions · {info.source}")
 
 
-def projection_form() -> dict | None:
-    """Sidebar: the method, then a form of its parameters; returns the submitted spec, or None."""
-    max_k = max(2, min(200, info.n_rows - 1))
+def projection_form() -> tuple[str, dict] | None:
+    """Sidebar: the method, then a form of its declared parameters; the submitted spec."""
     st.sidebar.subheader("Projection")
-    method = st.sidebar.selectbox("Method", list(METHODS), format_func=METHODS.get,
-                                  key="proj_method")
+    method = st.sidebar.selectbox("Method", METHODS, format_func=kind_title, key="proj_method")
+    decl = params_of(method)
+    max_k = max(1, min(200, info.n_rows - 1))
+    overrides = {"n_components": {"high": min(3, max(2, info.n_dims))}}
+    if "n_neighbors" in decl:
+        overrides["n_neighbors"] = {"high": max_k,
+                                    "default": min(decl["n_neighbors"].default, max_k)}
     with st.sidebar.form("projection"):
-        dims = st.radio("Dimensions", [2, 3], horizontal=True, key="proj_dims")
-        params: dict = {"n_components": dims}
-        if method == "umap":
-            params["n_neighbors"] = st.slider(
-                "n_neighbors", 2, max_k, min(15, max_k), key="proj_k",
-                help="Neighbours per point in the shared kNN graph, the point itself included "
-                     "(umap-learn's convention).")
-            params["min_dist"] = st.slider("min_dist", 0.0, 1.0, 0.1, 0.05, key="proj_min_dist")
-        elif method == "heat_geodesic":
-            params["n_neighbors"] = st.slider(
-                "n_neighbors", 2, max_k - 1, min(10, max_k - 1), key="proj_hg_k",
-                help="Neighbours of each point in the diffusion graph, the point itself excluded.")
-            auto_t = st.checkbox("Choose diffusion time t from the graph", True, key="proj_hg_auto")
-            t = st.number_input("t (when not automatic)", 0.1, 10_000.0, 10.0, key="proj_hg_t",
-                                help="The reference's tau; its default is 10.")
-            params["t"] = "auto" if auto_t else float(t)
-            params["sigma"] = st.slider("sigma (Harnack regularisation)", 0.0, 1.0, 1.0, 0.1,
-                                        key="proj_hg_sigma",
-                                        help="The reference's harnack_regul (default 0 there).")
-        if method != "pca":
-            params["metric"] = st.selectbox("metric", KNN_METRICS, key="proj_metric")
-            params["random_state"] = int(st.number_input("random_state", 0, 2**31 - 1, 42,
-                                                         key="proj_seed"))
+        params = param_form(decl, key=f"proj-{method}", only=SHOWN[method], overrides=overrides)
         if not st.form_submit_button("Compute map", type="primary"):
             return None
-    return {"kind": method, "params": params}
-
-
-def default_spec() -> dict:
-    k = min(15, info.n_rows - 1)
-    return {"kind": "umap", "params": {"n_neighbors": k, "min_dist": 0.1, "metric": "euclidean",
-                                       "n_components": 2, "random_state": 42}}
-
-
-PER_POINT = {"trustworthiness": "per-point trustworthiness", "continuity": "per-point continuity",
-             "knn_recall": "per-point kNN recall"}
-
-
-def _with_scores(data: pd.DataFrame, faith_id: str | None) -> pd.DataFrame:
-    if faith_id is None:
-        return data
-    pp = load_artifact_table(c, faith_id, "per_point.parquet")
-    pp = pp[["_row", *[k for k in PER_POINT if k in pp.columns]]].rename(columns=PER_POINT)
-    return data.merge(pp, on="_row", how="left")
+    return method, params
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -82,7 +51,10 @@ def _figure(art_id: str, dataset_id: str, color, hover: tuple, budget: int, high
     """The map figure, cached per display choice: reruns (selections) don't rebuild it."""
     data = load_artifact_table(c, art_id, "projection.parquet").merge(
         load_table(c, dataset_id), on="_row", how="left")
-    data = _with_scores(data, faith_id)
+    if faith_id is not None:
+        pp = load_artifact_table(c, faith_id, "per_point.parquet")
+        pp = pp[["_row", *[k for k in PER_POINT if k in pp.columns]]].rename(columns=PER_POINT)
+        data = data.merge(pp, on="_row", how="left")
     drawn_rows = draw_sample(len(data), budget)
     return scatter_figure(data.iloc[drawn_rows], color=color, hover=list(hover),
                           highlight=None if highlight is None else np.asarray(highlight))
@@ -92,41 +64,35 @@ jobs = st.session_state.setdefault("map_jobs", {})
 last_done = st.session_state.setdefault("map_done", {})
 spec = projection_form()
 if spec is None and info.id not in jobs:
-    spec = default_spec()
+    spec = default_map_spec(info.n_rows)
 if spec is not None:
     try:
-        jobs[info.id] = c.submit(JobSpec(spec["kind"], info.id, spec["params"]))
+        jobs[info.id] = c.submit(JobSpec(spec[0], info.id, spec[1]))
     except LatentLensError as e:
         st.error(str(e))
 
 job_id = jobs.get(info.id)
-status = c.status(job_id) if job_id else None
-if status is not None and status.state == "done":
+status = job_done(c, job_id, label=f"{kind_title(c.status(job_id).kind) if job_id else 'Map'} "
+                                   f"of {info.name}", key="map-job",
+                  again="press **Compute map** to run it again")
+if status is not None:
     last_done[info.id] = status.artifact_id
-elif status is not None and status.state in ("queued", "running"):
-    job_progress(c, job_id, label=f"{METHODS.get(status.kind, status.kind)} of {info.name}",
-                 key="map-job")
-elif status is not None and status.state == "failed":
-    st.error(f"The projection failed: {status.error}")
-elif status is not None:
-    st.info(f"The projection was {status.state}. Press **Compute map** to run it again.")
-
 art_id = last_done.get(info.id)
 if art_id is None:
     st.stop()
 
-meta = c.artifact_json(art_id, "meta.json")
-faith_job = c.submit(JobSpec("faithfulness", info.id, {"projection": art_id})) \
-    if info.n_rows > 20 else None
+art = c.artifact(art_id)
+result = c.result(art_id)
+faith_job = submit_once(c, JobSpec("faithfulness", info.id, {"projection": art_id}),
+                        store="faith_jobs") if info.n_rows > 20 else None
 faith = c.status(faith_job) if faith_job else None
 faith_id = faith.artifact_id if faith is not None and faith.state == "done" else None
 proj = load_artifact_table(c, art_id, "projection.parquet")
 table = load_table(c, info.id)
-df = proj.merge(table, on="_row", how="left")
 meta_cols = [col for col in table.columns if col != "_row"]
+label_col = info.extra.get("label_column")
 
 with st.sidebar.expander("Display", expanded=True):
-    label_col = info.extra.get("label_column")
     options = ["(none)", *meta_cols, *(PER_POINT.values() if faith_id else [])]
     color = st.selectbox("Colour by", options,
                          index=options.index(label_col) if label_col in options else 0,
@@ -136,17 +102,14 @@ with st.sidebar.expander("Display", expanded=True):
                                  key="draw_budget",
                                  help="Points drawn in the browser; the projection always uses every row."))
 
-drawn = draw_sample(len(df), budget)
-view = df.iloc[drawn] if len(drawn) < len(df) else df
-p = meta["params"]
-title = METHODS.get(meta["kind"], meta["kind"])
-if len(view) < len(df):
-    st.warning(f"{len(view):,} of {len(df):,} points drawn (a uniform sample; raise the draw "
+n_drawn = min(budget, len(proj))
+if n_drawn < len(proj):
+    st.warning(f"{n_drawn:,} of {len(proj):,} points drawn (a uniform sample; raise the draw "
                "budget to draw more). Box and lasso selections still cover every row.")
-st.caption(f"{title} · {len(view):,} of {len(df):,} points drawn · " + ", ".join(
-    f"{k}={v}" for k, v in p.items()) + f" · computed in {meta['seconds']:.1f} s on {meta['device']}")
-
-hg = meta.get("heat_geodesic")
+st.caption(f"{kind_title(art.kind)} · {n_drawn:,} of {len(proj):,} points drawn · "
+           + ", ".join(f"{k}={v}" for k, v in art.params.items())
+           + f" · computed in {art.seconds:.1f} s on {art.device}")
+hg = result.heat_geodesic
 if hg:
     st.caption(
         f"Heat geodesic: diffusion time t = {hg['t']:.3g} "
@@ -164,7 +127,7 @@ nb_row = st.session_state.get("nb_row")
 highlight = None
 if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row < info.n_rows:
     nbs = c.neighbors(info.id, int(nb_row), int(st.session_state.get("nb_k", 10)),
-                      p.get("metric", "euclidean"))
+                      art.params.get("metric", "euclidean"))
     highlight = np.concatenate([[int(nb_row)], nbs["_row"].to_numpy()])
 if search_rows is not None and len(search_rows):
     highlight = search_rows
@@ -175,40 +138,19 @@ if note:
     map_area.caption(note)
 event = map_area.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
                              selection_mode=("points", "box", "lasso"))
+faithfulness_panel(c, faith, faith_job)
 
-if faith is not None and faith.state in ("queued", "running"):
-    job_progress(c, faith_job, label="Scoring the projection's faithfulness", key="faith-job")
-elif faith_id is not None:
-    f = c.artifact_json(faith_id, "faithfulness.json")
-    k = f["n_neighbors"]
-    m = st.columns(4)
-    m[0].metric(f"Trustworthiness (k={k})", f"{f['trustworthiness']:.3f}",
-                help="1 = no point in a map neighbourhood that is far in the original space")
-    m[1].metric(f"Continuity (k={k})", f"{f['continuity']:.3f}",
-                help="1 = no original-space neighbour pushed away in the map")
-    m[2].metric(f"kNN recall (k={k})", f"{f['knn_recall']:.3f}",
-                help="share of each point's original-space neighbours kept in the map")
-    m[3].metric("Row Spearman vs original distances", f"{f['row_spearman_original']:.3f}",
-                help="mean per-row rank correlation of map and original distances")
-    if f["sampled"]:
-        st.caption(f"Trustworthiness, continuity and Spearman on {f['n_rows']:,} random rows "
-                   f"of {f['n_samples']:,} (each against every point); kNN recall on every row.")
-elif faith is not None and faith.state == "failed":
-    st.caption(f"Faithfulness could not be scored: {faith.error}")
-
-selected = None
-if "z" not in proj.columns and event and event.selection:
-    selected = rows_in_selection(proj, event.selection)
-    if selected is None and event.selection.get("points"):
-        selected = np.array(sorted({int(pt["customdata"]) for pt in event.selection["points"]
-                                    if pt.get("customdata") is not None}))
-if "z" in proj.columns:
+three_d = "z" in proj.columns
+selected = rows_in_selection(proj, event.selection) if not three_d and event and event.selection \
+    else None
+if three_d:
     st.caption("3-D maps rotate and zoom; box and lasso selection work on 2-D maps.")
 
 tab_sel, tab_nb, tab_rep, tab_params = st.tabs(
     ["Selection", "Nearest neighbours", "Representation", "Parameters"])
+shape = info.extra.get("image_shape")
 with tab_sel:
-    if "z" in proj.columns:
+    if three_d:
         st.info("Selection works on 2-D maps: choose 2 dimensions and compute the map again.")
     elif selected is None or len(selected) == 0:
         st.info("Drag a box or lasso on the map (or click a point) to select points.")
@@ -216,7 +158,6 @@ with tab_sel:
         st.markdown(f"**{len(selected):,} selected points**")
         rows = table.set_index("_row").loc[selected].reset_index()
         st.dataframe(rows, hide_index=True, key="selection_table", height=260)
-        shape = info.extra.get("image_shape")
         if shape:
             show = [int(r) for r in selected[:48]]
             captions = [f"{r}: {table.at[r, label_col]}" if label_col else f"row {r}" for r in show]
@@ -224,24 +165,22 @@ with tab_sel:
             if len(selected) > 48:
                 st.caption(f"First 48 of {len(selected):,} images shown.")
 with tab_nb:
-    default_row = int(selected[0]) if selected is not None and len(selected) else 0
     first = int(selected[0]) if selected is not None and len(selected) else None
     if ("nb_row" not in st.session_state or st.session_state.get("nb_dataset") != info.id
             or (first is not None and first != st.session_state.get("nb_first"))):
-        st.session_state["nb_row"] = default_row  # a new selection: its first point
+        st.session_state["nb_row"] = first or 0  # a new selection: its first point
         st.session_state["nb_dataset"] = info.id
     st.session_state["nb_first"] = first
     c1, c2, c3 = st.columns([1, 1, 2])
     row = c1.number_input("Row", 0, info.n_rows - 1, key="nb_row")
-    k = c2.number_input("k", 1, min(100, info.n_rows - 1), 10, key="nb_k")
+    k = c2.number_input("k", 1, min(100, info.n_rows - 1), min(10, info.n_rows - 1), key="nb_k")
     c3.checkbox("Highlight on the map", key="nb_highlight")
-    metric = p.get("metric", "euclidean")
+    metric = art.params.get("metric", "euclidean")
     nbs = c.neighbors(info.id, int(row), int(k), metric)
     out = nbs.merge(table, on="_row", how="left")
     st.markdown(f"The {int(k)} nearest rows to row **{int(row)}** in the original "
                 f"{info.n_dims}-dimensional space ({metric} distance):")
     st.dataframe(out, hide_index=True, key="neighbors_table", height=260)
-    shape = info.extra.get("image_shape")
     if shape:
         show = [int(row), *out["_row"].astype(int).tolist()]
         caps = ["query", *[f"d={d:.1f}" for d in out["distance"]]]
@@ -249,5 +188,6 @@ with tab_nb:
 with tab_rep:
     representation_panel(c, info, meta_cols, label_col)
 with tab_params:
-    st.json({k: meta[k] for k in ("kind", "params", "seconds", "device", "device_reason",
-                                  "versions", "job_id") if k in meta}, expanded=False)
+    st.json({"kind": art.kind, "params": art.params, "seconds": art.seconds,
+             "device": art.device, "device_reason": art.device_reason,
+             "result": result.to_dict(), "job_id": art.id}, expanded=False)

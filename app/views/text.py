@@ -2,13 +2,12 @@
 
 import streamlit as st
 
-from app.common import client, load_artifact_table, load_table, select_dataset
+from app.common import client, current_dataset, load_artifact_table, load_table, select_dataset
 from backend.errors import LatentLensError
-from backend.jobs import JobSpec
-from components.jobs import job_progress
+from backend.kinds import JobSpec, params_of
+from components.form import param_form
+from components.jobs import job_done
 from components.text import cells_summary, embedding_report
-
-BATCH_SIZES = [8, 16, 32, 64, 128, 256]
 
 c = client()
 st.title("Text")
@@ -31,25 +30,13 @@ if offers:
             except LatentLensError as e:
                 st.error(str(e))
                 st.stop()
-            st.session_state["text_pending"] = added.id
+            select_dataset(added.id)
             st.rerun()
-if not texts:
+info = current_dataset(("text",), label="Text dataset", key="text_dataset")
+if info is None:
     st.info("No text dataset yet: add the demo corpus above, or upload a table (CSV, TSV, "
             "Parquet) on the Upload page and choose its **Text column to embed**.")
     st.stop()
-
-by_id = {d.id: d for d in texts}
-pending = st.session_state.pop("text_pending", None)
-if pending in by_id:
-    st.session_state["text_dataset"] = pending
-elif "text_dataset" not in st.session_state and st.session_state.get("_text_dataset") in by_id:
-    st.session_state["text_dataset"] = st.session_state["_text_dataset"]  # back from another page
-if st.session_state.get("text_dataset") not in by_id:
-    st.session_state["text_dataset"] = texts[-1].id
-st.sidebar.selectbox("Text dataset", list(by_id), key="text_dataset",
-                     format_func=lambda i: f"{by_id[i].name} — {by_id[i].n_rows:,} rows")
-st.session_state["_text_dataset"] = st.session_state["text_dataset"]
-info = by_id[st.session_state["text_dataset"]]
 
 st.caption(f"**{info.name}** · {info.n_rows:,} rows · {info.source}")
 table = load_table(c, info.id)
@@ -58,49 +45,36 @@ st.dataframe(table.drop(columns="_row").head(500), hide_index=True, height=230, 
 st.subheader("Embed the texts")
 text_cols = [col for col in info.extra.get("text_columns") or [] if col in table.columns] or [
     info.extra["text_column"]]
-default = info.extra.get("text_column")
 a, b, d = st.columns(3)
-col = a.selectbox("Text column to embed", text_cols,
-                  index=text_cols.index(default) if default in text_cols else 0,
-                  key=f"text_col-{info.id}")
-batch = b.select_slider("Batch size", BATCH_SIZES, value=32, key="text_batch",
-                        help="Texts per forward pass (sorted by length first); larger batches "
-                             "help most on a GPU.")
-n_rows = int(d.number_input(
-    "Rows to embed", 1, info.n_rows, info.n_rows, key=f"text_rows-{info.id}",
-    help="Fewer than all: a seeded uniform random sample of that many rows, for a quick first "
-         "look at a large table."))
-cells_summary(col, (info.extra.get("text_cells") or {}).get(col), info.n_rows)
+decl = params_of("text_embed")
+params = param_form(decl, key=f"text-{info.id}", where=a, only=["column"], columns=text_cols,
+                    overrides={"column": {"default": info.extra.get("text_column"), "auto": False}})
+params.update(param_form(decl, key="text", where=b, only=["batch_size"]))
+params.update(param_form(decl, key=f"text-{info.id}", where=d, only=["max_rows"],
+                         overrides={"max_rows": {"default": info.n_rows, "high": info.n_rows}}))
+cells_summary(params["column"], (info.extra.get("text_cells") or {}).get(params["column"]),
+              info.n_rows)
 
 jobs = st.session_state.setdefault("text_jobs", {})
 if st.button("Embed", type="primary", key="text_embed_run", icon=":material/play_arrow:"):
-    params = {"column": col, "batch_size": int(batch)}
-    if n_rows < info.n_rows:
-        params["max_rows"] = n_rows
     try:
         jobs[info.id] = c.submit(JobSpec("text_embed", info.id, params))
     except LatentLensError as e:
         st.error(str(e))
 
-job_id = jobs.get(info.id)
-status = c.status(job_id) if job_id else None
-if status is not None and status.state in ("queued", "running"):
-    job_progress(c, job_id, label=f"Embedding {col!r}", key="text-job")
-elif status is not None and status.state == "failed":
-    st.error(f"The embedding failed: {status.error}")
-elif status is not None and status.state != "done":
-    st.info(f"The embedding was {status.state}; press **Embed** to run it again.")
-elif status is not None:
-    meta = c.artifact_json(status.artifact_id, "meta.json")
-    embedding_report(meta)
+status = job_done(c, jobs.get(info.id), label=f"Embedding {params['column']!r}", key="text-job",
+                  again="press **Embed** to run it again")
+if status is not None:
+    result = c.result(status.artifact_id)
+    embedding_report(result, c.artifact(status.artifact_id).device)
     flagged = load_artifact_table(c, status.artifact_id, "cells.parquet")
     if len(flagged):
         with st.expander(f"Rows left out or truncated ({len(flagged):,})",
-                         expanded=bool(meta["n_left_out"])):
+                         expanded=bool(result.n_left_out)):
             st.dataframe(flagged, hide_index=True, height=200, key="text_flagged")
     if st.button("Show the map and search it", type="primary", key="text_show_map",
                  icon=":material/scatter_plot:"):
-        select_dataset(meta["derived_dataset"])
+        select_dataset(result.derived_dataset)
         st.switch_page("views/map.py")
 
 made = [x for x in c.datasets() if x.extra.get("derived_from") == info.id

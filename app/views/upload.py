@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app.common import client, current_dataset, select_dataset
-from backend.datasets.upload import FORMATS, inspect_upload, max_upload_bytes
+from backend.kinds import FORMATS, inspect_upload, max_upload_bytes
 from backend.errors import LatentLensError
 
 c = client()
@@ -49,7 +49,7 @@ if preview.format not in ("npy", "npz"):
             except LatentLensError as e:
                 st.error(str(e))
                 st.stop()
-            st.session_state["text_pending"] = info.id
+            select_dataset(info.id)
             st.success(f"Stored **{info.name}**: {info.n_rows:,} rows with texts in {text_col!r} "
                        f"(id {info.id}).")
             for note in notes:

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from backend.device import resolve_device
+from backend.params import Param, ParamSpec
 from backend.errors import InvalidInputError, InvalidParameterError
 
 __all__ = [
@@ -496,6 +497,38 @@ class SirenNet(nn.Module):
 # trainer
 
 
+PARAMS = ParamSpec(
+    Param("encoder", str, "sh", choices=tuple(ENCODERS), label="Positional encoding",
+          help="Spherical harmonics, a double-Fourier-sphere baseline, 3-D Cartesian or raw."),
+    Param("degree", int, 10, low=1, high=40, label="Degree L",
+          help="Spherical harmonics of degrees 0..L-1 (L² features); sets the highest frequency "
+               "of the DFS encodings too."),
+    Param("hidden", int, 64, low=1, high=1024, label="Embedding size (hidden)",
+          help="Width of the SIREN's hidden layers: the location embedding's dimension."),
+    Param("n_layers", int, 2, low=1, high=8, help="Hidden layers of the SIREN."),
+    Param("frequency_num", int, 16, low=1, high=256, help="Frequencies of the DFS encodings."),
+    Param("w0_initial", float, 30.0, low=0.0, low_open=True, high=1000.0,
+          help="SIREN frequency of the first layer."),
+    Param("w0", float, 1.0, low=0.0, low_open=True, high=1000.0,
+          help="SIREN frequency of the other layers."),
+    Param("dropout", float, 0.0, low=0.0, high=1.0, high_open=True, help="Dropout rate."),
+    Param("learning_rate", float, 1e-3, low=0.0, low_open=True, high=1.0,
+          help="Adam's learning rate."),
+    Param("weight_decay", float, 1e-4, low=0.0, high=1.0, help="Adam's weight decay."),
+    Param("max_epochs", int, 200, low=1, high=5000, label="Epochs (at most)",
+          help="Training stops early when the held-out part stops improving."),
+    Param("batch_size", int, 1024, low=1, high=1_000_000, help="Rows per optimisation step."),
+    Param("early_stopping", bool, True, help="Stop when the validation loss stops improving."),
+    Param("validation_fraction", float, 0.1, low=0.0, high=1.0, low_open=True, high_open=True,
+          help="Share of the rows held out for early stopping."),
+    Param("n_iter_no_change", int, 20, low=1, high=10_000,
+          help="Epochs without improvement before stopping early."),
+    Param("random_state", int, 0, low=0, high=2**32 - 1, help="Seed of the split and the weights."),
+)
+"""The parameters of :class:`LocationEncoder`, declared once (its ``fit``, the
+``location_encoder`` job kind, the service and the Globe page's form read this)."""
+
+
 class LocationEncoder:
     r"""Trainable location encoder: positional encoding followed by a SIREN.
 
@@ -526,7 +559,7 @@ class LocationEncoder:
         Adam learning rate.
     weight_decay : float, default=1e-4
         Adam (L2) weight decay.
-    max_epochs : int, default=300
+    max_epochs : int, default=200
         Most passes over the training points.
     batch_size : int, default=1024
         Points per optimiser step.
@@ -603,7 +636,7 @@ class LocationEncoder:
         dropout: float = 0.0,
         learning_rate: float = 1e-3,
         weight_decay: float = 1e-4,
-        max_epochs: int = 300,
+        max_epochs: int = 200,
         batch_size: int = 1024,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
@@ -643,23 +676,9 @@ class LocationEncoder:
         }  # fmt: skip
 
     def _validate_params(self) -> None:
-        _check_encoder(self.encoder)
-        _check_int("degree", self.degree, 1)
-        _check_int("hidden", self.hidden, 1)
-        _check_int("n_layers", self.n_layers, 1)
-        _check_int("frequency_num", self.frequency_num, 1)
-        _check_float("w0_initial", self.w0_initial, 0.0, low_open=True)
-        _check_float("w0", self.w0, 0.0, low_open=True)
-        _check_float("dropout", self.dropout, 0.0, low_open=False, high=1.0)
-        _check_float("learning_rate", self.learning_rate, 0.0, low_open=True)
-        _check_float("weight_decay", self.weight_decay, 0.0, low_open=False)
-        _check_int("max_epochs", self.max_epochs, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise InvalidParameterError(f"early_stopping must be True or False; got {self.early_stopping!r}.")
-        _check_float("validation_fraction", self.validation_fraction, 0.0, low_open=True, high=1.0)
-        _check_int("n_iter_no_change", self.n_iter_no_change, 1)
-        _check_int("random_state", self.random_state, 0)
+        params = self.get_params()
+        params.pop("device")
+        PARAMS.validate(params, owner="LocationEncoder")
 
     def _features(self, lat: np.ndarray, lon: np.ndarray) -> torch.Tensor:
         """Positional encoding, computed in float64 chunks, returned as float32."""

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from backend.device import resolve_device
+from backend.params import Param, ParamSpec
 from backend.errors import InvalidInputError, InvalidParameterError
 
 __all__ = [
@@ -410,8 +411,7 @@ def heat_geodesic_embedding(
     InvalidParameterError, InvalidInputError
         As :meth:`HeatGeodesic.fit`; an unknown keyword raises InvalidParameterError.
     """
-    allowed = {"n_neighbors", "t", "order", "sigma", "decay", "method", "n_landmarks",
-               "max_iter", "random_state", "device"}
+    allowed = {*PARAMS.names, "device"} - {"n_components"}
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise InvalidParameterError(
@@ -424,47 +424,35 @@ def heat_geodesic_embedding(
 # ----------------------------------------------------------------------------------------
 # validation
 # ----------------------------------------------------------------------------------------
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+PARAMS = ParamSpec(
+    Param("n_components", int, 2, low=1, high=3, help="Dimensions of the embedding."),
+    Param("n_neighbors", int, 10, low=1, high=200,
+          help="Neighbours (the point itself excluded) that set each point's kernel bandwidth."),
+    Param("t", float, "auto", low=0.0, high=_T_RANGE[1], low_open=True, auto=True,
+          label="diffusion time t",
+          help="Diffusion time; 'auto' picks it from the graph so no distance saturates "
+               "(the reference's tau, default 10)."),
+    Param("order", int, "auto", low=1, high=_MAX_AUTO_ORDER, auto=True,
+          help="Chebyshev order; 'auto' bounds the truncation error by 1e-15."),
+    Param("sigma", float, 1.0, low=0.0, high=1.0, step=0.1, label="sigma (Harnack regularisation)",
+          help="Harnack regularisation: 1 removes the density term of the distance "
+               "(the reference's harnack_regul, default 0 there)."),
+    Param("decay", float, 40.0, low=1.0, high=1000.0, help="Exponent of the alpha-decay kernel."),
+    Param("method", str, "auto", choices=METHODS,
+          help="Dense (chebyshev, exact) up to n_landmarks distinct points, else landmark."),
+    Param("n_landmarks", int, 3000, low=10, high=DENSE_MAX_POINTS,
+          help="Landmarks of the coarsened graph; also the size up to which 'auto' stays dense."),
+    Param("max_iter", int, 300, low=0, high=10_000, help="Maximum SMACOF iterations."),
+    Param("random_state", int, None, low=0, high=2**32 - 1, nullable=True,
+          help="Seed of the landmarks, the Lanczos start and the MDS start."),
+)
+"""The parameters of :class:`HeatGeodesic`, declared once (its ``fit``, the job kind, the
+service and the form read this)."""
 
 
 def _validate_params(est: HeatGeodesic) -> dict[str, Any]:
-    def bad(name: str, allowed: str, value: Any) -> InvalidParameterError:
-        return InvalidParameterError(f"{name} must be {allowed}; got {value!r}.")
-
-    if not _is_int(est.n_components) or not 1 <= est.n_components <= 3:
-        raise bad("n_components", "an integer in [1, 3]", est.n_components)
-    if not _is_int(est.n_neighbors) or not 1 <= est.n_neighbors <= 200:
-        raise bad("n_neighbors", "an integer in [1, 200]", est.n_neighbors)
-    if not (est.t == "auto" or (_is_real(est.t) and 0 < est.t <= _T_RANGE[1]
-                                and np.isfinite(est.t))):
-        raise bad("t", f"'auto' or a number in (0, {_T_RANGE[1]:g}]", est.t)
-    if not (est.order == "auto" or (_is_int(est.order) and 1 <= est.order <= _MAX_AUTO_ORDER)):
-        raise bad("order", f"'auto' or an integer in [1, {_MAX_AUTO_ORDER}]", est.order)
-    if not _is_real(est.sigma) or not 0.0 <= est.sigma <= 1.0:
-        raise bad("sigma", "a number in [0, 1]", est.sigma)
-    if not _is_real(est.decay) or not 1.0 <= est.decay <= 1000.0:
-        raise bad("decay", "a number in [1, 1000]", est.decay)
-    if est.method not in METHODS:
-        raise bad("method", f"one of {list(METHODS)}", est.method)
-    if not _is_int(est.n_landmarks) or not 10 <= est.n_landmarks <= DENSE_MAX_POINTS:
-        raise bad("n_landmarks", f"an integer in [10, {DENSE_MAX_POINTS}]", est.n_landmarks)
-    if not _is_int(est.max_iter) or not 0 <= est.max_iter <= 10_000:
-        raise bad("max_iter", "an integer in [0, 10000]", est.max_iter)
-    if est.random_state is not None and not _is_int(est.random_state):
-        raise bad("random_state", "None or an integer", est.random_state)
-    return {
-        "n_components": int(est.n_components), "n_neighbors": int(est.n_neighbors),
-        "t": est.t if est.t == "auto" else float(est.t),
-        "order": est.order if est.order == "auto" else int(est.order),
-        "sigma": float(est.sigma), "decay": float(est.decay), "method": est.method,
-        "n_landmarks": int(est.n_landmarks), "max_iter": int(est.max_iter),
-        "random_state": est.random_state,
-    }
+    return PARAMS.validate({name: getattr(est, name) for name in PARAMS.names},
+                           owner="HeatGeodesic")
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,14 @@ import numpy as np
 import pandas as pd
 
 from backend.errors import InvalidInputError, InvalidParameterError, LatentLensError
-from backend.jobs import JobContext, register
-from backend.store import DatasetInfo, valid_id
-from backend.tasks._params import reject_unknown, take_choice, take_float, take_int, take_seed
+from backend.embed.location import PARAMS as ENCODER_PARAMS
+from backend.jobs import JobContext, JobKind, register
+from backend.params import Param, ParamSpec
+from backend.results import Result
+from backend.store import DatasetInfo
 from backend.threads import cpu_threads
 
 __all__ = [
-    "LOCATION_ENCODERS",
     "GRID_STEPS",
     "TASKS",
     "MAX_CLASSES",
@@ -33,9 +35,6 @@ __all__ = [
     "satclip_dataset_parts",
 ]
 
-#: Positional encodings a location encoder can use (``backend.embed.location.ENCODERS``).
-LOCATION_ENCODERS = ("sh", "spherecplus", "spherec", "theory", "grid", "wrap", "cartesian3d",
-                     "direct")
 #: Cell sizes (degrees) of the regular grid the trained encoder is evaluated on.
 GRID_STEPS = (1.0, 2.0, 3.0, 5.0, 10.0)
 TASKS = ("auto", "classification", "regression")
@@ -131,36 +130,77 @@ def _derived_dataset(ctx: JobContext, vectors: np.ndarray, lat_col: str, lon_col
 # location_encoder
 
 
-def validate_location_encoder(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    reject_unknown(p, {"target_column", "task", "encoder", "degree", "hidden", "n_layers",
-                       "max_epochs", "learning_rate", "random_state", "grid_step", "latitude",
-                       "longitude"}, "location_encoder")
+LOCATION_ENCODER_PARAMS = ParamSpec(
+    Param("target_column", str, None, column=True, label="Target column",
+          help="The column the encoder learns to predict from the coordinates."),
+    Param("task", str, "auto", choices=TASKS,
+          help="auto: classification for labels (text, or integers with at most 12 values), "
+               "regression for numbers."),
+    *ENCODER_PARAMS.only("encoder", "degree", "hidden", "n_layers", "max_epochs",
+                         "learning_rate", "random_state"),
+    Param("grid_step", float, 2.0, choices=GRID_STEPS, unit="degrees",
+          label="Heat-map grid (degrees)", help="Cell size of the grid the encoder is drawn on."),
+    Param("latitude", str, None, nullable=True, column=True,
+          help="Latitude column (degrees); found by name when null."),
+    Param("longitude", str, None, nullable=True, column=True,
+          help="Longitude column (degrees); found by name when null."),
+)
+SATCLIP_PARAMS = ParamSpec(
+    Param("checkpoint", str, None, store_id=True,
+          help="Id of a SatCLIP checkpoint added to the workspace."),
+    Param("latitude", str, None, nullable=True, column=True,
+          help="Latitude column (degrees); found by name when null."),
+    Param("longitude", str, None, nullable=True, column=True,
+          help="Longitude column (degrees); found by name when null."),
+)
+
+
+@dataclass(frozen=True)
+class LocationEncoderResult(Result):
+    """A trained location encoder (``model.safetensors``, ``grid.parquet``,
+    ``predictions.parquet``) and the location embedding stored as ``derived_dataset``."""
+
+    derived_dataset: str
+    task: str
+    metrics: dict[str, Any]
+    n_train: int
+    n_rows: int
+    n_features_in: int
+    n_iter: int
+    best_epoch: int
+    fit_seconds: float
+    loss_curve: list[float]
+    validation_loss_curve: list[float]
+    grid_step: float
+    n_grid: int
+    n_longitudes_wrapped: int
+    classes: list[str] | None = None
+    target_range: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class SatclipResult(Result):
+    """SatCLIP embedding of every row, stored as ``derived_dataset``."""
+
+    derived_dataset: str
+    satclip: dict[str, Any]
+    n_longitudes_wrapped: int
+
+
+def _check_geo(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
     lat, lon = geo_columns(info, p)
-    target = p.get("target_column")
-    if not isinstance(target, str) or target not in info.columns:
+    return {**p, "latitude": lat, "longitude": lon}
+
+
+def _check_location_encoder(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    if p["target_column"] is None:
         raise InvalidParameterError(
             f"target_column must name a column of {info.name!r} (one of {info.columns[:30]}); "
-            f"got {target!r}."
-        )
-    step = take_choice(p, "grid_step", 2.0, GRID_STEPS)
-    return {
-        "target_column": target,
-        "task": take_choice(p, "task", "auto", TASKS),
-        "encoder": take_choice(p, "encoder", "sh", LOCATION_ENCODERS),
-        "degree": take_int(p, "degree", 10, 1, 40),
-        "hidden": take_int(p, "hidden", 64, 4, 512),
-        "n_layers": take_int(p, "n_layers", 2, 1, 4),
-        "max_epochs": take_int(p, "max_epochs", 200, 1, 5000),
-        "learning_rate": take_float(p, "learning_rate", 1e-3, 1e-5, 1.0),
-        "random_state": take_seed(p, default=0),
-        "grid_step": float(step),
-        "latitude": lat,
-        "longitude": lon,
-    }
+            "got None.")
+    return _check_geo(p, info)
 
 
-@register("location_encoder", validate=validate_location_encoder, version=1)
-def run_location_encoder(ctx: JobContext) -> dict[str, Any]:
+def run_location_encoder(ctx: JobContext) -> LocationEncoderResult:
     """Train a SIREN location encoder on a target column; store the model, its predictions
     on a regular grid and on every row, and the location embedding as a new dataset."""
     from backend.datasets.geo import regular_grid
@@ -231,20 +271,19 @@ def run_location_encoder(ctx: JobContext) -> dict[str, Any]:
                "location_encoder": {**p, "task": task}},
     )
     ctx.progress(1.0, "done")
-    out: dict[str, Any] = {
-        "derived_dataset": derived.id, "task": task, "metrics": metrics,
-        "n_train": int(labelled.sum()), "n_rows": int(len(table)),
-        "n_features_in": int(model.n_features_in_), "n_iter": int(model.n_iter_),
-        "best_epoch": int(model.best_epoch_), "fit_seconds": round(float(model.fit_time_s_), 3),
-        "loss_curve": [round(float(v), 6) for v in model.loss_curve_],
-        "validation_loss_curve": [round(float(v), 6) for v in model.validation_loss_curve_],
-        "grid_step": p["grid_step"], "n_grid": int(len(grid)), "n_longitudes_wrapped": n_wrapped,
-    }
+    extra: dict[str, Any] = {}
     if task == "classification":
-        out["classes"] = [str(c) for c in model.classes_.tolist()]
+        extra["classes"] = [str(c) for c in model.classes_.tolist()]
     else:
-        out["target_range"] = [float(np.min(y_fit)), float(np.max(y_fit))]
-    return out
+        extra["target_range"] = [float(np.min(y_fit)), float(np.max(y_fit))]
+    return LocationEncoderResult(
+        derived_dataset=derived.id, task=task, metrics=metrics,
+        n_train=int(labelled.sum()), n_rows=int(len(table)),
+        n_features_in=int(model.n_features_in_), n_iter=int(model.n_iter_),
+        best_epoch=int(model.best_epoch_), fit_seconds=round(float(model.fit_time_s_), 3),
+        loss_curve=[round(float(v), 6) for v in model.loss_curve_],
+        validation_loss_curve=[round(float(v), 6) for v in model.validation_loss_curve_],
+        grid_step=p["grid_step"], n_grid=int(len(grid)), n_longitudes_wrapped=n_wrapped, **extra)
 
 
 def _predictions(model, lat: np.ndarray, lon: np.ndarray, task: str) -> pd.DataFrame:
@@ -318,20 +357,7 @@ def satclip_dataset_parts(
     return table, {"satclip_file": SATCLIP_FILE, "satclip": enc.to_dict()}, buf.getvalue()
 
 
-def validate_satclip_embed(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    reject_unknown(p, {"checkpoint", "latitude", "longitude"}, "satclip_embed")
-    lat, lon = geo_columns(info, p)
-    ckpt = p.get("checkpoint")
-    if not valid_id(ckpt):
-        raise InvalidParameterError(
-            "checkpoint must be the id of a SatCLIP checkpoint added to the workspace "
-            f"(16 hex digits); got {ckpt!r}. Upload a SatCLIP .ckpt file first."
-        )
-    return {"checkpoint": ckpt, "latitude": lat, "longitude": lon}
-
-
-@register("satclip_embed", validate=validate_satclip_embed, version=1)
-def run_satclip_embed(ctx: JobContext) -> dict[str, Any]:
+def run_satclip_embed(ctx: JobContext) -> SatclipResult:
     """SatCLIP location embedding of every row, stored as a new dataset."""
     from backend.embed.location import load_satclip_location_encoder
 
@@ -365,5 +391,14 @@ def run_satclip_embed(ctx: JobContext) -> dict[str, Any]:
         extra={"label_column": src.extra.get("label_column"), "satclip": enc.to_dict()},
     )
     ctx.progress(1.0, "done")
-    return {"derived_dataset": derived.id, "satclip": enc.to_dict(),
-            "n_longitudes_wrapped": n_wrapped}
+    return SatclipResult(derived_dataset=derived.id, satclip=enc.to_dict(),
+                         n_longitudes_wrapped=n_wrapped)
+
+
+LOCATION_ENCODER = register(JobKind(
+    "location_encoder", params=LOCATION_ENCODER_PARAMS, run=run_location_encoder,
+    result=LocationEncoderResult, files=("model.safetensors", "grid.parquet", "predictions.parquet"),
+    check=_check_location_encoder, version=2, title="Location encoder"))
+SATCLIP_EMBED = register(JobKind(
+    "satclip_embed", params=SATCLIP_PARAMS, run=run_satclip_embed, result=SatclipResult,
+    check=_check_geo, title="SatCLIP embedding"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from backend.errors import InvalidInputError, InvalidParameterError
-from backend.jobs import JobContext, register
-from backend.store import DatasetInfo, Store, valid_id
-from backend.tasks._params import reject_unknown, take_choice, take_float, take_int, take_seed
+from backend.jobs import JobContext, JobKind, register
+from backend.params import Param, ParamSpec
+from backend.results import Result
+from backend.store import DatasetInfo, Store
 
 __all__ = [
     "EDGES_FILE",
@@ -149,31 +151,141 @@ def _weights_list(v: Any) -> list[float]:
     return [float(x) for x in v]
 
 
-def validate_graph_embed(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    reject_unknown(p, {"method", "n_components", "iteration_weights", "beta", "sparsity",
-                       "self_influence", "normalize_powers", "direction", "laplacian",
-                       "random_state"}, "graph_embed")
-    method = take_choice(p, "method", "fastrp", EMBED_METHODS)
-    out: dict[str, Any] = {"method": method, "random_state": take_seed(p, default=0)}
-    if method == "fastrp":
-        out["n_components"] = take_int(p, "n_components", 64, 1, 2048)
-        out["iteration_weights"] = _weights_list(p.get("iteration_weights", [0.0, 1.0, 1.0]))
-        out["beta"] = take_float(p, "beta", 0.0, -2.0, 2.0)
-        s = p.get("sparsity", 3.0)
-        out["sparsity"] = "sqrt_n" if s == "sqrt_n" else take_float(p, "sparsity", 3.0, 1.0, 1e6)
-        out["self_influence"] = take_float(p, "self_influence", 0.0, 0.0, 100.0)
-        out["normalize_powers"] = bool(p.get("normalize_powers", True))
-        out["direction"] = take_choice(p, "direction", "both", ("both", "out", "in"))
-    else:
+def _parse_weights(v: Any, name: str) -> list[float]:
+    return _weights_list(v)
+
+
+def _parse_fractions(v: Any, name: str) -> list[float]:
+    if (not isinstance(v, (list, tuple)) or not 1 <= len(v) <= 9
+            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1
+                       for f in v)):
+        raise InvalidParameterError(f"{name} must be 1 to 9 numbers in (0, 1); got {v!r}.")
+    return [float(f) for f in v]
+
+
+def _parse_sparsity(v: Any, name: str) -> float | str:
+    if v == "sqrt_n":
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1.0 <= v <= 1e6:
+        raise InvalidParameterError(f"{name} must be 'sqrt_n' or a number in [1, 1e6]; got {v!r}.")
+    return float(v)
+
+
+GRAPH_EMBED_PARAMS = ParamSpec(
+    Param("method", str, "fastrp", choices=EMBED_METHODS, help="FastRP or Laplacian eigenmaps."),
+    Param("n_components", int, 64, low=1, high=2048, label="n_components (d)",
+          help="Dimensions of the node embedding (eigenmaps: at most n - components)."),
+    Param("iteration_weights", list, [0.0, 1.0, 1.0], parse=_parse_weights,
+          help="FastRP: alpha_i of A¹, A², …; the paper's BlogCatalog setting is 0, 0, 1, 6.67."),
+    Param("beta", float, 0.0, low=-2.0, high=2.0, step=0.01, label="β (degree normalisation)",
+          help="FastRP: negative values down-weight hubs."),
+    Param("sparsity", object, 3.0, parse=_parse_sparsity, label="sparsity s",
+          help="FastRP: 3 gives every node a non-zero random vector; 'sqrt_n' is the paper's "
+               "choice and leaves many zero rows at small d."),
+    Param("self_influence", float, 0.0, low=0.0, high=100.0, help="FastRP: weight of A⁰."),
+    Param("normalize_powers", bool, True, help="FastRP: L2-normalise each power's rows."),
+    Param("direction", str, "both", choices=("both", "out", "in"),
+          help="FastRP on directed graphs: which edges propagate."),
+    Param("laplacian", str, "normalized", choices=("normalized", "combinatorial"),
+          help="Eigenmaps: the Laplacian decomposed."),
+    Param("random_state", int, 0, low=0, high=2**32 - 1, nullable=True, help="Seed."),
+)
+GRAPH_LAYOUT_PARAMS = ParamSpec(
+    Param("force", bool, None, nullable=True,
+          help=f"Force-directed positions (O(n²) per iteration; at most {FORCE_MAX_NODES:,} "
+               "nodes); null: when the graph is small enough."),
+    Param("iterations", int, 50, low=1, high=1000, help="Force layout iterations."),
+    Param("resolution", float, 1.0, low=0.01, high=100.0, help="Louvain resolution."),
+    Param("random_state", int, 0, low=0, high=2**32 - 1, nullable=True, help="Seed."),
+)
+GRAPH_DIAGNOSTICS_PARAMS = ParamSpec(
+    Param("embedding", str, None, store_id=True,
+          help="Id of a node embedding of this graph (the dataset a graph_embed job made)."),
+    Param("label_column", str, "auto", auto=True, nullable=True, column=True,
+          label="Label column (probe)",
+          help="Node labels for the classification probe; 'auto': the graph's label column."),
+    Param("attribute", str, None, nullable=True, column=True,
+          label="Attribute (Rayleigh quotient)",
+          help="A numeric node attribute whose smoothness over the graph is measured."),
+    Param("metric", str, "cosine", choices=("cosine", "dot", "euclidean"),
+          help="Similarity that ranks nodes in the reconstruction."),
+    Param("n_samples", int, 2000, low=10, high=20_000, help="Nodes ranked in the reconstruction."),
+    Param("train_fractions", list, [0.1, 0.5, 0.9], parse=_parse_fractions,
+          help="Training shares of the probe."),
+    Param("n_repeats", int, 5, low=1, high=20, help="Probe repeats per training share."),
+    Param("C", float, 1.0, low=1e-4, high=1e4, help="Inverse regularisation of the probe."),
+    Param("n_eigenvalues", int, "auto", auto=True, low=1, high=1000,
+          help=f"Laplacian eigenvalues computed; 'auto': all up to {SPECTRUM_FULL_MAX:,} nodes, "
+               "else 100."),
+    Param("baseline", bool, True, help="Also score a random embedding of the same shape."),
+    Param("random_state", int, 0, low=0, high=2**32 - 1, nullable=True, help="Seed."),
+)
+
+
+@dataclass(frozen=True)
+class GraphEmbedResult(Result):
+    """A node embedding, stored as the vectors dataset ``derived_dataset``."""
+
+    derived_dataset: str
+    embed_seconds: float
+    embedding_report: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GraphLayoutResult(Result):
+    """``layout.parquet``: ``_row``, [``x``, ``y``,] ``community``, ``degree``."""
+
+    n_communities: int
+    modularity: float
+    community_weights: str
+
+
+@dataclass(frozen=True)
+class GraphDiagnosticsResult(Result):
+    """``graph_diagnostics.json`` (and ``spectrum.npy`` when computed)."""
+
+    embedding: str
+
+
+def _check_graph_embed(p: dict[str, Any], info: DatasetInfo) -> None:
+    if p["method"] == "eigenmaps":
         n_comp = int(info.extra.get("graph_report", {}).get("n_components", 1))
         hi = max(1, info.n_rows - n_comp)
-        out["n_components"] = take_int(p, "n_components", min(16, hi), 1, hi)
-        out["laplacian"] = take_choice(p, "laplacian", "normalized", ("normalized", "combinatorial"))
+        if p["n_components"] > hi:
+            raise InvalidParameterError(
+                f"n_components must be at most {hi} for Laplacian eigenmaps of {info.name!r} "
+                f"({info.n_rows:,} nodes, {n_comp} component(s)); got {p['n_components']}.")
+
+
+def _check_graph_layout(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    if p["force"] and info.n_rows > FORCE_MAX_NODES:
+        raise InvalidParameterError(
+            f"the force layout is O(n²) per iteration and {info.name!r} has {info.n_rows:,} "
+            f"nodes (limit {FORCE_MAX_NODES:,}); place the nodes by a projection of their "
+            "embedding instead (force=False).")
+    if p["force"] is None:
+        return {**p, "force": info.n_rows <= FORCE_MAX_NODES}
+    return None
+
+
+def _check_graph_diagnostics(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    if p["embedding"] is None:
+        raise InvalidParameterError(
+            f"embedding must be the id of a node embedding of {info.name!r} (the dataset a "
+            "graph_embed job made); got None.")
+    out = dict(p)
+    if out["label_column"] == "auto":
+        label = info.extra.get("label_column")
+        out["label_column"] = label if label in info.columns else None
+    if out["n_eigenvalues"] == "auto":
+        out["n_eigenvalues"] = None if info.n_rows <= SPECTRUM_FULL_MAX else 100
+    elif out["n_eigenvalues"] > info.n_rows:
+        raise InvalidParameterError(
+            f"n_eigenvalues must be at most the {info.n_rows:,} nodes; got {out['n_eigenvalues']}.")
     return out
 
 
-@register("graph_embed", validate=validate_graph_embed, version=1, dataset_kinds=("graph",))
-def run_graph_embed(ctx: JobContext) -> dict[str, Any]:
+def run_graph_embed(ctx: JobContext) -> GraphEmbedResult:
     from backend.embed.graph import FastRP, LaplacianEigenmaps
 
     p = ctx.params
@@ -215,29 +327,15 @@ def run_graph_embed(ctx: JobContext) -> dict[str, Any]:
                "feature_names": [f"e{i}" for i in range(emb.shape[1])]},
     )
     ctx.progress(1.0, "done")
-    return {"derived_dataset": derived.id, "embed_seconds": round(seconds, 4),
-            "embedding_report": report}
+    return GraphEmbedResult(derived_dataset=derived.id, embed_seconds=round(seconds, 4),
+                            embedding_report=report)
 
 
 # ---------------------------------------------------------------------------------------
 # graph_layout
 
 
-def validate_graph_layout(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    reject_unknown(p, {"force", "iterations", "resolution", "random_state"}, "graph_layout")
-    force = bool(p.get("force", info.n_rows <= FORCE_MAX_NODES))
-    if force and info.n_rows > FORCE_MAX_NODES:
-        raise InvalidParameterError(
-            f"the force layout is O(n²) per iteration and {info.name!r} has {info.n_rows:,} "
-            f"nodes (limit {FORCE_MAX_NODES:,}); place the nodes by a projection of their "
-            "embedding instead (force=False).")
-    return {"force": force, "iterations": take_int(p, "iterations", 50, 1, 1000),
-            "resolution": take_float(p, "resolution", 1.0, 0.01, 100.0),
-            "random_state": take_seed(p, default=0)}
-
-
-@register("graph_layout", validate=validate_graph_layout, version=1, dataset_kinds=("graph",))
-def run_graph_layout(ctx: JobContext) -> dict[str, Any]:
+def run_graph_layout(ctx: JobContext) -> GraphLayoutResult:
     import networkx as nx
 
     from backend.embed.graph import force_layout
@@ -267,53 +365,15 @@ def run_graph_layout(ctx: JobContext) -> dict[str, Any]:
     modularity = float(nx.community.modularity(G, comms, weight=None if negative else "weight"))
     ctx.save_parquet("layout.parquet", out)
     ctx.progress(1.0, "done")
-    return {"n_communities": len(comms), "modularity": modularity,
-            "community_weights": "unweighted" if negative else "weight"}
+    return GraphLayoutResult(n_communities=len(comms), modularity=modularity,
+                             community_weights="unweighted" if negative else "weight")
 
 
 # ---------------------------------------------------------------------------------------
 # graph_diagnostics
 
 
-def validate_graph_diagnostics(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    reject_unknown(p, {"embedding", "label_column", "attribute", "metric", "n_samples",
-                       "train_fractions", "n_repeats", "C", "n_eigenvalues", "baseline",
-                       "random_state"}, "graph_diagnostics")
-    emb = p.get("embedding")
-    if not isinstance(emb, str) or not valid_id(emb):
-        raise InvalidParameterError(
-            f"embedding must be the id of a node embedding of {info.name!r} (the dataset a "
-            f"graph_embed job made); got {emb!r}.")
-    out: dict[str, Any] = {"embedding": emb}
-    label = p.get("label_column", info.extra.get("label_column"))
-    for role, col in (("label_column", label), ("attribute", p.get("attribute"))):
-        if col is not None and col not in info.columns:
-            raise InvalidParameterError(
-                f"{role} {col!r} is not a node-table column of {info.name!r}; columns: "
-                f"{info.columns[:30]}.")
-        out[role] = col
-    out["metric"] = take_choice(p, "metric", "cosine", ("cosine", "dot", "euclidean"))
-    out["n_samples"] = take_int(p, "n_samples", 2000, 10, 20_000)
-    fr = p.get("train_fractions", [0.1, 0.5, 0.9])
-    if (not isinstance(fr, (list, tuple)) or not 1 <= len(fr) <= 9
-            or not all(isinstance(f, (int, float)) and 0 < f < 1 for f in fr)):
-        raise InvalidParameterError(
-            f"train_fractions must be 1 to 9 numbers in (0, 1); got {fr!r}.")
-    out["train_fractions"] = [float(f) for f in fr]
-    out["n_repeats"] = take_int(p, "n_repeats", 5, 1, 20)
-    out["C"] = take_float(p, "C", 1.0, 1e-4, 1e4)
-    default_k = None if info.n_rows <= SPECTRUM_FULL_MAX else 100
-    k = p.get("n_eigenvalues", default_k)
-    out["n_eigenvalues"] = None if k is None else take_int(
-        {"n_eigenvalues": k}, "n_eigenvalues", 100, 1, min(info.n_rows, 1000))
-    out["baseline"] = bool(p.get("baseline", True))
-    out["random_state"] = take_seed(p, default=0)
-    return out
-
-
-@register("graph_diagnostics", validate=validate_graph_diagnostics, version=1,
-          dataset_kinds=("graph",))
-def run_graph_diagnostics(ctx: JobContext) -> dict[str, Any]:
+def run_graph_diagnostics(ctx: JobContext) -> GraphDiagnosticsResult:
     from backend.diagnostics.graph import (
         laplacian_spectrum,
         node_classification_probe,
@@ -385,4 +445,17 @@ def run_graph_diagnostics(ctx: JobContext) -> dict[str, Any]:
             result["rayleigh_note"] = str(e)
     ctx.save_json("graph_diagnostics.json", result)
     ctx.progress(1.0, "done")
-    return {"embedding": emb_info.id}
+    return GraphDiagnosticsResult(embedding=emb_info.id)
+
+
+GRAPH_EMBED = register(JobKind(
+    "graph_embed", params=GRAPH_EMBED_PARAMS, run=run_graph_embed, result=GraphEmbedResult,
+    dataset_kinds=("graph",), check=_check_graph_embed, title="Node embedding"))
+GRAPH_LAYOUT = register(JobKind(
+    "graph_layout", params=GRAPH_LAYOUT_PARAMS, run=run_graph_layout, result=GraphLayoutResult,
+    files=("layout.parquet",), dataset_kinds=("graph",), check=_check_graph_layout,
+    title="Layout and communities"))
+GRAPH_DIAGNOSTICS = register(JobKind(
+    "graph_diagnostics", params=GRAPH_DIAGNOSTICS_PARAMS, run=run_graph_diagnostics,
+    result=GraphDiagnosticsResult, files=("graph_diagnostics.json",), dataset_kinds=("graph",),
+    check=_check_graph_diagnostics, title="Graph diagnostics"))

@@ -3,24 +3,61 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from backend.errors import InvalidInputError, InvalidParameterError
-from backend.jobs import JobContext, register
+from backend.errors import InvalidInputError
+from backend.jobs import JobContext, JobKind, register
+from backend.params import Param, ParamSpec
+from backend.results import Result
 from backend.store import DatasetInfo
-from backend.tasks._params import reject_unknown, take_choice, take_int, take_seed
 
 BASELINES = ("none", "random_init")
 
+WEIGHTS_PARAMS = ParamSpec(
+    Param("farms", bool, True, label="FARMS alpha",
+          help="Pool fixed-aspect-ratio windows of each matrix before the power-law fit "
+               "(removes the aspect-ratio bias of the plain fit)."),
+    Param("mp_fit", bool, True, help="Fit the Marchenko–Pastur bulk (spikes, soft rank)."),
+    Param("baseline", str, "none", choices=BASELINES,
+          help="'random_init': analyse a random init of the same architecture instead."),
+    Param("random_state", int, 0, low=0, high=2**32 - 1, nullable=True,
+          help="Seed of the random init."),
+    Param("min_evals", int, 50, low=2, high=100_000,
+          help="Layers with fewer eigenvalues are skipped."),
+)
+REPRESENTATION_PARAMS = ParamSpec(
+    Param("label_column", str, None, nullable=True, column=True, label="Label column (for DSMI)",
+          help="A column of class labels for the diffusion spectral mutual information."),
+    Param("pair_column", str, None, nullable=True, column=True,
+          label="Pair column (partner's id, for alignment)",
+          help="A column naming each row's positive partner (by id column, else row number)."),
+    Param("normalize", bool, False, label="L2-normalise rows first",
+          help="Measure the directions only."),
+    Param("max_n", int, 2000, low=100, high=20_000,
+          help="Rows sampled for the diffusion entropy (DSE grows with N: compare at equal N)."),
+    Param("random_state", int, 0, low=0, high=2**32 - 1, nullable=True, help="Seed of the sample."),
+)
 
-def _take_bool(p: dict[str, Any], name: str, default: bool) -> bool:
-    v = p.get(name, default)
-    if not isinstance(v, bool):
-        raise InvalidParameterError(f"{name} must be true or false; got {v!r}.")
-    return v
+
+@dataclass(frozen=True)
+class WeightsResult(Result):
+    """Spectra of a model's weight matrices (``layers.parquet``, ``skipped.parquet``,
+    ``spectra.parquet``, ``fit_lines.parquet``, ``summary.json``)."""
+
+    summary: dict[str, Any]
+    analysis_params: dict[str, Any]
+    timings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RepresentationResult(Result):
+    """Representation diagnostics (``representation.json``, ``covariance_spectrum.parquet``)."""
+
+    representation: dict[str, Any]
 
 
 def open_model(ctx_store, info: DatasetInfo):
@@ -32,19 +69,7 @@ def open_model(ctx_store, info: DatasetInfo):
     return open_weights(ctx_store.dataset_file(info.id, info.extra["weights_file"]))
 
 
-def validate_weights(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    reject_unknown(p, {"farms", "mp_fit", "baseline", "random_state", "min_evals"}, "weights")
-    return {
-        "farms": _take_bool(p, "farms", True),
-        "mp_fit": _take_bool(p, "mp_fit", True),
-        "baseline": take_choice(p, "baseline", "none", BASELINES),
-        "random_state": take_seed(p, default=0),
-        "min_evals": take_int(p, "min_evals", 50, 2, 100_000),
-    }
-
-
-@register("weights", validate=validate_weights, dataset_kinds=("model",))
-def run_weights(ctx: JobContext) -> dict[str, Any]:
+def run_weights(ctx: JobContext) -> WeightsResult:
     from backend.diagnostics.weights import analyze_weights
     from backend.models import random_init_like
 
@@ -80,8 +105,8 @@ def run_weights(ctx: JobContext) -> dict[str, Any]:
                      pd.DataFrame({"name": [], "method": [], "x": [], "y": []}))
     summary = res.summary()
     ctx.save_json("summary.json", _finite(summary))
-    return {"summary": _finite(summary), "analysis_params": _finite(res.params),
-            "timings": res.timings}
+    return WeightsResult(summary=_finite(summary), analysis_params=_finite(res.params),
+                         timings=res.timings)
 
 
 def _finite(d: dict) -> dict:
@@ -96,30 +121,15 @@ def _finite(d: dict) -> dict:
     return out
 
 
-def validate_representation(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    reject_unknown(p, {"label_column", "pair_column", "normalize", "max_n", "random_state"},
-                   "representation")
-    for col in ("label_column", "pair_column"):
-        v = p.get(col)
-        if v is not None and v not in info.columns:
-            raise InvalidParameterError(
-                f"{col} {v!r} is not a column of {info.name!r}; columns: {info.columns}.")
+def _check_representation(p: dict[str, Any], info: DatasetInfo) -> None:
     if info.n_rows < info.n_dims:
         raise InvalidInputError(
             f"{info.name!r} has {info.n_rows:,} rows but {info.n_dims:,} dimensions; the "
             "covariance spectrum and RankMe need at least as many rows as dimensions."
         )
-    return {
-        "label_column": p.get("label_column"),
-        "pair_column": p.get("pair_column"),
-        "normalize": _take_bool(p, "normalize", False),
-        "max_n": take_int(p, "max_n", 2000, 100, 20_000),
-        "random_state": take_seed(p, default=0),
-    }
 
 
-@register("representation", validate=validate_representation)
-def run_representation(ctx: JobContext) -> dict[str, Any]:
+def run_representation(ctx: JobContext) -> RepresentationResult:
     from backend.diagnostics.representation import representation_diagnostics
 
     p = ctx.params
@@ -138,7 +148,7 @@ def run_representation(ctx: JobContext) -> dict[str, Any]:
     ctx.save_parquet("covariance_spectrum.parquet",
                      pd.DataFrame({"rank": np.arange(1, len(eig) + 1), "eigenvalue": eig}))
     ctx.save_json("representation.json", _finite(d))
-    return {"representation": _finite(d)}
+    return RepresentationResult(representation=_finite(d))
 
 
 def _pairs(table: pd.DataFrame, col: str, info: DatasetInfo) -> np.ndarray:
@@ -162,3 +172,13 @@ def _pairs(table: pd.DataFrame, col: str, info: DatasetInfo) -> np.ndarray:
             f"{'id' if id_col else 'row number'}."
         )
     return np.column_stack([np.flatnonzero(keep), other.to_numpy(np.int64)])
+
+
+WEIGHTS = register(JobKind(
+    "weights", params=WEIGHTS_PARAMS, run=run_weights, result=WeightsResult,
+    files=("layers.parquet", "skipped.parquet", "spectra.parquet", "fit_lines.parquet",
+           "summary.json"), dataset_kinds=("model",), title="Weight spectra"))
+REPRESENTATION = register(JobKind(
+    "representation", params=REPRESENTATION_PARAMS, run=run_representation,
+    result=RepresentationResult, files=("representation.json", "covariance_spectrum.parquet"),
+    check=_check_representation, title="Representation diagnostics", quick=True))

@@ -1,58 +1,141 @@
-"""Job kinds of the map: the shared kNN graph, PCA and UMAP projections."""
+"""Job kinds of the map: the shared kNN graph, PCA, UMAP, the heat geodesic embedding and
+the faithfulness scores of a projection.
+
+``n_neighbors`` counts neighbours *excluding* the point itself in every kind (scikit-learn's
+convention); umap-learn's own count (which includes the point) is made inside the UMAP adapter.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from backend.errors import InvalidParameterError
-from backend.jobs import JobContext, register
+from backend.errors import InvalidInputError, InvalidParameterError
+from backend.jobs import JobContext, JobKind, register
+from backend.params import Param, ParamSpec
+from backend.project.heat_geodesic import PARAMS as HEAT_GEODESIC_PARAMS
 from backend.project.knn import KNN_METRICS
+from backend.results import Result
 from backend.store import DatasetInfo
-from backend.tasks._params import (
-    check_rows,
-    reject_unknown,
-    take_choice,
-    take_float,
-    take_int,
-    take_seed,
-)
 
+__all__ = ["ProjectionResult", "KnnResult", "FaithfulnessResult", "DEFAULT_MAP", "default_map_spec"]
+
+PROJECTION_FILE = "projection.parquet"
 MAX_NEIGHBORS = 200
 
+_N_NEIGHBORS = Param("n_neighbors", int, 15, low=1, high=MAX_NEIGHBORS,
+                     help="Neighbours of each point in the shared kNN graph, the point itself "
+                          "excluded.")
+_METRIC = Param("metric", str, "euclidean", choices=KNN_METRICS,
+                help="Distance in the original space.")
+_N_COMPONENTS = Param("n_components", int, 2, low=2, high=3, label="Dimensions",
+                      help="2-D or 3-D map.")
+_SEED = Param("random_state", int, 42, low=0, high=2**32 - 1, nullable=True,
+              help="Seed; null lets umap-learn run in parallel (not reproducible).")
 
-def _knn_params(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    k = take_int(p, "n_neighbors", 15, 2, MAX_NEIGHBORS)
-    check_rows(info.n_rows, k)
-    return {"n_neighbors": k, "metric": take_choice(p, "metric", "euclidean", KNN_METRICS)}
+KNN_PARAMS = ParamSpec(_N_NEIGHBORS, _METRIC)
+PCA_PARAMS = ParamSpec(_N_COMPONENTS)
+UMAP_PARAMS = ParamSpec(
+    _N_NEIGHBORS, _METRIC, _N_COMPONENTS,
+    Param("min_dist", float, 0.1, low=0.0, high=1.0, step=0.05,
+          help="How tightly points may pack in the map."),
+    _SEED,
+)
+HEAT_GEODESIC_JOB_PARAMS = (
+    HEAT_GEODESIC_PARAMS.only("n_neighbors", "n_components", "t", "order", "sigma", "method",
+                              "n_landmarks", "random_state")
+    .with_changes("n_components", low=2, label="Dimensions", help="2-D or 3-D map.")
+    .with_changes("random_state", default=42)
+    .extend(_METRIC)
+)
+FAITHFULNESS_PARAMS = ParamSpec(
+    Param("projection", str, None, store_id=True, help="Artifact id of the projection to score."),
+    Param("n_neighbors", int, 10, low=1, high=100, help="k of the neighbourhoods compared."),
+    Param("n_rows", int, 2000, low=100, high=20_000,
+          help="Rows scored against every point (trustworthiness, continuity, Spearman)."),
+)
+
+#: The Map page's default projection (the Globe and Graph pages reuse it: one job id).
+DEFAULT_MAP = {"kind": "umap", "params": UMAP_PARAMS.defaults()}
 
 
-def validate_knn(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    reject_unknown(p, {"n_neighbors", "metric"}, "knn")
-    return _knn_params(p, info)
+def default_map_spec(n_rows: int) -> tuple[str, dict[str, Any]]:
+    """The default map of a dataset of ``n_rows`` rows: UMAP at its defaults, with
+    ``n_neighbors`` lowered to ``n_rows - 1`` for tiny datasets (said on the page)."""
+    params = dict(DEFAULT_MAP["params"])
+    params["n_neighbors"] = max(1, min(params["n_neighbors"], n_rows - 1))
+    return DEFAULT_MAP["kind"], params
 
 
-@register("knn", validate=validate_knn)
-def run_knn(ctx: JobContext) -> dict[str, Any]:
-    from backend.project.knn import knn_graph
+@dataclass(frozen=True)
+class KnnResult(Result):
+    """The shared kNN graph: ``indices.npy`` (int64) and ``distances.npy`` (float32), each
+    (n_rows, n_neighbors + 1) with the row itself in column 0."""
+
+    knn_seconds: float
+    knn_method: str
+
+
+@dataclass(frozen=True)
+class ProjectionResult(Result):
+    """A map: ``projection.parquet`` with ``_row``, ``x``, ``y`` (and ``z``), float32."""
+
+    n_components: int
+    knn_artifact: str | None = None
+    explained_variance_ratio: list[float] | None = None
+    heat_geodesic: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class FaithfulnessResult(Result):
+    """Scores of a projection (``faithfulness.json``, ``per_point.parquet``)."""
+
+    faithfulness: dict[str, Any]
+    metric_note: str | None = None
+
+
+def check_rows(n_rows: int, n_neighbors: int) -> None:
+    """A kNN graph of ``n_neighbors`` other points needs ``n_neighbors + 1`` rows."""
+    if n_rows < n_neighbors + 1:
+        raise InvalidInputError(
+            f"the dataset has {n_rows:,} rows, too few for n_neighbors={n_neighbors} "
+            f"(needs at least {n_neighbors + 1}); lower n_neighbors to at most {n_rows - 1}."
+        )
+
+
+def _check_knn(p: dict[str, Any], info: DatasetInfo) -> None:
+    check_rows(info.n_rows, p["n_neighbors"])
+
+
+def _check_pca(p: dict[str, Any], info: DatasetInfo) -> None:
+    if p["n_components"] > info.n_dims:
+        raise InvalidParameterError(
+            f"n_components must be at most the {info.n_dims} dimensions of {info.name!r}; "
+            f"got {p['n_components']}.")
+
+
+def run_knn(ctx: JobContext) -> KnnResult:
+    from backend.project.knn import EXACT_MAX_ROWS, knn_graph
 
     ctx.progress(0.05, "building the kNN graph")
     X = np.asarray(ctx.vectors())
     t0 = time.perf_counter()
-    idx, dist = knn_graph(X, ctx.params["n_neighbors"], metric=ctx.params["metric"])
+    idx, dist = knn_graph(X, ctx.params["n_neighbors"] + 1, metric=ctx.params["metric"])
     ctx.save_npy("indices.npy", idx)
     ctx.save_npy("distances.npy", dist)
     ctx.progress(1.0, "kNN graph done")
-    return {"knn_seconds": round(time.perf_counter() - t0, 3),
-            "knn_method": "exact" if len(X) <= 20_000 else "nndescent"}
+    return KnnResult(knn_seconds=round(time.perf_counter() - t0, 3),
+                     knn_method="exact" if len(X) <= EXACT_MAX_ROWS else "nndescent")
 
 
-def load_knn(ctx: JobContext, params: dict[str, Any], span: tuple[float, float]):
-    art = ctx.require("knn", {"n_neighbors": params["n_neighbors"], "metric": params["metric"]},
-                      span=span)
+def load_knn(ctx: JobContext, n_neighbors: int, metric: str, span: tuple[float, float]):
+    """The shared kNN graph (computed once per dataset, ``n_neighbors`` and metric):
+    ``(indices, distances, artifact id)``, the row itself in column 0."""
+    art = ctx.require("knn", {"n_neighbors": n_neighbors, "metric": metric}, span=span)
     idx = np.load(ctx.store.artifact_path(art.id, "indices.npy"))
     dist = np.load(ctx.store.artifact_path(art.id, "distances.npy"))
     return idx, dist, art.id
@@ -62,16 +145,10 @@ def save_projection(ctx: JobContext, emb: np.ndarray) -> None:
     cols = {"_row": np.arange(len(emb), dtype=np.int64)}
     for name, j in zip("xyz", range(emb.shape[1])):
         cols[name] = emb[:, j].astype(np.float32)
-    ctx.save_parquet("projection.parquet", pd.DataFrame(cols))
+    ctx.save_parquet(PROJECTION_FILE, pd.DataFrame(cols))
 
 
-def validate_pca(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    reject_unknown(p, {"n_components"}, "pca")
-    return {"n_components": take_int(p, "n_components", 2, 2, min(3, info.n_dims))}
-
-
-@register("pca", validate=validate_pca)
-def run_pca(ctx: JobContext) -> dict[str, Any]:
+def run_pca(ctx: JobContext) -> ProjectionResult:
     from backend.project.pca import PCA
 
     ctx.progress(0.1, "PCA")
@@ -79,24 +156,15 @@ def run_pca(ctx: JobContext) -> dict[str, Any]:
     emb = pca.fit_transform(np.asarray(ctx.vectors()))
     save_projection(ctx, emb)
     ctx.progress(1.0, "PCA done")
-    return {"explained_variance_ratio": pca.explained_variance_ratio_.tolist()}
+    return ProjectionResult(n_components=ctx.params["n_components"],
+                            explained_variance_ratio=pca.explained_variance_ratio_.tolist())
 
 
-def validate_umap(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    reject_unknown(p, {"n_neighbors", "metric", "n_components", "min_dist", "random_state"}, "umap")
-    out = _knn_params(p, info)
-    out["n_components"] = take_int(p, "n_components", 2, 2, 3)
-    out["min_dist"] = take_float(p, "min_dist", 0.1, 0.0, 1.0)
-    out["random_state"] = take_seed(p)
-    return out
-
-
-@register("umap", validate=validate_umap)
-def run_umap(ctx: JobContext) -> dict[str, Any]:
+def run_umap(ctx: JobContext) -> ProjectionResult:
     from backend.project.umap_ import umap_embedding
 
     p = ctx.params
-    idx, dist, knn_id = load_knn(ctx, p, span=(0.0, 0.2))
+    idx, dist, knn_id = load_knn(ctx, p["n_neighbors"], p["metric"], span=(0.0, 0.2))
     ctx.progress(0.2, "UMAP: fuzzy graph and spectral start (the first run compiles, ~20 s)")
     emb = umap_embedding(
         np.asarray(ctx.vectors()), (idx, dist), n_components=p["n_components"],
@@ -104,71 +172,43 @@ def run_umap(ctx: JobContext) -> dict[str, Any]:
         progress=lambda f, m: ctx.progress(0.25 + 0.75 * f, m),
     )
     save_projection(ctx, emb)
-    return {"knn_artifact": knn_id}
+    return ProjectionResult(n_components=p["n_components"], knn_artifact=knn_id)
 
 
-def validate_heat_geodesic(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    reject_unknown(p, {"n_neighbors", "metric", "n_components", "t", "order", "sigma",
-                       "method", "n_landmarks", "random_state"}, "heat_geodesic")
-    k = take_int(p, "n_neighbors", 10, 2, MAX_NEIGHBORS - 1)
-    check_rows(info.n_rows, k + 1)
-    out = {"n_neighbors": k, "metric": take_choice(p, "metric", "euclidean", KNN_METRICS),
-           "n_components": take_int(p, "n_components", 2, 2, 3)}
-    t = p.get("t", "auto")
-    out["t"] = "auto" if t == "auto" else take_float(p, "t", 10.0, 1e-3, 1e4)
-    order = p.get("order", "auto")
-    out["order"] = "auto" if order == "auto" else take_int(p, "order", 32, 1, 4096)
-    out["sigma"] = take_float(p, "sigma", 1.0, 0.0, 1.0)
-    out["method"] = take_choice(p, "method", "auto", ("auto", "chebyshev", "exact", "landmark"))
-    out["n_landmarks"] = take_int(p, "n_landmarks", 3000, 10, 10_000)
-    out["random_state"] = take_seed(p)
-    return out
-
-
-@register("heat_geodesic", validate=validate_heat_geodesic)
-def run_heat_geodesic(ctx: JobContext) -> dict[str, Any]:
+def run_heat_geodesic(ctx: JobContext) -> ProjectionResult:
     from backend.project.heat_geodesic import HeatGeodesic
 
     p = ctx.params
-    # The shared graph: the UMAP default (15 incl. self) is reused whenever it is wide enough.
-    shared = {"n_neighbors": max(15, p["n_neighbors"] + 1), "metric": p["metric"]}
-    idx, dist, knn_id = load_knn(ctx, shared, span=(0.0, 0.15))
-    est = HeatGeodesic(
-        p["n_components"], n_neighbors=p["n_neighbors"], t=p["t"], order=p["order"],
-        sigma=p["sigma"], method=p["method"], n_landmarks=p["n_landmarks"],
-        random_state=p["random_state"], device=ctx.device,
-    )
+    # The shared graph: UMAP's default width is reused whenever it is wide enough.
+    width = min(max(UMAP_PARAMS["n_neighbors"].default, p["n_neighbors"]), ctx.dataset.n_rows - 1)
+    idx, dist, knn_id = load_knn(ctx, width, p["metric"], span=(0.0, 0.15))
+    est = HeatGeodesic(**{k: v for k, v in p.items() if k not in ("metric", "device")},
+                       device=ctx.device)
     est.fit(None, knn_graph=(idx, dist),
             progress=lambda f, m: ctx.progress(0.15 + 0.85 * f, f"heat geodesic: {m}"))
     save_projection(ctx, np.asarray(est.embedding_, dtype=np.float32))
-    return {"knn_artifact": knn_id, "heat_geodesic": est.report_.to_dict()}
+    return ProjectionResult(n_components=p["n_components"], knn_artifact=knn_id,
+                            heat_geodesic=est.report_.to_dict())
 
 
-def validate_faithfulness(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    from backend.store import valid_id
-
-    reject_unknown(p, {"projection", "n_neighbors", "n_rows"}, "faithfulness")
-    proj = p.get("projection")
-    if not isinstance(proj, str) or not valid_id(proj):
+def _check_faithfulness(p: dict[str, Any], info: DatasetInfo) -> None:
+    if p["projection"] is None:
         raise InvalidParameterError(
-            f"projection must be the artifact id of a projection of {info.name!r}; got {proj!r}.")
-    k = take_int(p, "n_neighbors", 10, 1, 100)
-    if not k < info.n_rows / 2:
+            f"projection must be the artifact id of a projection of {info.name!r}; got None.")
+    if not p["n_neighbors"] < info.n_rows / 2:
         raise InvalidParameterError(
-            f"n_neighbors must be below half the rows ({info.n_rows:,}); got {k}.")
-    return {"projection": proj, "n_neighbors": k, "n_rows": take_int(p, "n_rows", 2000, 100, 20_000)}
+            f"n_neighbors must be below half the rows ({info.n_rows:,}); got {p['n_neighbors']}.")
 
 
-@register("faithfulness", validate=validate_faithfulness)
-def run_faithfulness(ctx: JobContext) -> dict[str, Any]:
+def run_faithfulness(ctx: JobContext) -> FaithfulnessResult:
     from backend.diagnostics.projection import projection_faithfulness
 
     p = ctx.params
     art = ctx.store.artifact(p["projection"])
-    if art.dataset_id != ctx.dataset.id or "projection.parquet" not in art.files:
+    if art.dataset_id != ctx.dataset.id or PROJECTION_FILE not in art.files:
         raise InvalidParameterError(
             f"artifact {p['projection']} is not a projection of {ctx.dataset.name!r}.")
-    proj = pd.read_parquet(ctx.store.artifact_path(art.id, "projection.parquet"))
+    proj = pd.read_parquet(ctx.store.artifact_path(art.id, PROJECTION_FILE))
     Y = proj[[c for c in ("x", "y", "z") if c in proj.columns]].to_numpy(np.float64)
     metric = art.meta.get("params", {}).get("metric", "euclidean")
     res = projection_faithfulness(
@@ -180,4 +220,24 @@ def run_faithfulness(ctx: JobContext) -> dict[str, Any]:
     ctx.save_parquet("per_point.parquet", res.per_point_frame())
     note = None if metric in ("euclidean", "cosine") else (
         f"the projection used the {metric} metric; faithfulness is scored with Euclidean distances")
-    return {"faithfulness": res.to_dict(), "metric_note": note}
+    return FaithfulnessResult(faithfulness=res.to_dict(), metric_note=note)
+
+
+KNN = register(JobKind(
+    "knn", params=KNN_PARAMS, run=run_knn, result=KnnResult,
+    files=("indices.npy", "distances.npy"), check=_check_knn, version=2,
+    title="kNN graph"))
+PCA = register(JobKind(
+    "pca", params=PCA_PARAMS, run=run_pca, result=ProjectionResult, files=(PROJECTION_FILE,),
+    check=_check_pca, title="PCA", quick=True))
+UMAP = register(JobKind(
+    "umap", params=UMAP_PARAMS, run=run_umap, result=ProjectionResult, files=(PROJECTION_FILE,),
+    check=_check_knn, version=2, title="UMAP"))
+HEAT_GEODESIC = register(JobKind(
+    "heat_geodesic", params=HEAT_GEODESIC_JOB_PARAMS, run=run_heat_geodesic,
+    result=ProjectionResult, files=(PROJECTION_FILE,), check=_check_knn, version=2,
+    title="Heat geodesic"))
+FAITHFULNESS = register(JobKind(
+    "faithfulness", params=FAITHFULNESS_PARAMS, run=run_faithfulness, result=FaithfulnessResult,
+    files=("faithfulness.json", "per_point.parquet"), check=_check_faithfulness,
+    title="Faithfulness"))

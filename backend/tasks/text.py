@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 
 from backend.errors import InvalidInputError, InvalidParameterError
-from backend.jobs import JobContext, register
+from backend.jobs import JobContext, JobKind, register
+from backend.params import Param, ParamSpec
+from backend.results import Result
 from backend.store import DatasetInfo, Store
-from backend.tasks._params import reject_unknown, take_int
 
 __all__ = [
     "EXACT_MAX_ROWS",
@@ -42,7 +43,6 @@ __all__ = [
     "clear_index_cache",
     "search_dataset",
     "validate_search",
-    "validate_text_embed",
 ]
 
 MAX_BATCH = 1024
@@ -66,27 +66,55 @@ def _free_name(columns, name: str) -> str:
 # text_embed
 
 
-def validate_text_embed(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
-    """Resolve ``column`` (default: the dataset's text column), ``batch_size`` (32) and
-    ``max_rows`` (None: every row; else a seeded uniform sample of that many rows)."""
-    reject_unknown(p, {"column", "batch_size", "max_rows"}, "text_embed")
-    col = p.get("column") or info.extra.get("text_column")
-    if not isinstance(col, str) or col not in info.columns:
+TEXT_EMBED_PARAMS = ParamSpec(
+    Param("column", str, "auto", auto=True, column=True, label="Text column to embed",
+          help="The column of texts; 'auto': the dataset's text column."),
+    Param("batch_size", int, 32, low=1, high=MAX_BATCH, label="Batch size",
+          help="Texts per forward pass (sorted by length first); larger batches help most on a GPU."),
+    Param("max_rows", int, None, low=1, high=2**62, nullable=True, label="Rows to embed",
+          help="Fewer than all: a seeded uniform random sample of that many rows, for a quick "
+               "first look at a large table; null: every row."),
+)
+
+
+@dataclass(frozen=True)
+class TextEmbedResult(Result):
+    """Embeddings of a text column, stored as the vectors dataset ``derived_dataset``;
+    ``cells.parquet`` lists the rows left out or truncated."""
+
+    derived_dataset: str
+    n_source_rows: int
+    n_texts: int
+    sampled: bool
+    n_embedded: int
+    n_truncated: int
+    n_empty: int
+    n_missing: int
+    n_non_text: int
+    n_left_out: int
+    max_tokens: int
+    model: str
+    model_package: str
+    batch_size: int
+    embed_seconds: float
+    label_column: str | None
+    texts_per_second: float | None
+
+
+def _check_text_embed(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    out = dict(p)
+    if out["column"] == "auto":
+        out["column"] = info.extra.get("text_column")
+    if not isinstance(out["column"], str) or out["column"] not in info.columns:
         raise InvalidParameterError(
             f"column must name a column of {info.name!r} (text columns: "
-            f"{info.extra.get('text_columns', info.columns)[:20]}); got {col!r}."
-        )
-    max_rows = p.get("max_rows")
-    if max_rows is not None:
-        max_rows = take_int(p, "max_rows", info.n_rows, 1, 2**62)
-        if max_rows >= info.n_rows:
-            max_rows = None  # every row: the same job as without a limit
-    return {"column": col, "batch_size": take_int(p, "batch_size", 32, 1, MAX_BATCH),
-            "max_rows": max_rows}
+            f"{info.extra.get('text_columns', info.columns)[:20]}); got {p['column']!r}.")
+    if out["max_rows"] is not None and out["max_rows"] >= info.n_rows:
+        out["max_rows"] = None  # every row: the same job as without a limit
+    return out
 
 
-@register("text_embed", validate=validate_text_embed, version=1, dataset_kinds=("text",))
-def run_text_embed(ctx: JobContext) -> dict[str, Any]:
+def run_text_embed(ctx: JobContext) -> TextEmbedResult:
     """Embed a text column with all-MiniLM-L6-v2; store the embeddings as a new dataset."""
     from backend.datasets.text_table import guess_label_column
     from backend.embed.text import MODEL_NAME, TextEmbedder
@@ -155,10 +183,11 @@ def run_text_embed(ctx: JobContext) -> dict[str, Any]:
                progress=lambda f, m: ctx.progress(0.96 + 0.04 * f, f"search index: {m}"))
     ctx.progress(1.0, "done")
     seconds = float(report.seconds)
-    return {"derived_dataset": info.id, **counts, "model": report.model,
-            "model_package": report.model_package, "batch_size": report.batch_size,
-            "embed_seconds": round(seconds, 3), "label_column": label,
-            "texts_per_second": round(report.n_embedded / seconds, 1) if seconds > 0 else None}
+    return TextEmbedResult(
+        derived_dataset=info.id, **counts, model=report.model,
+        model_package=report.model_package, batch_size=report.batch_size,
+        embed_seconds=round(seconds, 3), label_column=label,
+        texts_per_second=round(report.n_embedded / seconds, 1) if seconds > 0 else None)
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,19 +321,61 @@ def _take_filters(raw: Any, info: DatasetInfo) -> list[dict[str, Any]]:
     return out
 
 
+def _parse_query(v: Any, name: str) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise InvalidParameterError("type a query: query must be a non-empty text.")
+    if len(v) > MAX_QUERY_CHARS:
+        raise InvalidParameterError(
+            f"the query has {len(v):,} characters; at most {MAX_QUERY_CHARS:,} are allowed.")
+    return v.strip()
+
+
+def _parse_filters(v: Any, name: str) -> list[dict[str, Any]]:
+    if not isinstance(v, (list, tuple)) or len(v) > MAX_FILTERS:
+        raise InvalidParameterError(
+            f"filters must be a list of at most {MAX_FILTERS} filters; got {str(v)[:200]}.")
+    return list(v)
+
+
+SEARCH_PARAMS = ParamSpec(
+    Param("query", str, None, nullable=True, parse=_parse_query, help="1 to 2,000 characters."),
+    Param("k", int, 10, low=1, high=MAX_K, label="Hits (k)", help="Hits wanted."),
+    Param("filters", list, None, nullable=True, parse=_parse_filters,
+          help="Category filters {kind: category, column, values} and range filters "
+               "{kind: range, column, low, high}, all of which must hold."),
+)
+
+
+@dataclass(frozen=True)
+class SearchJobResult(Result):
+    """A search as a job: ``hits.parquet`` (``_row``, ``rank``, ``score``) and its summary."""
+
+    selectivity: float
+    n_passing: int
+    n_rows: int
+    strategy: str
+    index_method: str
+    recall: float
+    n_lists: int | None
+    n_probe: int | None
+    n_exact_fallbacks: int
+    seconds: float
+    embed_seconds: float
+    index_seconds: float
+    n_hits: int
+
+
+def _check_search(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    if p["query"] is None:
+        raise InvalidParameterError("type a query: query must be a non-empty text.")
+    _require_text_embedding(info)
+    return {**p, "filters": _take_filters(p["filters"], info)}
+
+
 def validate_search(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
     """Check a search: ``query`` (1 to 2,000 characters), ``k`` (1..1000, default 10) and
     ``filters`` (a list of category/range filter dicts, at most 16) on a text embedding."""
-    reject_unknown(p, {"query", "k", "filters"}, "search")
-    _require_text_embedding(info)
-    q = p.get("query")
-    if not isinstance(q, str) or not q.strip():
-        raise InvalidParameterError("type a query: query must be a non-empty text.")
-    if len(q) > MAX_QUERY_CHARS:
-        raise InvalidParameterError(
-            f"the query has {len(q):,} characters; at most {MAX_QUERY_CHARS:,} are allowed.")
-    return {"query": q.strip(), "k": take_int(p, "k", 10, 1, MAX_K),
-            "filters": _take_filters(p.get("filters"), info)}
+    return SEARCH.validate(p, info)
 
 
 _INDEXES: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
@@ -409,8 +480,7 @@ def search_dataset(store: Store, dataset_id: str, query: str, k: int = 10,
     return _search(store, info, params, resolve_device(device).device)
 
 
-@register("search", validate=validate_search, version=1)
-def run_search(ctx: JobContext) -> dict[str, Any]:
+def run_search(ctx: JobContext) -> SearchJobResult:
     """A search as a job: ``hits.parquet`` (``_row``, ``rank``, ``score``) and the summary."""
     res = _search(ctx.store, ctx.dataset, ctx.params, ctx.device,
                   progress=lambda f, m: ctx.progress(0.9 * f, f"building the index: {m}"))
@@ -418,4 +488,13 @@ def run_search(ctx: JobContext) -> dict[str, Any]:
     ctx.progress(1.0, "done")
     out = res.to_dict()
     del out["rows"], out["scores"], out["query"], out["k"], out["filters"]
-    return {**out, "n_hits": int(len(res.hits))}
+    return SearchJobResult(**out, n_hits=int(len(res.hits)))
+
+
+TEXT_EMBED = register(JobKind(
+    "text_embed", params=TEXT_EMBED_PARAMS, run=run_text_embed, result=TextEmbedResult,
+    files=("cells.parquet",), dataset_kinds=("text",), check=_check_text_embed,
+    title="Text embedding"))
+SEARCH = register(JobKind(
+    "search", params=SEARCH_PARAMS, run=run_search, result=SearchJobResult,
+    files=("hits.parquet",), check=_check_search, title="Search", quick=True))

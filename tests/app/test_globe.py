@@ -54,7 +54,7 @@ def test_airports_globe_and_encoder_heat_map(app):
     assert "3,376 of 3,376 points drawn" in captions(at)
     assert any("supply a SatCLIP checkpoint file" in i.value for i in at.info)
 
-    at.number_input(key="enc_epochs").set_value(25)
+    at.number_input(key="enc-max_epochs").set_value(25)
     next(b for b in at.button if b.label == "Train the location encoder").click()
     at = run_until(at, lambda a: any(m.label.startswith("Accuracy") for m in a.metric)
                    or a.exception or a.error)

@@ -27,7 +27,7 @@ def test_map_page_shows_digits_umap(app):
 def test_pca_3d_from_the_form(app):
     at = run_until(app, _map_drawn)
     at.selectbox(key="proj_method").set_value("pca").run()
-    at.radio(key="proj_dims").set_value(3)
+    at.slider(key="proj-pca-n_components").set_value(3)
     at.sidebar.button[0].click()
     at = run_until(at, lambda a: "PCA · 1,797" in captions(a) or a.exception)
     assert not at.exception
@@ -81,7 +81,7 @@ def test_datasets_page_lists_bundled(app):
 def test_heat_geodesic_map_reports_t(app):
     at = run_until(app, _map_drawn)
     at.selectbox(key="proj_method").set_value("heat_geodesic").run()
-    assert at.slider(key="proj_hg_k").value == 10
+    assert at.slider(key="proj-heat_geodesic-n_neighbors").value == 10
     at.sidebar.button[0].click()
     at = run_until(at, lambda a: "Heat geodesic ·" in captions(a) or a.exception or a.error)
     assert not at.exception and not at.error

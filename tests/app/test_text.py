@@ -31,7 +31,7 @@ def _highlighted(at) -> list[int]:
 
 def _embed(at, rows: int | None = None):
     if rows is not None:
-        at.number_input(key=f"text_rows-{at.session_state['text_dataset']}").set_value(rows)
+        at.number_input(key=f"text-{at.session_state['text_dataset']}-max_rows").set_value(rows)
     at.button(key="text_embed_run").click()
     return run_until(at, lambda a: "Texts embedded" in _metrics(a) or a.exception or a.error)
 

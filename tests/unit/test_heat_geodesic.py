@@ -287,7 +287,7 @@ def test_tiny_input_works():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"method": "fast"}, "method must be one of"),
-    ({"t": -1.0}, r"t must be 'auto' or a number in \(0, 100000\]; got -1.0"),
+    ({"t": -1.0}, r"t must be 'auto' or a number in \(0, 100,000\]; got -1.0"),
     ({"order": 0}, "order must be 'auto' or an integer"),
     ({"sigma": 2.0}, r"sigma must be a number in \[0, 1\]; got 2.0"),
     ({"n_neighbors": 0}, "n_neighbors must be an integer"),

@@ -23,5 +23,7 @@ def test_selection_covers_undrawn_rows():
     drawn = draw_sample(10_000, 1_000)
     assert len(drawn) == 1_000 and len(np.unique(drawn)) == 1_000
     assert len(np.intersect1d(sel, drawn)) < len(sel)  # the undrawn rows are selected too
-    assert rows_in_selection(coords, {"box": [], "lasso": [], "points": [{"customdata": 1}]}) is None
+    clicked = {"box": [], "lasso": [], "points": [{"customdata": 7}, {"customdata": 1}]}
+    np.testing.assert_array_equal(rows_in_selection(coords, clicked), [1, 7])
+    assert rows_in_selection(coords, {"box": [], "lasso": [], "points": []}) is None
     np.testing.assert_array_equal(draw_sample(50, 100), np.arange(50))

@@ -327,7 +327,7 @@ def test_job_api_cancel_over_http(served, stored):
     meta = remote.artifact_json(stored["knn"], "meta.json")
     idx = remote.artifact_array(stored["knn"], "indices.npy")
     assert meta["params"] == {"n_neighbors": 5, "metric": "euclidean"}
-    assert idx.shape == (40, 5) and idx.dtype.kind == "i"
+    assert idx.shape == (40, 6) and idx.dtype.kind == "i"
     assert (idx[:, 0] == np.arange(40)).all()  # each point is its own nearest neighbour
     buf = io.BytesIO()
     remote.table(stored["up"]).to_parquet(buf)

@@ -77,11 +77,17 @@ def test_artifact_visible_only_after_commit(tmp_path):
         s.artifact_path(aid, "missing.npy")
 
 
-def test_restart_marks_running_jobs_interrupted(tmp_path):
+def test_restart_marks_orphaned_running_jobs_interrupted(tmp_path):
     s = Store(tmp_path)
-    s.upsert_job("a" * 16, kind="umap", state="running")
+    live = s.claim_owner()
+    s.upsert_job("a" * 16, kind="umap", state="running")  # no owner: an older version's job
     s.upsert_job("b" * 16, kind="umap", state="done")
-    assert Store(tmp_path).mark_interrupted() == 1
+    s.upsert_job("c" * 16, kind="umap", state="running", owner=live)
+    assert Store(tmp_path).reconcile_jobs() == 1
+    assert s.job_row("c" * 16)["state"] == "running"  # its owner (this store) still runs
+    s.release_owner(live)
+    assert Store(tmp_path).reconcile_jobs() == 1
+    assert s.job_row("c" * 16)["state"] == "interrupted"
     assert s.job_row("a" * 16)["state"] == "interrupted"
     assert s.job_row("b" * 16)["state"] == "done"
 

@@ -51,7 +51,8 @@ def embedded(local):
     job = local.submit(JobSpec("text_embed", info.id, {"batch_size": 4}))
     status = local.wait(job, timeout=300)
     assert status.state == "done", status.error
-    meta = local.artifact_json(status.artifact_id, "meta.json")
+    meta = {**local.result(status.artifact_id).to_dict(),
+            "job_id": local.artifact_json(status.artifact_id, "meta.json")["job_id"]}
     return info, notes, status.artifact_id, meta, local.dataset(meta["derived_dataset"])
 
 
@@ -124,7 +125,7 @@ def test_embedding_a_sample_and_a_column_without_text(local, embedded):
     job = local.submit(JobSpec("text_embed", info.id, {"max_rows": 5}))
     status = local.wait(job, timeout=120)
     assert status.state == "done", status.error
-    meta = local.artifact_json(status.artifact_id, "meta.json")
+    meta = local.result(status.artifact_id).to_dict()
     assert meta["sampled"] and meta["n_texts"] == 5 and meta["n_source_rows"] == 21
     sub = local.dataset(meta["derived_dataset"])
     assert "a sample of 5" in sub.name and sub.n_rows == meta["n_embedded"] <= 5
@@ -136,9 +137,9 @@ def test_embedding_a_sample_and_a_column_without_text(local, embedded):
     status = local.wait(job, timeout=120)
     assert status.state == "failed"
     assert "column 'length' has no text to embed: 0 empty, 0 missing and 21 non-text" in status.error
-    with pytest.raises(InvalidParameterError, match="column must name a column"):
+    with pytest.raises(InvalidParameterError, match="column .nope. is not a column of"):
         local.submit(JobSpec("text_embed", info.id, {"column": "nope"}))
-    with pytest.raises(InvalidParameterError, match="batch_size must be in"):
+    with pytest.raises(InvalidParameterError, match=r"batch_size must be an integer in \[1, 1024\]; got 0"):
         local.submit(JobSpec("text_embed", info.id, {"batch_size": 0}))
     with pytest.raises(InvalidParameterError, match="works on datasets of kind"):
         local.submit(JobSpec("text_embed", embedded[4].id, {}))
@@ -198,7 +199,7 @@ def test_search_asks_for_more_than_pass_and_bad_searches(local, embedded):
     bad = [
         ({"query": "  "}, InvalidParameterError, "type a query"),
         ({"query": "x" * 2001}, InvalidParameterError, "at most 2,000"),
-        ({"k": 0}, InvalidParameterError, r"k must be in \[1, 1000\]"),
+        ({"k": 0}, InvalidParameterError, r"k must be an integer in \[1, 1000\]"),
         ({"filters": [{"kind": "range", "column": "message", "low": 1}]},
          InvalidParameterError, "range filter needs a numeric column"),
         ({"filters": [{"kind": "category", "column": "topic", "values": "food"}]},
@@ -234,7 +235,7 @@ def test_search_job_and_the_ivf_path(local, embedded, monkeypatch):
     status = local.wait(job, timeout=120)
     assert status.state == "done", status.error
     hits = local.artifact_table(status.artifact_id, "hits.parquet")
-    meta = local.artifact_json(status.artifact_id, "meta.json")
+    meta = local.result(status.artifact_id).to_dict()
     direct = local.search(derived.id, **spec)
     pd.testing.assert_frame_equal(hits, direct.hits)
     assert meta["selectivity"] == direct.selectivity and meta["strategy"] == "exact"
@@ -258,7 +259,7 @@ def test_search_job_and_the_ivf_path(local, embedded, monkeypatch):
     status = local.wait(local.submit(JobSpec("text_embed", embedded[0].id, {"batch_size": 7})),
                         timeout=120)
     assert status.state == "done", status.error
-    made = local.artifact_json(status.artifact_id, "meta.json")["derived_dataset"]
+    made = local.result(status.artifact_id).derived_dataset
     warm = local.search(made, "money in the bank", 4)
     assert warm.index_method == "ivf" and warm.index_seconds == 0.0
     text_tasks.clear_index_cache()
