@@ -28,14 +28,32 @@ from typing import Any
 
 import numpy as np
 
-from backend.errors import InvalidInputError, InvalidParameterError
+from backend.errors import InvalidInputError
+from backend.params import AUTO, Param, ParamSpec
 
-__all__ = ["ClusterLevels", "cluster_levels", "METHODS", "UNCLUSTERED"]
+__all__ = ["ClusterLevels", "cluster_levels", "check_rows", "METHODS", "PARAMS", "UNCLUSTERED"]
 
 METHODS = ("hdbscan", "kmeans")
 UNCLUSTERED = -1
 _MINIBATCH_ROWS = 50_000
 _LADDER_START = 5
+
+#: The parameters of :func:`cluster_levels` (the ``cluster`` job kind extends them).
+PARAMS = ParamSpec(
+    Param("method", str, "hdbscan", choices=METHODS,
+          help="HDBSCAN finds dense groups and leaves sparse points unclustered; KMeans splits "
+               "every point into n_clusters groups."),
+    Param("min_cluster_size", int, AUTO, low=2, high=10**7, auto=True,
+          help="HDBSCAN: smallest group called a cluster at the first level shown; 'auto' is "
+               "the square root of the row count."),
+    Param("min_samples", int, 10, low=1, high=1000,
+          help="HDBSCAN: neighbours defining the local density (higher: smoother, more "
+               "points unclustered)."),
+    Param("n_clusters", int, 8, low=2, high=10_000,
+          help="KMeans: clusters of the finest level; coarser levels merge them."),
+    Param("random_state", int, 42, low=0, high=2**32 - 1, nullable=True,
+          help="KMeans seed (HDBSCAN is deterministic)."),
+)
 
 
 @dataclass(frozen=True)
@@ -135,9 +153,16 @@ def cluster_levels(
     >>> lv.n_clusters
     [2]
     """
-    if method not in METHODS:
-        raise InvalidParameterError(f"method must be one of {list(METHODS)}; got {method!r}.")
-    X = np.asarray(X)
+    p = PARAMS.validate({"method": method, "min_cluster_size": min_cluster_size,
+                         "min_samples": min_samples, "n_clusters": n_clusters,
+                         "random_state": random_state}, owner="cluster_levels")
+    return _cluster_levels(np.asarray(X), progress=progress, **p)
+
+
+def _cluster_levels(X: np.ndarray, *, method: str, min_cluster_size: int | str, min_samples: int,
+                    n_clusters: int, random_state: int | None,
+                    progress: Callable[[float, str], None] | None = None) -> ClusterLevels:
+    """:func:`cluster_levels` on validated parameters (the job calls this)."""
     if X.ndim != 2 or X.shape[0] == 0:
         raise InvalidInputError(f"points must be a non-empty 2-D array; got shape {X.shape}.")
     if not np.isfinite(X).all():
@@ -145,14 +170,9 @@ def cluster_levels(
         raise InvalidInputError(f"{bad:,} of {X.shape[0]:,} points have NaN or infinite values; "
                                 "remove or impute them before clustering.")
     n = X.shape[0]
-    if method == "hdbscan":
-        mcs = _check_hdbscan(n, min_cluster_size, min_samples)
-    else:
-        _check_int("n_clusters", n_clusters, 2, 10_000)
-        if n_clusters > n:
-            raise InvalidInputError(
-                f"the data has {n:,} rows, fewer than n_clusters={n_clusters}; "
-                f"lower n_clusters to at most {n}.")
+    check_rows(n, method=method, min_samples=min_samples, n_clusters=n_clusters,
+               min_cluster_size=min_cluster_size)
+    mcs = max(_LADDER_START, round(math.sqrt(n))) if min_cluster_size == AUTO else min_cluster_size
     if _all_identical(X):
         return ClusterLevels(
             labels=np.zeros((1, n), np.int32), n_clusters=[1], noise_fraction=[0.0],
@@ -163,28 +183,23 @@ def cluster_levels(
     return _kmeans_levels(X, n_clusters, random_state, progress)
 
 
-def _check_int(name: str, v: Any, lo: int, hi: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise InvalidParameterError(f"{name} must be an integer in [{lo}, {hi}]; got {v!r}.")
-    if not lo <= v <= hi:
-        raise InvalidParameterError(f"{name} must be in [{lo}, {hi}]; got {v}.")
-
-
-def _check_hdbscan(n: int, min_cluster_size: int | str, min_samples: int) -> int:
-    _check_int("min_samples", min_samples, 1, 1000)
-    if min_cluster_size == "auto":
-        mcs = max(_LADDER_START, round(math.sqrt(n)))
-    else:
-        _check_int("min_cluster_size", min_cluster_size, 2, 10**9)
-        mcs = int(min_cluster_size)
-    if n <= min_samples:
+def check_rows(n_rows: int, *, method: str, min_samples: int, n_clusters: int,
+               min_cluster_size: int | str) -> None:
+    """Raise InvalidInputError when ``n_rows`` points are too few for the parameters."""
+    if method == "hdbscan":
+        if n_rows <= min_samples:
+            raise InvalidInputError(
+                f"the data has {n_rows:,} rows; HDBSCAN with min_samples={min_samples} needs at "
+                f"least {min_samples + 1}. Lower min_samples to at most {max(n_rows - 1, 1)}, "
+                "or use KMeans.")
+        if min_cluster_size != AUTO and min_cluster_size > n_rows:
+            raise InvalidInputError(
+                f"the data has {n_rows:,} rows, fewer than min_cluster_size={min_cluster_size}; "
+                "lower min_cluster_size.")
+    elif n_clusters > n_rows:
         raise InvalidInputError(
-            f"the data has {n:,} rows; HDBSCAN with min_samples={min_samples} needs at least "
-            f"{min_samples + 1}. Lower min_samples to at most {max(n - 1, 1)}, or use KMeans.")
-    if mcs > n:
-        raise InvalidInputError(
-            f"the data has {n:,} rows, fewer than min_cluster_size={mcs}; lower min_cluster_size.")
-    return mcs
+            f"the data has {n_rows:,} rows, fewer than n_clusters={n_clusters}; "
+            f"lower n_clusters to at most {n_rows}.")
 
 
 def _all_identical(X: np.ndarray) -> bool:

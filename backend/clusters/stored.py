@@ -20,7 +20,8 @@ from backend.clusters.naming import UNCLUSTERED_NAME
 from backend.errors import InvalidParameterError
 from backend.store import Store
 
-__all__ = ["PALETTE", "UNCLUSTERED_COLOUR", "dataset_facets", "selection_bytes", "cluster_names",
+__all__ = ["PALETTE", "UNCLUSTERED_COLOUR", "CLUSTERS_FILE", "NAMES_FILE", "level_column",
+           "dataset_facets", "selection_bytes", "cluster_names",
            "rename_clusters", "cluster_labels", "assignments_bytes", "projection_density",
            "map_html"]
 
@@ -29,6 +30,13 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
            "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5")
 UNCLUSTERED_COLOUR = "#d9d9d9"
+CLUSTERS_FILE = "clusters.parquet"
+NAMES_FILE = "names.parquet"
+
+
+def level_column(level: int) -> str:
+    """Column of a clustering's ``clusters.parquet`` holding a level's labels."""
+    return f"level_{level}"
 
 
 def _table_path(store: Store, dataset_id: str):
@@ -53,7 +61,7 @@ def _cluster_artifact(store: Store, artifact_id: str, level: int):
     art = store.artifact(artifact_id)
     if art.kind != "cluster":
         raise InvalidParameterError(f"artifact {artifact_id} is a {art.kind!r}, not a clustering.")
-    n_levels = int(art.meta["n_levels"])
+    n_levels = int(art.meta["result"]["n_levels"])
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 0 <= level < n_levels:
         raise InvalidParameterError(
             f"level must be an integer in [0, {n_levels - 1}] for clustering {artifact_id}; got {level!r}.")
@@ -64,7 +72,7 @@ def cluster_names(store: Store, artifact_id: str, level: int) -> pd.DataFrame:
     """The clusters of one level: ``cluster``, ``name`` (edited, else computed),
     ``computed_name``, ``edited`` (bool), ``n_rows``, ``share``; Unclustered last."""
     _cluster_artifact(store, artifact_id, level)
-    frame = pd.read_parquet(store.artifact_path(artifact_id, "names.parquet"))
+    frame = pd.read_parquet(store.artifact_path(artifact_id, NAMES_FILE))
     frame = frame[frame["level"] == level].drop(columns="level").reset_index(drop=True)
     frame = frame.rename(columns={"name": "computed_name"})
     edits = NameEdits(store.root).get(artifact_id, level)
@@ -92,11 +100,9 @@ def rename_clusters(store: Store, artifact_id: str, level: int, names: dict[int,
 
 def cluster_labels(store: Store, artifact_id: str, level: int) -> np.ndarray:
     """Labels of one level in row order, int32 (n_rows,), -1 = Unclustered."""
-    from backend.tasks.cluster import level_column
-
     _cluster_artifact(store, artifact_id, level)
     col = level_column(level)
-    return pd.read_parquet(store.artifact_path(artifact_id, "clusters.parquet"),
+    return pd.read_parquet(store.artifact_path(artifact_id, CLUSTERS_FILE),
                            columns=[col])[col].to_numpy(np.int32)
 
 
@@ -131,7 +137,7 @@ def map_html(store: Store, projection_id: str, *, clustering: str | None = None,
     title = title or f"{store.dataset(art.dataset_id).name}: {art.kind} map"
     if clustering is None:
         return offline_map_html(xy["x"], xy["y"], np.zeros(len(xy), int), [PALETTE[0]], title=title)
-    level = int(store.artifact(clustering).meta["default_level"]) if level is None else level
+    level = int(store.artifact(clustering).meta["result"]["default_level"]) if level is None else level
     names = cluster_names(store, clustering, level)
     labels = cluster_labels(store, clustering, level)
     if len(labels) != len(xy):

@@ -54,12 +54,13 @@ def clustering(local, dataset):
 def test_cluster_job_levels_and_keyword_names(local, dataset, clustering):
     info, proj = dataset
     meta = local.artifact_json(clustering, "meta.json")
-    assert meta["params"]["text_column"] == "text" and meta["space"] == "projection"
-    lv = meta["default_level"]
+    res = local.result(clustering)
+    assert meta["params"]["text_column"] == "text" and res.space == "projection"
+    lv = res.default_level
     table = local.artifact_table(clustering, "clusters.parquet")
     assert len(table) == 180 and table["_row"].tolist() == list(range(180))
     labels = local.cluster_labels(clustering, lv)
-    assert meta["n_clusters"][lv] == 3 and (labels >= 0).all()
+    assert res.n_clusters[lv] == 3 and (labels >= 0).all()
     names = local.cluster_names(clustering, lv)
     topic = local.table(info.id, ["topic"])["topic"].to_numpy()
     for c, name in zip(names["cluster"], names["name"]):
@@ -70,8 +71,7 @@ def test_cluster_job_levels_and_keyword_names(local, dataset, clustering):
 
 
 def test_rename_and_export(local, clustering):
-    meta = local.artifact_json(clustering, "meta.json")
-    lv = meta["default_level"]
+    lv = local.result(clustering).default_level
     before = local.cluster_names(clustering, lv)
     after = local.rename_clusters(clustering, lv, {0: "first"})
     assert after.loc[after["cluster"] == 0, "name"].item() == "first"
@@ -110,8 +110,8 @@ def test_cluster_job_kmeans_on_vectors_and_bad_params(local, dataset):
                                                              "n_clusters": 3,
                                                              "text_column": None})), timeout=120)
     assert st.state == "done", st.error
-    meta = local.artifact_json(st.artifact_id, "meta.json")
-    assert meta["n_clusters"] == [3] and meta["named_by"] == "most frequent values of 'topic'"
+    res = local.result(st.artifact_id)
+    assert res.n_clusters == [3] and res.named_by == "most frequent values of 'topic'"
     assert set(local.cluster_names(st.artifact_id, 0)["name"]) == {
         "pets (100%)", "food (100%)", "money (100%)"}
     with pytest.raises(InvalidParameterError, match="projection must be the artifact id"):

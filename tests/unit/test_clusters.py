@@ -115,7 +115,7 @@ def test_bad_parameters():
     X, _ = _blobs()
     with pytest.raises(InvalidParameterError, match=r"method must be one of \['hdbscan', 'kmeans'\]; got 'dbscan'"):
         cluster_levels(X, method="dbscan")
-    with pytest.raises(InvalidParameterError, match=r"min_cluster_size must be in \[2, "):
+    with pytest.raises(InvalidParameterError, match=r"min_cluster_size must be 'auto' or an integer in \[2, "):
         cluster_levels(X, min_cluster_size=1)
     with pytest.raises(InvalidInputError, match="1 of 180 points have NaN"):
         cluster_levels(np.where(np.arange(360).reshape(180, 2) == 7, np.nan, X))
