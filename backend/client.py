@@ -411,12 +411,12 @@ class LocalBackend:
     # -- clusters, linked charts, exports (quick: no job) ---------------------------------
     def facets(self, dataset_id: str, columns: list[str], *, filters: list[dict] | None = None,
                rows: list[int] | np.ndarray | None = None, top: int = 20, bins: int = 30,
-               return_rows: bool = False):
+               kinds: dict[str, str] | None = None, return_rows: bool = False):
         """Cross-filtered counts of metadata columns (:func:`backend.clusters.facet_counts`)."""
         from backend.clusters.stored import dataset_facets
 
         return dataset_facets(self.store, dataset_id, columns, filters=filters or [], rows=rows,
-                              top=top, bins=bins, return_rows=return_rows)
+                              top=top, bins=bins, kinds=kinds, return_rows=return_rows)
 
     def selection_bytes(self, dataset_id: str, *, filters: list[dict] | None = None,
                         rows: list[int] | np.ndarray | None = None, fmt: str = "csv") -> bytes:
@@ -461,6 +461,28 @@ class LocalBackend:
         from backend.clusters.stored import map_html
 
         return map_html(self.store, projection_id, clustering=clustering, level=level)
+
+    def view_query(self, **fields: Any) -> dict[str, str]:
+        """URL query parameters of a Map view (fields of :class:`backend.clusters.ViewState`)."""
+        from backend.clusters import ViewState, view_to_query
+
+        return view_to_query(ViewState(**fields))
+
+    def open_view(self, query: dict[str, Any], default_dataset: str | None = None):
+        """The Map view a link's query describes, checked against this workspace:
+        ``(ViewState, messages)``; a dataset that no longer exists gives the default view."""
+        from backend.clusters import ViewState, resolve_view, view_from_query
+        from backend.store import valid_id
+
+        state, messages = view_from_query(query)
+
+        def artifact_dataset(aid: str) -> str | None:
+            art = self.store.artifact_or_none(aid) if valid_id(aid) else None
+            return art.dataset_id if art is not None else None
+
+        state, more = resolve_view(state, [d.id for d in self.store.datasets()], artifact_dataset,
+                                   ViewState(dataset=default_dataset))
+        return state, messages + more
 
 def _tensor_table(weights) -> pd.DataFrame:
     """One row per tensor of a model: name, shape, dtype, parameter count."""

@@ -19,7 +19,7 @@ from backend.search import filter_from_dict
 
 __all__ = ["ViewState", "view_to_query", "view_from_query", "resolve_view", "QUERY_KEYS"]
 
-QUERY_KEYS = {"dataset": "ds", "projection": "proj", "color": "color", "filters": "filters",
+QUERY_KEYS = {"dataset": "dataset", "projection": "proj", "color": "color", "filters": "filters",
               "selection": "sel", "clustering": "clu", "level": "level"}
 
 

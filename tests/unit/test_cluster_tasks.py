@@ -118,3 +118,19 @@ def test_cluster_job_kmeans_on_vectors_and_bad_params(local, dataset):
         local.submit(JobSpec("cluster", info.id, {}))
     with pytest.raises(InvalidParameterError, match=r"unknown parameter\(s\) for cluster: \['k'\]"):
         local.submit(JobSpec("cluster", info.id, {"space": "vectors", "k": 3}))
+
+
+def test_link_round_trip_and_a_dataset_that_no_longer_exists(local, dataset, clustering):
+    info, proj = dataset
+    q = local.view_query(dataset=info.id, projection=proj, color="cluster", clustering=clustering,
+                         level=1, filters=[{"kind": "category", "column": "topic",
+                                            "values": ["food"]}])
+    state, msgs = local.open_view(q)
+    assert msgs == [] and state.clustering == clustering and state.level == 1
+    assert state.filters == [{"kind": "category", "column": "topic", "values": ["food"]}]
+    gone = dict(q, dataset="0123456789abcdef")
+    state, msgs = local.open_view(gone, default_dataset=info.id)
+    assert state.dataset == info.id and state.projection is None and state.filters == []
+    assert "dataset 0123456789abcdef no longer exists" in msgs[0]
+    state, msgs = local.open_view(dict(q, clu="../../../etc"))
+    assert state.clustering is None and "no longer exists for this dataset" in msgs[0]

@@ -341,7 +341,7 @@ def test_view_state_round_trip():
 
 
 def test_view_from_bad_query():
-    st, msgs = view_from_query({"ds": "0123456789abcdef", "filters": "[{oops", "level": "two",
+    st, msgs = view_from_query({"dataset": "0123456789abcdef", "filters": "[{oops", "level": "two",
                                 "sel": "[1]"})
     assert st.dataset == "0123456789abcdef" and st.filters == [] and st.level is None
     assert len(msgs) == 3 and "filters could not be read" in msgs[1]
