@@ -23,6 +23,7 @@ Run from the repository root (about 5 minutes on 2 cores, 3 GB of memory):
 
     python bench/clusters.py            # 10^5 and 10^6 rows
     python bench/clusters.py --quick    # 10^5 rows only
+    python bench/clusters.py --sizes 1000000 --stages hdbscan_levels facets
 """
 
 from __future__ import annotations
@@ -170,7 +171,9 @@ PAIRS = [("hdbscan_levels", "hdbscan_one_fit"), ("kmeans_levels", "minibatch_one
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10^5 rows only")
-    ap.add_argument("--sizes", type=int, nargs="*", default=None)
+    ap.add_argument("--sizes", type=int, nargs="*", default=None, help="row counts")
+    ap.add_argument("--stages", nargs="*", default=None, choices=[o for o, _ in PAIRS],
+                    help="only these stages (each with its reference)")
     args = ap.parse_args()
     sizes = args.sizes or ([100_000] if args.quick else [100_000, 1_000_000])
     rows = []
@@ -180,6 +183,8 @@ def main() -> None:
             folder.mkdir()
             make_data(n, folder)
             for ours, ref in PAIRS:
+                if args.stages and ours not in args.stages:
+                    continue
                 t, mem, info = run_stage(ours, folder)
                 rt, rmem, _ = run_stage(ref, folder)
                 rows.append({"rows": n, "stage": ours, "seconds": round(t, 3),

@@ -4,12 +4,14 @@ Two interchangeable methods behind one switch, with one output shape
 (:class:`ClusterLevels`):
 
 - ``"hdbscan"`` (fast-hdbscan): the minimum spanning tree of the mutual
-  reachability graph is computed ONCE; each level is the excess-of-mass
-  selection of the condensed tree built from that tree with a different
-  ``min_cluster_size`` (a ladder growing by a factor of sqrt(2)). Building and
-  cutting a condensed tree from a stored spanning tree costs milliseconds
-  (about 5 ms at 1,797 points), so the ladder is nearly free once the tree
-  exists. Points HDBSCAN leaves out are the explicit label -1 ("Unclustered").
+  reachability graph and its single-linkage tree are computed ONCE; each level
+  is the excess-of-mass selection of the condensed tree built from that tree
+  with a different ``min_cluster_size`` (a ladder growing by a factor of
+  sqrt(2)). Condensing and selecting costs milliseconds at 1,797 points, so the
+  levels cost a fraction of the spanning tree (``bench/clusters.py``). Points
+  HDBSCAN leaves out are the explicit label -1 ("Unclustered"). The tree
+  functions come from ``fast_hdbscan.cluster_trees`` (pinned 0.3.4), the steps of
+  its ``clusters_from_spanning_tree`` without re-sorting per level.
 - ``"kmeans"`` (scikit-learn): one fit at the finest ``n_clusters`` (KMeans up to
   50,000 rows, MiniBatchKMeans beyond); coarser levels merge the centroids by
   Ward linkage (scipy), so the levels nest.
@@ -221,8 +223,10 @@ def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
 
 
 def _ladder(n: int, mcs: int) -> list[int]:
+    """Sizes from max(5, n / 10,000) to n / 2 by factors of sqrt(2), plus ``mcs``: levels
+    of at most ~10,000 clusters, each step splitting rather than collapsing the clusters."""
     sizes = {mcs}
-    s = float(_LADDER_START)
+    s = float(max(_LADDER_START, n / 10_000))
     while s <= n / 2:
         sizes.add(int(round(s)))
         s *= math.sqrt(2.0)
@@ -230,18 +234,32 @@ def _ladder(n: int, mcs: int) -> list[int]:
 
 
 def _hdbscan_levels(X, mcs, min_samples, progress) -> ClusterLevels:
-    from fast_hdbscan.hdbscan import clusters_from_spanning_tree, compute_minimum_spanning_tree
+    from fast_hdbscan.cluster_trees import (
+        cluster_tree_from_condensed_tree,
+        condense_tree,
+        extract_eom_clusters,
+        get_cluster_label_vector,
+        mst_to_linkage_tree,
+    )
+    from fast_hdbscan.hdbscan import compute_minimum_spanning_tree
 
     report = progress or (lambda f, m: None)
-    report(0.05, f"HDBSCAN: spanning tree of {X.shape[0]:,} points")
+    n = X.shape[0]
+    report(0.05, f"HDBSCAN: spanning tree of {n:,} points")
     data = np.ascontiguousarray(X, dtype=np.float64 if X.shape[1] <= 3 else np.float32)
     mst, _, _ = compute_minimum_spanning_tree(data, min_samples=int(min_samples))
-    sizes = _ladder(X.shape[0], mcs)
+    # The single-linkage tree is shared by every level (the steps of fast-hdbscan's
+    # clusters_from_spanning_tree, with the sort and linkage done once).
+    sorted_mst = mst[np.lexsort((mst.T[1], mst.T[0], mst.T[2]))]
+    linkage = mst_to_linkage_tree(sorted_mst)
+    sizes = _ladder(n, mcs)
     seen: dict[bytes, int] = {}
     levels: list[tuple[int, np.ndarray]] = []
     for i, size in enumerate(sizes):
         report(0.6 + 0.35 * i / len(sizes), f"HDBSCAN: level with min_cluster_size={size}")
-        lab, _ = clusters_from_spanning_tree(mst, min_cluster_size=int(size))[:2]
+        condensed = condense_tree(linkage, min_cluster_size=int(size))
+        selected = extract_eom_clusters(condensed, cluster_tree_from_condensed_tree(condensed))
+        lab = get_cluster_label_vector(condensed, selected, 0.0, n_samples=n)
         lab = _relabel_by_size(np.asarray(lab))
         key = lab.tobytes()
         if lab.max() < 0 or key in seen:  # no cluster at all, or the same as a smaller size
@@ -251,7 +269,7 @@ def _hdbscan_levels(X, mcs, min_samples, progress) -> ClusterLevels:
         seen[key] = len(levels)
         levels.append((size, lab))
     if not levels:  # no size found any cluster: every point is noise
-        levels = [(mcs, np.full(X.shape[0], UNCLUSTERED, np.int32))]
+        levels = [(mcs, np.full(n, UNCLUSTERED, np.int32))]
     levels.sort(key=lambda sl: (int(sl[1].max()) + 1, -sl[0]))  # coarse -> fine
     default = min(range(len(levels)), key=lambda i: (abs(math.log(levels[i][0] / mcs)), i))
     report(1.0, "HDBSCAN done")
