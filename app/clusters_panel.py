@@ -20,19 +20,10 @@ from components.form import param_form
 from components.jobs import job_done
 
 __all__ = ["restore_view", "current_clustering", "clusters_tab", "filters_area", "downloads", "write_view",
-           "selection_geometry", "cluster_column", "supported"]
+           "selection_geometry", "cluster_column"]
 
-_METHODS = ("facets", "selection_bytes", "cluster_names", "rename_clusters", "cluster_labels",
-            "assignments_bytes", "density", "map_html", "view_query", "open_view")
-_UNSUPPORTED = ("Clusters, linked charts, downloads and shareable links need backend methods "
-                "this backend service does not offer yet; use the in-process backend for them.")
 _SHOWN = {"hdbscan": ("min_cluster_size", "min_samples"), "kmeans": ("n_clusters", "random_state")}
 _VIEW = "map_view"
-
-
-def supported(c) -> bool:
-    """Does this backend offer the quick cluster/chart/export methods?"""
-    return all(hasattr(c, m) for m in _METHODS)
 
 
 # ----------------------------------------------------------------------------- URL state
@@ -45,8 +36,6 @@ def restore_view(c, info) -> dict:
     selection) and shows what could not be restored.
     """
     views = st.session_state.setdefault(_VIEW, {})
-    if not supported(c):
-        return views.setdefault(info.id, {})
     if info.id not in views:
         state, messages = c.open_view(dict(st.query_params), default_dataset=info.id)
         same = state.dataset == info.id
@@ -61,8 +50,6 @@ def restore_view(c, info) -> dict:
 
 def write_view(c, info, **fields) -> None:
     """Put the current view in the page URL, so a copied link reopens it."""
-    if not supported(c):
-        return
     query = c.view_query(dataset=info.id, **{k: v for k, v in fields.items() if v is not None})
     for key in ("proj", "color", "filters", "sel", "clu", "level"):
         if key not in query and key in st.query_params:
@@ -77,8 +64,6 @@ def write_view(c, info, **fields) -> None:
 
 def current_clustering(c, info, view: dict) -> tuple[str, int] | None:
     """The clustering and level shown, known before the tab is drawn (for the map's colours)."""
-    if not supported(c):
-        return None
     job = st.session_state.get("cluster_jobs", {}).get(info.id)
     status = c.status(job) if job else None
     if status is not None and status.state == "done":
@@ -95,9 +80,6 @@ def clusters_tab(c, info, projection: str, view: dict) -> tuple[str, int] | None
 
     Returns ``(clustering artifact id, level)`` once a clustering is done, else None.
     """
-    if not supported(c):
-        st.info(_UNSUPPORTED)
-        return None
     st.caption("Clusters of the map you see (space 'projection') or of the original vectors. "
                "Points HDBSCAN finds in no dense group are the explicit **Unclustered** group.")
     decl = params_of("cluster")
@@ -185,9 +167,6 @@ def filters_area(c, info, dtypes: dict, view: dict, selected) -> np.ndarray | No
 
     Returns the row ids passing the chart filters and the selection (None: no filter).
     """
-    if not supported(c):
-        st.caption(_UNSUPPORTED)
-        return None
     gen = st.session_state.setdefault(f"filters_gen-{info.id}", 0)
     pinned = view.setdefault("pinned", {f["column"]: f for f in view.get("filters") or []})
     columns = list(dtypes)
@@ -239,8 +218,6 @@ def _describe(f: dict) -> str:
 
 def downloads(c, info, projection: str, rows, clustering: tuple[str, int] | None) -> None:
     """Download the selected rows (CSV / Parquet) and an offline HTML map."""
-    if not supported(c):
-        return
     col1, col2, col3 = st.columns(3)
     sel = None if rows is None else np.asarray(rows)
     label = "all rows" if sel is None else f"{len(sel):,} selected rows"

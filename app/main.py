@@ -9,7 +9,10 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="Latent Lens", page_icon=":material/lens_blur:", layout="wide")
+# A local icon: a ":material/...:" page icon makes the browser fetch the favicon from
+# fonts.gstatic.com (Streamlit's frontend builds that URL), and the app works offline.
+ICON = Path(__file__).parent / "assets" / "favicon.png"
+st.set_page_config(page_title="Latent Lens", page_icon=str(ICON), layout="wide")
 
 VIEWS = Path(__file__).parent / "views"
 pages = {

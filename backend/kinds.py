@@ -8,14 +8,17 @@ job layer, the service and the forms share — never an algorithm:
   generic form renders;
 * the default map (one spec, so the Map, Globe and Graph pages share one job);
 * small pure helpers about dataset kinds that pages need to choose widgets (the coordinate
-  columns of a geo dataset, the task a target column implies, the upload formats).
+  columns of a geo dataset, the task a target column implies, the upload formats, an
+  upload's preview and reading options, an edge list's columns).
 """
 
 from __future__ import annotations
 
 from backend.datasets.bundled import BUNDLED, DEFAULT_DATASET
 from backend.datasets.geo import validate_lat_lon
-from backend.datasets.upload import FORMATS, inspect_upload, max_upload_bytes
+from backend.datasets.delimited import DECIMALS, ENCODINGS, SEPARATORS
+from backend.datasets.graph import edge_list_columns
+from backend.datasets.upload import FORMATS, describe_roles, inspect_upload, max_upload_bytes
 from backend.jobs import JobSpec, JobStatus, job_kinds
 from backend.params import AUTO, Param, ParamSpec
 from backend.project.knn import KNN_METRICS
@@ -26,7 +29,9 @@ __all__ = [
     "AUTO",
     "BUNDLED",
     "DEFAULT_DATASET",
+    "DECIMALS",
     "DEFAULT_MAP",
+    "ENCODINGS",
     "FORMATS",
     "GRID_STEPS",
     "KNN_METRICS",
@@ -34,7 +39,10 @@ __all__ = [
     "JobStatus",
     "Param",
     "ParamSpec",
+    "SEPARATORS",
     "default_map_spec",
+    "describe_roles",
+    "edge_list_columns",
     "geo_columns",
     "inspect_upload",
     "kind_title",

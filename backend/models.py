@@ -69,6 +69,10 @@ class ModelWeights:
         Torch dtype name of every tensor (``"float32"``, ``"bfloat16"``, ``"int64"`` ...).
     config : dict or None
         The folder's ``config.json`` when there is one.
+    ignored : list of str
+        What a PyTorch checkpoint held besides the tensors and was left out, one entry
+        each (``"epoch (numpy int64 scalar)"``, ``"cfg (a mylib.Config object, not
+        loaded)"``); empty for other sources.
 
     Examples
     --------
@@ -88,7 +92,9 @@ class ModelWeights:
         reader: Callable[[list[str]], Iterator[tuple[str, Any]]],
         config: dict | None = None,
         description: str = "",
+        ignored: list[str] | None = None,
     ) -> None:
+        self.ignored = list(ignored or [])
         self.format = format
         self.path = path
         self.shapes = shapes
@@ -165,7 +171,12 @@ def open_weights(path: str | Path) -> ModelWeights:
       files from PyTorch < 1.6), loaded with ``torch.load(weights_only=True)`` only.
       A checkpoint whose state dict sits under ``state_dict``, ``model_state_dict``,
       ``model``, ``module``, ``net``, ``network`` or ``weights`` is unwrapped; other
-      entries (optimizer state, epoch) are ignored;
+      entries (optimizer state, epoch) are ignored and listed in ``ignored``. numpy
+      scalars, arrays and dtypes and ``argparse.Namespace`` are on an allow-list of safe
+      types; an object of any other class beside the tensors (a config object) is
+      replaced by an inert placeholder, never constructed, and listed in ``ignored``;
+      a file that would call a function of ``builtins`` or of a system module (``os``,
+      ``subprocess``, ...) is refused whole;
     * a folder holding ``*.safetensors`` (sharded files in name order; a
       ``config.json`` is read when present), or else ``pytorch_model*.bin``.
       Sentence-transformers folders whose weights sit one level down
@@ -185,9 +196,10 @@ def open_weights(path: str | Path) -> ModelWeights:
     Raises
     ------
     InvalidInputError
-        If the path does not exist, is not a weights file, holds a pickle that
-        needs arbitrary code to load, is a corrupt safetensors file, or holds no
-        tensors.
+        If the path does not exist, is not a weights file (a Git LFS pointer file is
+        named as such), is truncated (the message gives the expected and the actual
+        size where the format records it), holds a pickle that would call code, is a
+        corrupt safetensors file, or holds no tensors.
     """
     path = Path(path)
     if not path.exists():
@@ -363,26 +375,87 @@ def _random_tensor(name, shape, dtype_name, source, random_state, init, std):
     return torch.full(shape, fill, dtype=dtype)
 
 
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
 def _sniff(path: Path) -> str:
-    """'safetensors', 'zip' or 'pickle' from the first bytes; refuse anything else."""
+    """'safetensors', 'zip' or 'pickle' from the first bytes; refuse anything else, naming
+    a Git LFS pointer file and a truncated file (expected against actual size)."""
     size = path.stat().st_size
     with path.open("rb") as handle:
-        head = handle.read(9)
+        head = handle.read(1024)
     if size == 0:
         raise InvalidInputError(f"{path.name} is empty (0 bytes); give {_SUPPORTED}.")
+    if head.startswith(_LFS_POINTER):
+        raise InvalidInputError(_lfs_message(path.name, head, size))
     if head[:4] == b"PK\x03\x04":
+        _check_zip_end(path, size)
         return "zip"
     if head[:1] == b"\x80":
         return "pickle"
-    if len(head) == 9:
+    if len(head) >= 9 and head[8:9] == b"{":
         header_len = int.from_bytes(head[:8], "little")
-        if 2 <= header_len <= size - 8 and head[8:9] == b"{":
+        if 2 <= header_len < 100_000_000:
+            _check_safetensors_size(path, header_len, size)
             return "safetensors"
     raise InvalidInputError(
         f"{path.name} is not a weights file: its first bytes {head[:8]!r} are neither a "
         "safetensors header, a zip archive (PyTorch >= 1.6 checkpoint) nor a pickle stream "
         f"(older PyTorch checkpoint). Give {_SUPPORTED}."
     )
+
+
+def _lfs_message(filename: str, head: bytes, size: int) -> str:
+    """What a Git LFS pointer file is, with the real file's size and hash."""
+    text = head.decode("utf-8", "replace")
+    oid = re.search(r"^oid (\S+)", text, re.M)
+    real = re.search(r"^size (\d+)", text, re.M)
+    what = (f" (the real file: {int(real.group(1)):,} bytes"
+            + (f", {oid.group(1)}" if oid else "") + ")") if real else ""
+    return (f"{filename} is a Git LFS pointer file ({size} bytes), not the weights: it only "
+            f"refers to the real file{what}. Fetch it with `git lfs pull` (or download the "
+            "file from the model page), then give that file.")
+
+
+def _check_safetensors_size(path: Path, header_len: int, size: int) -> None:
+    """Refuse a truncated safetensors file: its header records where the data ends."""
+    expected = None
+    if 8 + header_len <= size:
+        with path.open("rb") as handle:
+            handle.seek(8)
+            try:
+                header = json.loads(handle.read(header_len))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                return  # safe_open reports the corrupt header
+        ends = [entry["data_offsets"][1] for key, entry in header.items()
+                if key != "__metadata__" and isinstance(entry, dict)
+                and isinstance(entry.get("data_offsets"), list)
+                and len(entry["data_offsets"]) == 2]
+        expected = 8 + header_len + max(ends, default=0)
+        if size >= expected:
+            return
+    need = (f"its header says {expected:,} bytes" if expected is not None
+            else f"its {header_len:,}-byte header alone needs {8 + header_len:,} bytes")
+    raise InvalidInputError(
+        f"{path.name} is truncated: {need}, the file has {size:,} "
+        f"({(expected or 8 + header_len) - size:,} missing). Download or copy it again.")
+
+
+def _check_zip_end(path: Path, size: int) -> None:
+    """Refuse a truncated zip (PyTorch >= 1.6) file: its end-of-archive record is missing.
+
+    PyTorch writes entry sizes only after the data (data descriptors), so the expected
+    size of a truncated archive is not recorded anywhere; the message says so.
+    """
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - 65_557))
+        tail = handle.read()
+    if b"PK\x05\x06" in tail:
+        return
+    raise InvalidInputError(
+        f"{path.name} is truncated: it has {size:,} bytes and its end-of-archive record is "
+        "missing, so the complete file is larger (a PyTorch zip archive records its full size "
+        "only in that record). Download or copy it again.")
 
 
 def _natural_key(name: str):
@@ -464,7 +537,7 @@ def _open_torch(
     import torch
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=(kind == "zip"))
+        obj = _load_allowed(path, kind)
     except pickle.UnpicklingError as exc:
         message = str(exc)
         found = re.search(r"GLOBAL ([\w.]+)|Unsupported operand \d+", message)
@@ -472,18 +545,35 @@ def _open_torch(
             detail = f"it would call {found.group(1)}"
         else:
             detail = found.group(0) if found else message.splitlines()[0]
+        if "truncated" in message or "EOF" in message:
+            raise InvalidInputError(
+                f"{path.name} is truncated: the pickle stream ends after {path.stat().st_size:,} "
+                "bytes (a pre-1.6 PyTorch file does not record its full size). Download or "
+                "copy it again.") from exc
         raise InvalidInputError(
             f"{path.name} was refused: loading it needs arbitrary unpickling, which can run "
             f"code hidden in the file ({detail}). Only plain tensors and containers are "
             "accepted (torch.load(weights_only=True)). Save the weights with "
             "torch.save(model.state_dict(), path) or safetensors.torch.save_file."
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
+    except EOFError as exc:
+        raise InvalidInputError(
+            f"{path.name} is truncated: it ends after {path.stat().st_size:,} bytes, inside "
+            "the data. Download or copy it again.") from exc
+    except (RuntimeError, OSError, ValueError, KeyError) as exc:
+        short = re.search(r"unexpected EOF, expected (\d+) more bytes", str(exc))
+        if short:
+            size = path.stat().st_size
+            raise InvalidInputError(
+                f"{path.name} is truncated: its data needs at least "
+                f"{size + int(short.group(1)):,} bytes, the file has {size:,} "
+                f"({int(short.group(1)):,} missing). Download or copy it again.") from exc
         raise InvalidInputError(
             f"{path.name} could not be read as a PyTorch file ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); give {_SUPPORTED}."
         ) from exc
-    state = _find_state_dict(obj, path.name)
+    ignored: list[str] = []
+    state = _find_state_dict(obj, path.name, ignored)
     shapes = {name: tuple(int(s) for s in tensor.shape) for name, tensor in state.items()}
     dtypes = {name: str(tensor.dtype).removeprefix("torch.") for name, tensor in state.items()}
 
@@ -499,12 +589,95 @@ def _open_torch(
         reader=reader,
         config=config,
         description=path.name,
+        ignored=ignored,
     )
 
 
-def _find_state_dict(obj: Any, filename: str) -> dict:
+class _NotLoaded:
+    """Inert stand-in for an object of a class outside the allow-list (a config object in a
+    checkpoint): built without running any code of that class, its state is dropped."""
+
+    source = "?"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+# Modules whose globals in a pickle mean "call code", not "rebuild a value": refused whole.
+_CODE_MODULES = frozenset({
+    "builtins", "os", "posix", "nt", "sys", "subprocess", "shutil", "socket", "importlib",
+    "runpy", "pickle", "marshal", "ctypes", "code", "codeop", "pty", "webbrowser", "io",
+    "functools", "operator", "types", "torch",
+})
+_MAX_PLACEHOLDERS = 32
+
+
+def _safe_globals() -> list:
+    """The allow-list beyond torch's own: numpy scalars, arrays and dtypes, and
+    ``argparse.Namespace`` (rebuilt from plain values; no code of the file runs)."""
+    import argparse
+
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    dtype_classes = {type(np.dtype(code)) for code in np.typecodes["All"]}
+    return [core.multiarray.scalar, core.multiarray._reconstruct, np.ndarray, np.dtype,
+            argparse.Namespace, *sorted(dtype_classes, key=lambda c: c.__name__)]
+
+
+def _load_allowed(path: Path, kind: str) -> Any:
+    """``torch.load(weights_only=True)`` with :func:`_safe_globals` allowed, and any other
+    class global replaced by a :class:`_NotLoaded` placeholder; globals of
+    :data:`_CODE_MODULES` re-raise the UnpicklingError (the file would call code)."""
+    import pickle
+
     import torch
 
+    allowed = _safe_globals()
+    for _ in range(_MAX_PLACEHOLDERS):
+        try:
+            with torch.serialization.safe_globals(allowed):
+                return torch.load(path, map_location="cpu", weights_only=True,
+                                  mmap=(kind == "zip"))
+        except pickle.UnpicklingError as exc:
+            found = re.search(r"GLOBAL ([\w.]+) was not an allowed global|"
+                              r"but got <class '([\w.]+)'>", str(exc))
+            name = (found.group(1) or found.group(2)) if found else None
+            if name is None:
+                raise
+            full = name if "." in name else f"builtins.{name}"
+            if full.split(".")[0] in _CODE_MODULES:
+                raise
+            stub = type(full.rpartition(".")[2], (_NotLoaded,), {"source": full})
+            allowed.append((stub, full))
+    raise pickle.UnpicklingError(f"more than {_MAX_PLACEHOLDERS} unknown classes in the file")
+
+
+def _describe(value: Any) -> str:
+    """A few words on a checkpoint entry that is not a tensor."""
+    import numpy as np
+
+    if isinstance(value, _NotLoaded):
+        return f"a {value.source} object, not loaded"
+    if isinstance(value, np.generic):
+        return f"numpy {value.dtype} scalar"
+    if isinstance(value, np.ndarray):
+        return f"numpy array {value.shape}"
+    if isinstance(value, Mapping):
+        return f"{len(value)} entries without tensors" if not _count_tensors(value) else (
+            f"{_count_tensors(value)} tensors outside the state dict")
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return f"{type(value).__name__} {value!r}"[:60]
+    return f"{type(value).__module__}.{type(value).__qualname__}"
+
+
+def _find_state_dict(obj: Any, filename: str, ignored: list[str] | None = None) -> dict:
+    import torch
+
+    ignored = [] if ignored is None else ignored
     if isinstance(obj, torch.Tensor):
         return {"weight": obj}
     if not isinstance(obj, Mapping):
@@ -515,9 +688,11 @@ def _find_state_dict(obj: Any, filename: str) -> dict:
     for key in _STATE_DICT_KEYS:
         inner = obj.get(key)
         if isinstance(inner, Mapping) and _count_tensors(inner) > 0:
-            return _find_state_dict(inner, filename)
+            ignored.extend(f"{other} ({_describe(value)})" for other, value in obj.items()
+                           if other != key)
+            return _find_state_dict(inner, filename, ignored)
     flat: dict[str, Any] = {}
-    _flatten(obj, "", flat)
+    _flatten(obj, "", flat, ignored)
     if not flat:
         keys = ", ".join(repr(k) for k in list(obj)[:8]) or "none"
         raise InvalidInputError(
@@ -539,15 +714,17 @@ def _count_tensors(mapping: Mapping) -> int:
     return count
 
 
-def _flatten(mapping: Mapping, prefix: str, out: dict) -> None:
+def _flatten(mapping: Mapping, prefix: str, out: dict, ignored: list[str]) -> None:
     import torch
 
     for key, value in mapping.items():
         name = f"{prefix}{key}"
         if isinstance(value, torch.Tensor):
             out[name] = value
-        elif isinstance(value, Mapping):
-            _flatten(value, f"{name}.", out)
+        elif isinstance(value, Mapping) and _count_tensors(value):
+            _flatten(value, f"{name}.", out, ignored)
+        else:
+            ignored.append(f"{name} ({_describe(value)})")
 
 
 def _read_config(folder: Path) -> dict | None:

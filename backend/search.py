@@ -177,7 +177,7 @@ class SearchResult:
     ----------
     hits : pandas.DataFrame
         One row per hit, best first within each query: ``query`` (int64,
-        position of the query), ``rank`` (int64, 1-based), ``row_id``
+        position of the query), ``rank`` (int64, 1-based), ``_row``
         (int64, row position in the indexed matrix), ``score`` (float32,
         cosine similarity in [-1, 1]). A query gets fewer than ``k`` hits
         when fewer rows pass the filter.
@@ -700,7 +700,7 @@ def _hits_frame(scores: np.ndarray, ids: np.ndarray) -> pd.DataFrame:
         {
             "query": np.repeat(np.arange(n_queries, dtype=np.int64), k),
             "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), n_queries),
-            "row_id": ids.reshape(-1).astype(np.int64),
+            "_row": ids.reshape(-1).astype(np.int64),
             "score": scores.reshape(-1).astype(np.float32),
         }
     )

@@ -1,68 +1,66 @@
-"""The backend as an HTTP service: :class:`~backend.client.LocalBackend`'s job API over FastAPI.
+"""The backend as an HTTP service: :class:`backend.api.Backend` over FastAPI.
 
 Start it on the machine with the GPU (``make serve``, or ``python -m backend.service``), then
 point the app at it with ``LATENT_LENS_BACKEND_URL`` and ``LATENT_LENS_BACKEND_TOKEN`` (see
 :class:`backend.http_client.HttpBackend` and the README). The service wraps one LocalBackend,
-so both paths run the same code on the same workspace layout.
+so both paths run the same code on the same workspace layout. Its routes are generated from
+the declarations in :mod:`backend.api`, one per method: path parameters from the route's
+path, the others as query parameters (``GET``, ``DELETE``) or one JSON body (``POST``);
+a method with ``bytes`` parameters takes them as multipart files and its other parameters as
+one JSON form field ``options``.
 
-What travels over the wire: JSON for dataset infos, job states and artifact infos; tables as
-Parquet; arrays as ``.npy`` (loaded with ``allow_pickle=False``); JSON files as JSON. Nothing is
-ever pickled or unpickled.
+What travels over the wire: JSON for dataset infos, job states, artifact infos and other
+values; tables as Parquet; arrays as ``.npy`` (loaded with ``allow_pickle=False``). Nothing
+is ever pickled or unpickled.
 
 Security: every route but ``GET /health`` needs ``Authorization: Bearer <token>``. The token is
 ``$LATENT_LENS_BACKEND_TOKEN`` or, when unset, the one stored in the workspace
 (``service-token``, mode 0600), generated and printed once on the first start. The service binds
 to 127.0.0.1 unless ``--host`` says otherwise. Ids are checked against the store's id form, an
-artifact's files are served only by the names in its file list, request bodies are size-limited
-(``413``), uploads are row-limited (``400``). A :class:`~backend.errors.NotFoundError` becomes
-``404``, any other :class:`~backend.errors.LatentLensError` ``400``, with the message as
-``detail`` and the class name as ``error``.
+artifact's files are read only by the names in its file list and only as the type asked
+(``.parquet``, ``.npy``, ``.json``), request bodies are size-limited (``413``), uploads are
+size- and row-limited (``400``). A :class:`~backend.errors.NotFoundError` becomes ``404``, any
+other :class:`~backend.errors.LatentLensError` ``400``, with the message as ``detail`` and the
+class name as ``error``.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import copy
+import inspect
 import os
 import secrets
 import sys
-from pathlib import Path
+import types
+import typing
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Body, FastAPI, File, Form, Query, Request, Security, UploadFile
+import pandas as pd
+from fastapi import APIRouter, Body, FastAPI, File, Form, Path, Query, Request, Security, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.client import LocalBackend
-from backend.datasets.upload import max_upload_bytes
+from backend.api import (API_VERSION, ID_PARAMS, MAX_ROWS_PER_CALL, NPY, PARQUET, Declaration,
+                         check_id, declarations, encode)
+from backend.client import LocalBackend, artifact_file
+from backend.datasets.upload import UploadLimits, upload_size_message
 from backend.errors import InvalidParameterError, LatentLensError, NotFoundError
-from backend.jobs import JobSpec, JobStatus, job_kinds
-from backend.store import ArtifactInfo, DatasetInfo, valid_id
+from backend.jobs import job_kinds
 
 __all__ = ["create_app", "load_or_create_token", "main", "API_VERSION", "TOKEN_FILE"]
 
-API_VERSION = 1
 TOKEN_FILE = "service-token"
 DEFAULT_PORT = 8600
 MAX_JSON_BODY = 4 * 2**20
-MAX_ROWS_PER_CALL = 100_000
-MAX_NEIGHBORS_K = 10_000
 FORM_OVERHEAD = 2**20
-PARQUET = "application/vnd.apache.parquet"
-NPY = "application/x-npy"
 SERVED = {".parquet": PARQUET, ".npy": NPY, ".json": "application/json"}
-UPLOADS = ("/datasets/upload", "/models/upload", "/satclip/upload", "/graphs/upload")
-UPLOADS = (*UPLOADS, "/text/upload")
 _DESCRIPTION = (__doc__ or "").split("\n\n", 1)[-1]
-
-
-def default_max_rows() -> int:
-    """Row limit of an upload: ``$LATENT_LENS_MAX_ROWS`` (default 10,000,000)."""
-    return int(os.environ.get("LATENT_LENS_MAX_ROWS", "10000000"))
 
 
 def load_or_create_token(
@@ -85,7 +83,7 @@ def load_or_create_token(
     if configured:
         token, created = configured.strip(), False
     else:
-        path = Path(home) / TOKEN_FILE
+        path = FilePath(home) / TOKEN_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -120,81 +118,6 @@ class ServiceInfo(BaseModel):
     bundled: list[str]
 
 
-class BundledRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    key: str
-
-
-class UploadOptions(BaseModel):
-    """The keyword options of :meth:`LocalBackend.add_upload`, sent as one JSON form field."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = None
-    vector_columns: list[str] | None = None
-    list_column: str | None = None
-    id_column: str | None = None
-    array_key: str | None = None
-    metadata_filename: str = "metadata.csv"
-    drop_nonfinite: bool = False
-    n_neighbors: int = 15
-
-
-class UploadResult(BaseModel):
-    dataset: DatasetInfo
-    notes: list[str]
-
-
-class RowsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    rows: list[Annotated[int, Field(ge=-(2**62), le=2**62)]] = Field(
-        max_length=MAX_ROWS_PER_CALL
-    )
-
-
-class SubmitResult(BaseModel):
-    job_id: str
-
-
-class TextUploadOptions(BaseModel):
-    """The keyword options of :meth:`LocalBackend.add_text_upload`, as one JSON form field."""
-
-    model_config = ConfigDict(extra="forbid")
-    text_column: str
-    name: str | None = None
-    id_column: str | None = None
-
-
-class SearchRequest(BaseModel):
-    """A search by meaning (checked by :func:`backend.tasks.text.validate_search`)."""
-
-    model_config = ConfigDict(extra="forbid")
-    query: str
-    k: int = 10
-    filters: list[dict[str, Any]] | None = None
-
-
-class SearchResponse(BaseModel):
-    """:meth:`backend.tasks.text.TextSearchResult.to_dict`: hits as ``rows``/``scores``."""
-
-    rows: list[int]
-    scores: list[float]
-    query: str
-    k: int
-    filters: list[dict[str, Any]]
-    selectivity: float
-    n_passing: int
-    n_rows: int
-    strategy: str
-    index_method: str
-    recall: float
-    n_lists: int | None
-    n_probe: int | None
-    n_exact_fallbacks: int
-    seconds: float
-    embed_seconds: float
-    index_seconds: float
-
-
 # -- middleware ----------------------------------------------------------------------
 class _RequireToken:
     """Refuse every request but ``/health`` without the bearer token, before reading its body."""
@@ -221,25 +144,28 @@ class _RequireToken:
         await response(scope, receive, send)
 
 
+class _AnnouncedTooLarge:
+    """Answer 413 with the service's message when a request announces a body over its limit
+    (a body that turns out too large while streaming is refused by the route's own limit)."""
+
+    def __init__(self, app: ASGIApp, limits: dict[str, int], message: Any):
+        self.app, self.limits, self.message = app, limits, message
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            limit = self.limits.get(scope["path"], MAX_JSON_BODY)
+            if length.isdigit() and int(length) > limit:
+                response = JSONResponse({"detail": self.message(scope["path"]),
+                                         "error": "HTTPException"}, status_code=413)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _error(status: int, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
 
-
-def _check_id(value: str, what: str) -> str:
-    if not valid_id(value):
-        raise NotFoundError(f"{value!r} is not {what} id (16 hex digits).")
-    return value
-
-
-def _parquet(df) -> Response:
-    buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
-    return Response(buf.getvalue(), media_type=PARQUET)
-
-
-def _safe_name(filename: str | None) -> str:
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-    return name or "upload"
 
 
 # -- the app -------------------------------------------------------------------------
@@ -250,7 +176,7 @@ def create_app(
     max_upload: int | None = None,
     max_rows: int | None = None,
 ) -> FastAPI:
-    """The FastAPI app serving ``backend``.
+    """The FastAPI app serving ``backend``, one route per :mod:`backend.api` declaration.
 
     Parameters
     ----------
@@ -258,13 +184,25 @@ def create_app(
         The store and job runner to serve.
     token : str
         The bearer token every route but ``/health`` requires.
-    max_upload : int, optional
-        Upload size limit in bytes (file plus metadata); default :func:`max_upload_bytes`.
-    max_rows : int, optional
-        Row limit of an upload; default :func:`default_max_rows`.
+    max_upload, max_rows : int, optional
+        Upload limits (bytes of all files of one upload; rows) for this service; default
+        ``backend.limits``. The service's backend shares ``backend``'s store and job runner.
     """
-    max_upload = max_upload_bytes() if max_upload is None else int(max_upload)
-    max_rows = default_max_rows() if max_rows is None else int(max_rows)
+    if max_upload is not None or max_rows is not None:
+        backend = copy.copy(backend)
+        backend.limits = UploadLimits(
+            backend.limits.max_bytes if max_upload is None else int(max_upload),
+            backend.limits.max_rows if max_rows is None else int(max_rows))
+    max_upload, max_rows = backend.limits.max_bytes, backend.limits.max_rows
+    decls = [d for d in declarations().values() if d.route is not None]
+    uploads = {d.route.path for d in decls if d.files}
+
+    def too_large(path: str) -> str:
+        if path in uploads:
+            return upload_size_message("the upload (all its files together)", max_upload)
+        return (f"the request body is over the service's limit of "
+                f"{MAX_JSON_BODY / 2**20:,.0f} MB for this route; send less per request.")
+
     errors = {400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 404: {"model": ErrorBody}}
     app = FastAPI(
         title="Latent Lens backend",
@@ -274,7 +212,9 @@ def create_app(
         redoc_url=None,
         max_body_size=MAX_JSON_BODY,
     )
-    app.add_middleware(_RequireToken, token=token)
+    app.add_middleware(_AnnouncedTooLarge, message=too_large,
+                       limits=dict.fromkeys(uploads, max_upload + FORM_OVERHEAD))
+    app.add_middleware(_RequireToken, token=token)  # the outermost: first the token
 
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
@@ -286,14 +226,7 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = str(exc.detail)
-        if exc.status_code == 413 and request.url.path in UPLOADS:
-            detail = (f"the upload is over the service's limit of {max_upload / 2**20:,.1f} MB "
-                      "(file and metadata together); upload a smaller file or start the "
-                      "service with a larger LATENT_LENS_MAX_UPLOAD_MB.")
-        elif exc.status_code == 413:
-            detail = (f"the request body is over the service's limit of "
-                      f"{MAX_JSON_BODY / 2**20:,.0f} MB for this route; send less per request.")
+        detail = too_large(request.url.path) if exc.status_code == 413 else str(exc.detail)
         return JSONResponse({"detail": detail, "error": "HTTPException"},
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
@@ -318,201 +251,146 @@ def create_app(
             job_kinds=sorted(job_kinds()), bundled=sorted(backend.bundled()),
         )
 
-    # -- datasets --------------------------------------------------------------------
-    @api.get("/datasets", tags=["datasets"])
-    def datasets() -> list[DatasetInfo]:
-        return backend.datasets()
-
-    @api.get("/bundled", tags=["datasets"])
-    def bundled() -> dict[str, str]:
-        return backend.bundled()
-
-    @api.post("/datasets/bundled", tags=["datasets"])
-    def add_bundled(req: BundledRequest) -> DatasetInfo:
-        return backend.add_bundled(req.key)
-
-    @api.post("/datasets/upload", tags=["datasets"], max_body_size=max_upload + FORM_OVERHEAD,
-              responses={413: {"model": ErrorBody}})
-    def add_upload(
-        file: Annotated[UploadFile, File(description="The vectors (csv, tsv, parquet, npy, npz).")],
-        metadata: Annotated[UploadFile | None, File(description="Optional metadata CSV.")] = None,
-        options: Annotated[str, Form(description="UploadOptions as JSON.")] = "{}",
-    ) -> UploadResult:
-        """Validate and store an uploaded file (nothing is stored when it is refused)."""
-        try:
-            opts = UploadOptions.model_validate_json(options).model_dump()
-        except ValidationError as e:
-            raise InvalidParameterError(f"bad upload options: {_summary(e.errors())}") from None
-        if metadata is not None:
-            opts["metadata"] = metadata.file.read()
-        data = file.file.read()
-        info, notes = backend.add_upload(
-            data, _safe_name(file.filename), max_bytes=max_upload, max_rows=max_rows, **opts
-        )
-        return UploadResult(dataset=info, notes=notes)
-
-    @api.post("/models/bundled", tags=["models"])
-    def add_bundled_model() -> DatasetInfo:
-        """Store the bundled sentence model's weights as a model dataset (once)."""
-        return backend.add_bundled_model()
-
-    @api.post("/models/upload", tags=["models"], max_body_size=max_upload + FORM_OVERHEAD,
-              responses={413: {"model": ErrorBody}})
-    def add_model(
-        file: Annotated[UploadFile, File(description="safetensors, or a PyTorch state dict.")],
-        name: Annotated[str | None, Form()] = None,
-    ) -> DatasetInfo:
-        """Validate and store uploaded model weights (never unpickled beyond tensors)."""
-        return backend.add_model(file.file.read(), _safe_name(file.filename), name=name)
-
-    @api.post("/satclip/upload", tags=["models"], max_body_size=max_upload + FORM_OVERHEAD,
-              responses={413: {"model": ErrorBody}})
-    def add_satclip(
-        file: Annotated[UploadFile, File(description="A SatCLIP checkpoint (.ckpt).")],
-        name: Annotated[str | None, Form()] = None,
-    ) -> DatasetInfo:
-        """Validate a SatCLIP checkpoint and store its location encoder (weights-only loading)."""
-        return backend.add_satclip(file.file.read(), _safe_name(file.filename), name=name)
-
-    @api.post("/graphs/upload", tags=["graphs"], max_body_size=max_upload + FORM_OVERHEAD,
-              responses={413: {"model": ErrorBody}})
-    def add_graph(
-        file: Annotated[UploadFile, File(description="The edge list (CSV/TSV: source, target[, weight]).")],
-        nodes: Annotated[UploadFile | None, File(description="Optional node table (id, attributes).")] = None,
-        directed: Annotated[bool, Form()] = False,
-        name: Annotated[str | None, Form()] = None,
-    ) -> UploadResult:
-        """Validate and store a graph; the loader's findings come back as notes."""
-        info, notes = backend.add_graph(
-            file.file.read(), _safe_name(file.filename),
-            nodes=None if nodes is None else nodes.file.read(),
-            nodes_filename=None if nodes is None else _safe_name(nodes.filename),
-            directed=directed, name=name,
-        )
-        return UploadResult(dataset=info, notes=notes)
-
-    @api.post("/graphs/bundled", tags=["graphs"])
-    def add_bundled_graph(req: BundledRequest) -> UploadResult:
-        """Store a networkx example graph as a graph dataset (once)."""
-        info, notes = backend.add_bundled_graph(req.key)
-        return UploadResult(dataset=info, notes=notes)
-
-    @api.get("/datasets/{dataset_id}/edges", tags=["graphs"], response_class=Response,
-             responses={200: {"content": {PARQUET: {}},
-                              "description": "source, target (node rows), weight as Parquet."}})
-    def graph_edges(dataset_id: str) -> Response:
-        """The edges of a graph dataset, as Parquet."""
-        return _parquet(backend.graph_edges(_check_id(dataset_id, "a dataset")))
-
-    @api.get("/datasets/{dataset_id}", tags=["datasets"])
-    def dataset(dataset_id: str) -> DatasetInfo:
-        return backend.dataset(_check_id(dataset_id, "a dataset"))
-
-    @api.get("/datasets/{dataset_id}/table", tags=["datasets"], response_class=Response,
-             responses={200: {"content": {PARQUET: {}}, "description": "The table as Parquet."}})
-    def table(dataset_id: str, columns: Annotated[list[str] | None, Query()] = None) -> Response:
-        """The metadata table (with ``_row``), optionally only some columns, as Parquet."""
-        return _parquet(backend.table(_check_id(dataset_id, "a dataset"), columns))
-
-    @api.post("/datasets/{dataset_id}/rows", tags=["datasets"], response_class=Response,
-              responses={200: {"content": {NPY: {}},
-                               "description": "float32 (len(rows), n_dims) as .npy."}})
-    def rows(dataset_id: str, req: RowsRequest) -> Response:
-        """The vectors of some rows, in the order asked, as ``.npy``."""
-        arr = backend.rows(_check_id(dataset_id, "a dataset"), req.rows)
-        buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-        return Response(buf.getvalue(), media_type=NPY)
-
-    @api.get("/datasets/{dataset_id}/neighbors", tags=["datasets"], response_class=Response,
-             responses={200: {"content": {PARQUET: {}},
-                              "description": "_row, distance as Parquet."}})
-    def neighbors(
-        dataset_id: str,
-        row: Annotated[int, Query(ge=0, le=2**62)],
-        k: Annotated[int, Query(ge=1, le=MAX_NEIGHBORS_K)] = 10,
-        metric: str = "euclidean",
-    ) -> Response:
-        """The ``k`` nearest rows to ``row`` in the original space (exact), as Parquet."""
-        return _parquet(backend.neighbors(_check_id(dataset_id, "a dataset"), row, k, metric))
-
-    # -- text ------------------------------------------------------------------------
-    @api.get("/text/bundled", tags=["text"])
-    def bundled_text() -> dict[str, str]:
-        """Keys and labels of the bundled text datasets."""
-        return backend.bundled_text()
-
-    @api.post("/text/bundled", tags=["text"])
-    def add_bundled_text(req: BundledRequest) -> DatasetInfo:
-        """Store a bundled text dataset (kind "text"; once)."""
-        return backend.add_bundled_text(req.key)
-
-    @api.post("/text/upload", tags=["text"], max_body_size=max_upload + FORM_OVERHEAD,
-              responses={413: {"model": ErrorBody}})
-    def add_text_upload(
-        file: Annotated[UploadFile, File(description="A table (csv, tsv, parquet) with a text column.")],
-        options: Annotated[str, Form(description="TextUploadOptions as JSON.")] = "{}",
-    ) -> UploadResult:
-        """Validate and store a table whose text column is to be embedded (kind "text")."""
-        try:
-            opts = TextUploadOptions.model_validate_json(options).model_dump()
-        except ValidationError as e:
-            raise InvalidParameterError(f"bad upload options: {_summary(e.errors())}") from None
-        info, notes = backend.add_text_upload(
-            file.file.read(), _safe_name(file.filename), max_bytes=max_upload, max_rows=max_rows,
-            **opts)
-        return UploadResult(dataset=info, notes=notes)
-
-    @api.post("/datasets/{dataset_id}/search", tags=["text"])
-    def search(dataset_id: str, req: SearchRequest) -> SearchResponse:
-        """The k rows nearest to a text query (cosine), among those passing the filters."""
-        res = backend.search(_check_id(dataset_id, "a dataset"), req.query, req.k, req.filters)
-        return SearchResponse(**res.to_dict())
-
-    # -- jobs ------------------------------------------------------------------------
-    @api.post("/jobs", tags=["jobs"])
-    def submit(spec: Annotated[JobSpec, Body()]) -> SubmitResult:
-        """Validate and queue a job; identical specs share one job (and one computation)."""
-        return SubmitResult(job_id=backend.submit(spec))
-
-    @api.get("/jobs", tags=["jobs"])
-    def jobs(dataset_id: str | None = None) -> list[JobStatus]:
-        return backend.jobs(dataset_id)
-
-    @api.get("/jobs/{job_id}", tags=["jobs"])
-    def status(job_id: str) -> JobStatus:
-        return backend.status(_check_id(job_id, "a job"))
-
-    @api.post("/jobs/{job_id}/cancel", tags=["jobs"])
-    def cancel(job_id: str) -> JobStatus:
-        return backend.cancel(_check_id(job_id, "a job"))
-
-    # -- artifacts -------------------------------------------------------------------
-    @api.get("/artifacts", tags=["artifacts"])
-    def artifacts(dataset_id: str | None = None) -> list[ArtifactInfo]:
-        return backend.artifacts(dataset_id)
-
-    @api.get("/artifacts/{artifact_id}", tags=["artifacts"])
-    def artifact(artifact_id: str) -> ArtifactInfo:
-        return backend.artifact(_check_id(artifact_id, "an artifact"))
-
-    @api.get("/artifacts/{artifact_id}/files/{name:path}", tags=["artifacts"],
-             response_class=Response,
-             responses={200: {"content": {t: {} for t in SERVED.values()},
-                              "description": "The file as stored (Parquet, .npy or JSON)."}})
-    def artifact_file(artifact_id: str, name: str) -> FileResponse:
-        """One file of an artifact, by a name from its ``files`` list."""
-        path = backend.store.artifact_path(_check_id(artifact_id, "an artifact"), name)
-        media = SERVED.get(path.suffix)
-        if media is None:
-            raise NotFoundError(
-                f"{name!r} is not served (only {', '.join(SERVED)} files are); "
-                f"artifact {artifact_id} has {backend.artifact(artifact_id).files}."
-            )
-        return FileResponse(path, media_type=media)
-
+    for decl in decls:
+        _add_route(api, backend, decl, max_upload + FORM_OVERHEAD if decl.files else None)
     app.include_router(api)
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The schema, with a JobSpec per registered kind (built anew: kinds may be added)."""
+        app.openapi_schema = None
+        schema = generated()
+        schema["components"]["schemas"]["JobSpec"] = _job_spec_schema()
+        return schema
+
+    app.openapi = openapi
     return app
+
+
+def _job_spec_schema() -> dict[str, Any]:
+    """A :class:`JobSpec`: one of the registered kinds, its parameters as each kind declares
+    them (:meth:`backend.params.ParamSpec.json_schema`; the job layer validates them)."""
+    return {"title": "JobSpec", "oneOf": [
+        {"type": "object", "title": name, "description": kind.title or name,
+         "required": ["kind", "dataset_id"], "additionalProperties": False,
+         "properties": {"kind": {"const": name}, "dataset_id": {"type": "string"},
+                        "params": kind.params.json_schema(f"{name} parameters")}}
+        for name, kind in sorted(job_kinds().items())]}
+
+
+# -- routes generated from backend.api ------------------------------------------------
+_INT = Annotated[int, Field(ge=-(2**62), le=2**62)]  # fits int64: never an overflow (500)
+
+
+def _wire(tp: Any) -> Any:
+    """``tp`` with every ``int`` bounded to int64 (for request validation)."""
+    if tp is int:
+        return _INT
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return list[_wire(args[0])]
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[tuple(_wire(a) for a in args)]
+    return tp
+
+
+def _field(decl: Declaration, p: inspect.Parameter) -> tuple[Any, Any]:
+    tp = _wire(p.annotation)
+    if p.name in decl.route.fields:
+        tp = Annotated[tp, Field(**decl.route.fields[p.name])]
+    return tp, (... if p.default is inspect.Parameter.empty else p.default)
+
+
+def _model(decl: Declaration, names: list[str]) -> type[BaseModel]:
+    """The pydantic model of some parameters of a declaration (body or upload options)."""
+    params = decl.signature.parameters
+    return create_model(
+        "".join(w.title() for w in decl.name.split("_")) + ("Options" if decl.files else "Body"),
+        __config__=ConfigDict(extra="forbid"), **{n: _field(decl, params[n]) for n in names})
+
+
+def _response_model(tp: Any) -> Any:
+    """The schema of an answer of type ``tp`` (None: not JSON, or not expressible)."""
+    if tp in (pd.DataFrame, np.ndarray, type(None), Any):
+        return None
+    if isinstance(tp, type) and issubclass(tp, tuple) and hasattr(tp, "_fields"):
+        hints = typing.get_type_hints(tp)
+        return create_model(tp.__name__, **{f: (hints[f], ...) for f in tp._fields})
+    try:
+        TypeAdapter(tp).json_schema(mode="serialization")
+    except Exception:  # e.g. a dataclass holding a DataFrame: documented as an object
+        return dict[str, Any]
+    return tp
+
+
+def _add_route(api: APIRouter, backend: LocalBackend, decl: Declaration,
+               max_body: int | None) -> None:
+    """Serve one declared method: parameters from its signature, the answer by its type."""
+    route, sig = decl.route, decl.signature
+    paths = decl.path_params
+    rest = [n for n in sig.parameters if n not in paths]
+    params = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY,
+                                annotation=Annotated[str, Path()]) for n in paths]
+    model = None
+    if route.method in ("GET", "DELETE"):
+        for n in rest:
+            tp, _ = _field(decl, sig.parameters[n])
+            params.append(inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY,
+                                            annotation=Annotated[tp, Query()],
+                                            default=sig.parameters[n].default))
+    elif decl.files:
+        for n in decl.files:
+            optional = sig.parameters[n].default is not inspect.Parameter.empty
+            params.append(inspect.Parameter(
+                n, inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[UploadFile | None if optional else UploadFile, File()],
+                **({"default": None} if optional else {})))
+        model = _model(decl, [n for n in rest if n not in decl.files])
+        params.append(inspect.Parameter(
+            "options", inspect.Parameter.KEYWORD_ONLY, default="{}",
+            annotation=Annotated[str, Form(description=f"{model.__name__} as JSON: "
+                                           + ", ".join(model.model_fields))]))
+    elif rest:
+        model = _model(decl, rest)
+        params.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=Annotated[model, Body()]))
+
+    def endpoint(**kw: Any) -> Response:
+        args = {n: check_id(kw[n], n) if n in ID_PARAMS else kw[n] for n in paths}
+        if route.method in ("GET", "DELETE"):
+            args.update({n: kw[n] for n in rest})
+        elif decl.files:
+            try:
+                options = model.model_validate_json(kw["options"])
+            except ValidationError as e:
+                raise InvalidParameterError(f"bad options: {_summary(e.errors())}") from None
+            args.update({n: getattr(options, n) for n in model.model_fields})
+            args.update({n: None if kw[n] is None else kw[n].file.read() for n in decl.files})
+        elif model is not None:
+            args.update({n: getattr(kw["body"], n) for n in model.model_fields})
+        if route.file:  # as stored: the same bytes LocalBackend reads
+            return FileResponse(artifact_file(backend.store, args["artifact_id"], args["name"],
+                                              route.file), media_type=SERVED[route.file])
+        content, media = encode(getattr(backend, decl.name)(**args), decl.returns)
+        return Response(content, media_type=media)
+
+    endpoint.__signature__ = inspect.Signature(params)
+    endpoint.__name__ = decl.name
+    doc = inspect.cleandoc(decl.fn.__doc__ or "")
+    responses: dict[int | str, Any] = {}
+    if decl.returns in (pd.DataFrame, np.ndarray):
+        media = PARQUET if decl.returns is pd.DataFrame else NPY
+        responses[200] = {"content": {media: {}}, "description": "Parquet" if media == PARQUET
+                          else ".npy (no pickles)"}
+    if route.method == "POST":  # a body over the route's limit
+        responses[413] = {"model": ErrorBody}
+    api.add_api_route(
+        route.path, endpoint, methods=[route.method], tags=[route.tag], name=decl.name,
+        operation_id=decl.name, summary=doc.split("\n\n", 1)[0].replace("\n", " "),
+        description=doc, response_model=_response_model(decl.returns),
+        response_class=Response if decl.returns in (pd.DataFrame, np.ndarray) else JSONResponse,
+        responses=responses, **({"max_body_size": max_body} if max_body else {}))
 
 
 def _summary(errors: list[dict[str, Any]]) -> str:
@@ -520,6 +398,26 @@ def _summary(errors: list[dict[str, Any]]) -> str:
         f"{'.'.join(str(p) for p in e.get('loc', ())) or 'value'}: {e.get('msg', '')}"
         for e in errors[:5]
     )
+
+
+def _stop_jobs_on_shutdown(app: FastAPI, backend: LocalBackend) -> None:
+    """On SIGTERM or Ctrl+C, mark the running jobs interrupted as the server stops.
+
+    uvicorn re-raises the signal once it has shut down, so code after ``uvicorn.run`` never
+    runs then: the runner is stopped at the end of the app's lifespan instead (within 2 s;
+    a job stuck in a library call is abandoned: its thread is a daemon).
+    """
+    from contextlib import asynccontextmanager
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a):
+        async with inner(a) as state:
+            yield state
+        backend.runner.shutdown(2.0)
+
+    app.router.lifespan_context = lifespan
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -559,6 +457,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Warning: listening on {args.host}, not only this machine; traffic is plain HTTP, "
               "so put TLS in front of it or use an SSH tunnel.", flush=True)
     app = create_app(backend, token)
+    _stop_jobs_on_shutdown(app, backend)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                     timeout_graceful_shutdown=5)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backend.dataset_kinds import check_dataset_kind
 from backend.errors import InvalidInputError, NotFoundError
 
 __all__ = ["DatasetInfo", "ArtifactInfo", "Store", "default_home", "content_hash", "valid_id"]
@@ -201,6 +202,10 @@ class Store:
     ) -> DatasetInfo:
         """Store a validated dataset; return its info (the existing one if already stored).
 
+        The id is a hash of the content, the name and ``extra``: the same numbers stored
+        under another name (or with other column names) are a new entry whose vectors
+        file is a hard link to the stored one.
+
         Parameters
         ----------
         table : DataFrame of shape (n_rows, n_columns)
@@ -221,6 +226,7 @@ class Store:
         InvalidInputError
             If the table and vectors disagree in length.
         """
+        check_dataset_kind(kind)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(table) != vectors.shape[0]:
             raise InvalidInputError(
@@ -233,7 +239,11 @@ class Store:
         try:
             table.to_parquet(tmp / "table.parquet", index=False)
             np.save(tmp / "vectors.npy", vectors)
-            hashes = [kind, _file_sha(tmp / "vectors.npy"), _file_sha(tmp / "table.parquet")]
+            vectors_sha = _file_sha(tmp / "vectors.npy")
+            # the name and the extra (column names, notes) are part of the identity: the same
+            # numbers under a new name are a new entry, which shares the stored vectors file
+            hashes = [kind, vectors_sha, _file_sha(tmp / "table.parquet"), name,
+                      json.dumps(extra or {}, sort_keys=True, default=_json_default)]
             for fname, content in sorted((files or {}).items()):
                 if not _plain_name(fname) or fname in _RESERVED:
                     raise InvalidInputError(f"{fname!r} is not an allowed dataset file name.")
@@ -247,6 +257,7 @@ class Store:
             existing = self._dataset_or_none(ds_id)
             if existing is not None:
                 return existing
+            self._share_vectors(tmp / "vectors.npy", vectors_sha)
             info = DatasetInfo(
                 id=ds_id,
                 name=name,
@@ -271,6 +282,20 @@ class Store:
                 (ds_id, json.dumps(info.to_dict()), info.created),
             )
         return info
+
+    def _share_vectors(self, path: Path, sha: str) -> None:
+        """Hard-link equal vectors files to one copy under ``vectors/`` (where links work)."""
+        blob = self.root / "vectors" / f"{sha}.npy"
+        try:
+            blob.parent.mkdir(exist_ok=True)
+            if blob.exists():
+                link = path.with_name(path.name + ".shared")
+                os.link(blob, link)
+                os.replace(link, path)
+            else:
+                os.link(path, blob)
+        except OSError:  # a file system without hard links keeps its own copy
+            pass
 
     def _dataset_or_none(self, dataset_id: str) -> DatasetInfo | None:
         with self._db() as db:
@@ -324,6 +349,9 @@ class Store:
         for (aid,) in arts:
             shutil.rmtree(self.root / "artifacts" / aid, ignore_errors=True)
         shutil.rmtree(self.root / "datasets" / dataset_id, ignore_errors=True)
+        for blob in (self.root / "vectors").glob("*.npy"):  # vectors no dataset links to
+            if blob.stat().st_nlink == 1:
+                blob.unlink(missing_ok=True)
 
     # -- artifacts -----------------------------------------------------------------
     def new_artifact_dir(self) -> Path:

@@ -16,7 +16,7 @@ import pandas as pd
 import pydeck as pdk
 from pydeck.bindings.json_tools import default_serialize
 
-from components.scatter import _PALETTE, MAX_CATEGORIES, _natural
+from components.scatter import _PALETTE, category_plan
 
 __all__ = [
     "GLOBE_COLOR",
@@ -47,22 +47,19 @@ def _hex_rgb(h: str) -> tuple[int, int, int]:
 
 
 def categorical_colors(values: pd.Series) -> tuple[dict[str, tuple[int, int, int]], str | None]:
-    """A colour per category, as on the Map page: the 30 most frequent categories in natural
-    order take the palette, the rest share grey (``"other"``).
+    """A colour per category, as on the Map page (:func:`components.scatter.category_plan`):
+    the 30 most frequent categories in natural order take the palette, the rest share grey
+    (``"other"``).
 
     Returns
     -------
     colors : dict str -> (r, g, b)
-        Keys are ``str(value)``; values not in it are "other".
+        Keys are category labels (:func:`components.scatter.category_labels`: ``str(value)``,
+        ``"(missing)"`` for missing values); labels not in it are "other".
     note : str or None
         Set when categories were grouped.
     """
-    counts = values.astype(str).value_counts()
-    keep = sorted(counts.index[:MAX_CATEGORIES], key=_natural)
-    note = None
-    if len(counts) > MAX_CATEGORIES:
-        note = (f"{values.name!r} has {len(counts):,} categories; the {MAX_CATEGORIES} most "
-                "frequent are coloured, the rest are grey.")
+    keep, note = category_plan(values)
     return {k: _hex_rgb(_PALETTE[i % len(_PALETTE)]) for i, k in enumerate(keep)}, note
 
 

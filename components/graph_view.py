@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.scatter import _PALETTE, MAX_CATEGORIES, _natural, is_categorical
+from components.scatter import _PALETTE, category_labels, category_plan, is_categorical
 from components.selection import draw_sample
 
 __all__ = ["EDGE_BUDGET", "graph_figure", "neighbours_of", "spectrum_figure"]
@@ -134,13 +134,11 @@ def graph_figure(
     if color is None or color not in nodes.columns:
         traces.append(node_trace(all_idx, "nodes", "#4e79a7", False))
     elif is_categorical(nodes[color]):
-        values = nodes[color].astype(str).where(nodes[color].notna(), "(missing)").to_numpy()
-        counts = pd.Series(values).value_counts()
-        keep = list(counts.index[:MAX_CATEGORIES])
-        if len(counts) > MAX_CATEGORIES:
-            notes.append(f"{color!r} has {len(counts):,} categories; the {MAX_CATEGORIES} most "
-                         "frequent are coloured, the rest are grey ('other').")
-        for i, cat in enumerate(sorted(keep, key=_natural)):
+        values = category_labels(nodes[color])
+        keep, note = category_plan(nodes[color])
+        if note:
+            notes.append(note)
+        for i, cat in enumerate(keep):
             traces.append(node_trace(np.flatnonzero(values == cat), str(cat),
                                      _PALETTE[i % len(_PALETTE)]))
         rest = np.flatnonzero(~np.isin(values, keep))

@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["is_categorical", "scatter_figure", "MAX_CATEGORIES"]
+__all__ = ["is_categorical", "scatter_figure", "MAX_CATEGORIES", "MISSING_LABEL",
+           "category_labels", "category_plan"]
 
 MAX_CATEGORIES = 30
+MISSING_LABEL = "(missing)"
 _PALETTE = (
     "#4e79a7 #f28e2b #e15759 #76b7b2 #59a14f #edc948 #b07aa1 #ff9da7 #9c755f #bab0ac "
     "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf "
@@ -23,6 +25,38 @@ def is_categorical(s: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(s):
         return pd.api.types.is_integer_dtype(s) and s.nunique() <= 12
     return True
+
+
+def category_labels(values: pd.Series) -> np.ndarray:
+    """Each value as its category label (``str``); missing values are ``"(missing)"``."""
+    return values.astype(str).where(values.notna(), MISSING_LABEL).to_numpy(dtype=object)
+
+
+def category_plan(values: pd.Series) -> tuple[list[str], str | None]:
+    """The categories that get a colour, and what to tell the user; one rule for every view.
+
+    Parameters
+    ----------
+    values : Series
+        The whole column (not a drawn sample), so every view counts the same categories.
+
+    Returns
+    -------
+    keep : list of str
+        The ``MAX_CATEGORIES`` (30) most frequent category labels (missing values count as
+        the category ``"(missing)"``), in natural order; palette colour ``i`` goes to
+        ``keep[i]``, every other category is grey ("other").
+    note : str or None
+        ``"'col' has N categories; ..."`` when categories were grouped.
+    """
+    counts = pd.Series(category_labels(values)).value_counts()
+    keep = sorted(counts.index[:MAX_CATEGORIES], key=_natural)
+    note = None
+    if len(counts) > MAX_CATEGORIES:
+        missing = " (missing values count as one)" if MISSING_LABEL in counts.index else ""
+        note = (f"{values.name!r} has {len(counts):,} categories{missing}; the {MAX_CATEGORIES} "
+                "most frequent are coloured, the rest are grey ('other').")
+    return keep, note
 
 
 def _hover_text(df: pd.DataFrame, hover: list[str]) -> list[str] | None:
@@ -45,6 +79,7 @@ def scatter_figure(
     highlight: np.ndarray | None = None,
     marker_size: float | None = None,
     height: int = 620,
+    all_values: pd.Series | None = None,
 ) -> tuple[go.Figure, str | None]:
     """A plotly figure of the points in ``df`` (columns ``_row``, ``x``, ``y``[, ``z``]).
 
@@ -59,6 +94,9 @@ def scatter_figure(
         Columns shown on hover.
     highlight : ndarray of int, optional
         Row ids drawn on top as open black circles (selection, neighbours, search hits).
+    all_values : Series, optional
+        The whole ``color`` column when ``df`` is a drawn sample: categories are counted and
+        chosen on it (:func:`category_plan`), as every other view does.
 
     Returns
     -------
@@ -88,17 +126,15 @@ def scatter_figure(
 
     if color is None or color not in df.columns:
         traces.append(make(None, "points", dict(size=size, color="#4e79a7", opacity=0.8), False))
-    elif is_categorical(df[color]):
-        values = df[color].astype(str).fillna("(missing)")
-        counts = values.value_counts()
-        keep = list(counts.index[:MAX_CATEGORIES])
-        if len(counts) > MAX_CATEGORIES:
-            note = (f"{color!r} has {len(counts):,} categories; the {MAX_CATEGORIES} most frequent "
-                    "are coloured, the rest are grey ('other').")
-        for i, cat in enumerate(sorted(keep, key=_natural)):
-            idx = np.flatnonzero(values.to_numpy() == cat)
-            traces.append(make(idx, str(cat), dict(size=size, color=_PALETTE[i % len(_PALETTE)], opacity=0.85)))
-        rest = np.flatnonzero(~values.isin(keep).to_numpy())
+    elif is_categorical(df[color] if all_values is None else all_values):
+        values = category_labels(df[color])
+        keep, note = category_plan(df[color] if all_values is None else all_values)
+        for i, cat in enumerate(keep):
+            idx = np.flatnonzero(values == cat)
+            if len(idx):
+                traces.append(make(idx, str(cat), dict(size=size, color=_PALETTE[i % len(_PALETTE)],
+                                                       opacity=0.85)))
+        rest = np.flatnonzero(~np.isin(values, keep))
         if len(rest):
             traces.append(make(rest, "other", dict(size=size, color="#cccccc", opacity=0.6)))
     else:

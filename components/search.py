@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-__all__ = ["filterable_columns", "filter_controls", "hits_frame", "search_summary",
-           "MAX_FILTER_CATEGORIES"]
+__all__ = ["filterable_columns", "filter_controls", "hits_frame", "hits_table_options",
+           "search_summary", "MAX_FILTER_CATEGORIES"]
 
 #: A text or category column is offered as a filter when it has at most this many values.
 MAX_FILTER_CATEGORIES = 200
@@ -84,6 +84,41 @@ def hits_frame(hits: pd.DataFrame, table: pd.DataFrame, text_column: str,
     out = hits[["rank", "score", "_row"]].merge(table[["_row", text_column, *cols]], on="_row",
                                                 how="left")
     return out[["rank", "score", *cols, text_column, "_row"]]
+
+
+#: The hits table's text column: its width in pixels (it sits in a column two fifths of the
+#: page wide, beside the small rank/score/metadata columns) and the most lines it wraps to.
+HITS_TEXT_WIDTH = 270
+HITS_MAX_LINES = 6
+_CHAR_PX, _LINE_PX = 7.0, 19
+
+
+def hits_table_options(hits: pd.DataFrame, text_column: str) -> dict[str, Any]:
+    """``st.dataframe`` keyword arguments for :func:`hits_frame`'s table.
+
+    The text column gets a fixed width that fits beside the other columns and rows tall
+    enough for the longest text to wrap over up to ``HITS_MAX_LINES`` lines, instead of
+    being cut off at the column's edge; a longer text shows in full on hover (the cell's
+    tooltip). ``_row`` is hidden (the hits are circled on the map).
+    """
+    longest = (int(hits[text_column].astype(str).str.len().max())
+               if text_column in hits.columns and len(hits) else 0)
+    per_line = HITS_TEXT_WIDTH / _CHAR_PX
+    lines = int(min(HITS_MAX_LINES, max(1, -(-longest // per_line))))
+    row_height = 12 + _LINE_PX * lines
+    return {
+        "hide_index": True,
+        "row_height": row_height,
+        "height": min(560, 38 + row_height * len(hits)),
+        "column_config": {
+            "rank": st.column_config.NumberColumn("rank", width="small"),
+            "score": st.column_config.NumberColumn("score", format="%.3f", width="small"),
+            text_column: st.column_config.TextColumn(
+                text_column, width=HITS_TEXT_WIDTH,
+                help="Long texts wrap; hover a cell to read all of it."),
+            "_row": None,
+        },
+    }
 
 
 def search_summary(result) -> str:

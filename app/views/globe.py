@@ -35,7 +35,7 @@ from components.globe import (
     point_sizes,
 )
 from components.jobs import job_done
-from components.scatter import is_categorical, scatter_figure
+from components.scatter import category_labels, is_categorical, scatter_figure
 from components.selection import draw_sample, rows_in_selection
 
 EMBEDDING = "(embedding: first 3 principal components → RGB)"
@@ -175,7 +175,8 @@ with right:
         drawn = draw_sample(len(df), budget)
         map_color = None if color in (NONE, EMBEDDING) else color
         fig, note = scatter_figure(df.iloc[drawn], color=map_color, hover=tip_cols,
-                                   highlight=globe_sel if len(globe_sel) else None, height=540)
+                                   highlight=globe_sel if len(globe_sel) else None, height=540,
+                                   all_values=df[map_color] if map_color else None)
         if row_rgb is not None:  # one trace of every drawn point: colour it like the globe
             fig.data[0].marker.color = [f"rgb({r},{g},{b})" for r, g, b in
                                         row_rgb[df["_row"].to_numpy()[drawn]].tolist()]
@@ -204,7 +205,8 @@ elif color == NONE:
     rgb = np.tile(np.array((242, 142, 43), np.uint8), (len(points), 1))
 elif is_categorical(table[color]):
     cmap, color_note = categorical_colors(table[color])
-    rgb = np.array([cmap.get(v, OTHER_COLOR) for v in points[color].astype(str)], dtype=np.uint8)
+    rgb = np.array([cmap.get(v, OTHER_COLOR) for v in category_labels(points[color])],
+                   dtype=np.uint8)
     legend = list(cmap.items())
 else:
     rgb = continuous_colors(points[color])

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app.common import client, current_dataset, load_artifact_table, load_table, select_dataset
 from backend.errors import LatentLensError
-from backend.kinds import JobSpec, default_map_spec, params_of
+from backend.kinds import JobSpec, default_map_spec, edge_list_columns, params_of
 from components.form import param_form
 from components.graph_view import EDGE_BUDGET, graph_figure, neighbours_of, spectrum_figure
 from components.jobs import job_done
@@ -56,14 +56,32 @@ def add_graph_section(expanded: bool) -> None:
                     st.error(str(e))
                     st.stop()
                 _added(info, notes)
-        st.markdown("Or upload an edge list (CSV/TSV with `source`, `target` and an optional "
+        st.markdown("Or upload an edge list (CSV/TSV with two endpoint columns and an optional "
                     "`weight` column; string or integer ids) and an optional node table "
                     "(an `id` column plus attributes or labels):")
         a, b = st.columns(2)
-        edges_file = a.file_uploader("Edge list", type=["csv", "tsv", "txt", "tab"],
-                                     key="graph_edges_file")
-        nodes_file = b.file_uploader("Node table (optional)", type=["csv", "tsv", "txt", "tab"],
-                                     key="graph_nodes_file")
+        # no extension filter: a refused file's message is shown as text, not a red icon
+        edges_file = a.file_uploader("Edge list", key="graph_edges_file")
+        nodes_file = b.file_uploader("Node table (optional)", key="graph_nodes_file")
+        endpoints = {}
+        if edges_file is not None:  # the endpoint columns, proposed from their names
+            try:
+                cols, src, dst = edge_list_columns(edges_file.getvalue(), edges_file.name)
+            except LatentLensError as e:
+                st.error(str(e))
+                cols, src, dst = [], None, None
+            if len(cols) >= 2:
+                s_col, t_col = st.columns(2)
+                endpoints["source"] = s_col.selectbox(
+                    "Source column", cols, index=cols.index(src) if src else 0,
+                    key="graph_source_col")
+                endpoints["target"] = t_col.selectbox(
+                    "Target column", cols, index=cols.index(dst) if dst else 1,
+                    key="graph_target_col")
+                if src is None:
+                    st.info(f"No endpoint columns named like source/target, src/dst, from/to or "
+                            f"u/v; choose them among {', '.join(cols)}. If the first line is "
+                            "already an edge, add a header line (source,target) to the file.")
         directed = st.checkbox("Directed (an edge a,b goes only from a to b)", key="graph_directed")
         if st.button("Add the graph", key="graph_upload_add", disabled=edges_file is None):
             try:
@@ -72,7 +90,7 @@ def add_graph_section(expanded: bool) -> None:
                         edges_file.getvalue(), edges_file.name,
                         nodes=None if nodes_file is None else nodes_file.getvalue(),
                         nodes_filename=None if nodes_file is None else nodes_file.name,
-                        directed=directed)
+                        directed=directed, **endpoints)
             except LatentLensError as e:
                 st.error(str(e))
                 st.stop()
@@ -138,8 +156,11 @@ def _finished(key, label: str):
 
 layout_st = _finished(("layout", gid), "Layout and communities")
 embed_st = _finished(("embed", gid), "Node embedding")
-emb_id = c.result(embed_st.artifact_id).derived_dataset if embed_st else None
+embed_result = c.result(embed_st.artifact_id) if embed_st else None
+emb_id = embed_result.derived_dataset if embed_result else None
 emb_info = c.dataset(emb_id) if emb_id else None
+if embed_result is not None and embed_result.embedding_report.get("note"):
+    st.caption(f"Laplacian eigenmaps: {embed_result.embedding_report['note']}")
 
 proj_st = None
 if placement != "force" and emb_id is not None:
@@ -269,6 +290,8 @@ with right:
                         "nodes; one-vs-rest logistic regression):")
             st.dataframe(pr[["train_fraction", "n_train", "micro_f1", "micro_f1_std", "macro_f1",
                              "macro_f1_std"]].round(3), hide_index=True, key="graph_probe_table")
+            if d["probe"].get("note"):
+                st.caption(d["probe"]["note"])
         elif d.get("probe_note"):
             st.caption(d["probe_note"])
         if d.get("spectrum"):

@@ -63,7 +63,9 @@ for label, (mid, params) in runs.items():
 if not results:
     st.stop()
 
-column = "alpha_farms" if farms else "alpha_plain"
+method = "farms" if farms else "plain"
+shown = "FARMS" if farms else "plain"
+column = f"alpha_{method}"
 layers = {label: load_artifact_table(c, aid, "layers.parquet") for label, aid in results.items()}
 cols = st.columns(len(results))
 for col, (label, aid) in zip(cols, results.items()):
@@ -71,20 +73,25 @@ for col, (label, aid) in zip(cols, results.items()):
     col.markdown(f"**{label}**")
     a, b, d = col.columns(3)
     mean = s.get(column)
-    a.metric("mean alpha (" + ("FARMS" if farms else "plain") + ")",
-             "–" if mean is None else f"{mean:.2f}")
-    b.metric("layers, plain alpha < 2", s["n_over_trained"],
-             help="Counted on the plain fit, the scale the 2 and 6 thresholds were calibrated on.")
-    d.metric("layers, plain alpha > 6", s["n_under_trained"],
-             help="Counted on the plain fit, the scale the 2 and 6 thresholds were calibrated on.")
+    a.metric(f"mean alpha ({shown})", "–" if mean is None else f"{mean:.2f}")
+    count_help = (f"Counted on the {shown} alphas shown"
+                  + ("; WeightWatcher calibrated the 2 and 6 thresholds on the plain fit."
+                     if farms else ", the scale WeightWatcher calibrated the thresholds on."))
+    b.metric(f"layers, {shown} alpha < 2", s.get(f"n_over_trained_{method}", "–"),
+             help=count_help)
+    d.metric(f"layers, {shown} alpha > 6", s.get(f"n_under_trained_{method}", "–"),
+             help=count_help)
     col.caption(f"{s['n_layers']} layers analysed, {s['n_skipped']} skipped · mean stable rank "
                 f"{s['stable_rank']:.1f} · mean MP soft rank {s['mp_softrank']:.2f}")
 
 st.subheader("Alpha per layer")
 st.plotly_chart(alpha_bars({k: v for k, v in layers.items()}, column), key="health_bars")
-st.caption("Bands from WeightWatcher: below 2 over-fit risk, 2–6 typical of well-trained layers, "
-           "above 6 under-trained or random-like. Over/under-trained counts use the plain fit, the "
-           "scale these thresholds were calibrated on.")
+st.caption(f"Bars: {shown} alpha. Bands from WeightWatcher: below 2 over-fit risk, 2–6 typical "
+           "of well-trained layers, above 6 under-trained or random-like; the counters above "
+           f"count the {shown} alphas in them."
+           + (" WeightWatcher calibrated the bands on the plain fit, so against FARMS alphas "
+              "they are a guide; switch FARMS off to see the plain alphas and their counts."
+              if farms else ""))
 
 st.subheader("Spectral density of one layer")
 first_label, first_aid = next(iter(results.items()))
@@ -123,5 +130,15 @@ for tab, (label, aid) in zip(label_tab, results.items()):
         st.dataframe(df[[c_ for c_ in show if c_ in df.columns]], hide_index=True)
         skipped = load_artifact_table(c, aid, "skipped.parquet")
         if len(skipped):
-            st.caption(f"{len(skipped)} tensor(s) not analysed: " + "; ".join(
-                f"{r['name']} ({r['reason']})" for _, r in skipped.head(5).iterrows()))
+            one_d = skipped["reason"].str.startswith("1-D").to_numpy()
+            parts = ([f"{int(one_d.sum())} 1-D tensors (biases, norm scales: no matrix)"]
+                     if one_d.any() else [])
+            parts += [f"{r['name']} ({r['reason']})" for _, r in skipped[~one_d].head(5).iterrows()]
+            st.caption(f"{len(skipped)} tensor(s) not analysed: " + "; ".join(parts)
+                       + (" …" if (~one_d).sum() > 5 else ""))
+            with st.expander(f"All {len(skipped)} tensors not analysed"):
+                st.dataframe(skipped, hide_index=True, key=f"skipped-{aid}")
+        ignored = c.result(aid).summary.get("ignored") or []
+        if ignored:
+            st.caption("Left out of the checkpoint (not tensors; no code from the file was "
+                       "run): " + "; ".join(ignored[:10]) + (" …" if len(ignored) > 10 else ""))

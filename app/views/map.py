@@ -5,8 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app.clusters_panel import (cluster_column, clusters_tab, current_clustering, downloads,
-                                filters_area, restore_view, selection_geometry, supported,
-                                write_view)
+                                filters_area, restore_view, selection_geometry, write_view)
 from app.common import client, current_dataset, load_artifact_table, load_table, submit_once
 from app.panels import faithfulness_panel, representation_panel, search_panel
 from backend.errors import LatentLensError
@@ -64,7 +63,8 @@ def _figure(art_id: str, dataset_id: str, color, hover: tuple, budget: int, high
         data = data.merge(pp, on="_row", how="left")
     drawn_rows = draw_sample(len(data), budget)
     fig, note = scatter_figure(data.iloc[drawn_rows], color=color, hover=list(hover),
-                               highlight=None if highlight is None else np.asarray(highlight))
+                               highlight=None if highlight is None else np.asarray(highlight),
+                               all_values=data[color] if color in data.columns else None)
     if density and "z" not in data.columns:
         add_density(fig, c.density(art_id))
     if clustering is not None and "z" not in data.columns:
@@ -115,7 +115,7 @@ with st.sidebar.expander("Display", expanded=True):
     color = st.selectbox("Colour by", options,
                          index=options.index(first) if first in options else 0,
                          key=f"color-{info.id}")
-    show_density = supported(c) and st.checkbox(
+    show_density = st.checkbox(
         "Density contours", key=f"density-{info.id}",
         help="Lines around the densest 25, 50 and 75 % of the points.")
     hover = st.multiselect("Hover shows", meta_cols, default=meta_cols[:3], key=f"hover-{info.id}")
@@ -147,9 +147,12 @@ if info.extra.get("text_column") and info.extra.get("text_model"):  # a text emb
 nb_row = st.session_state.get("nb_row")
 highlight = None
 if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row < info.n_rows:
-    nbs = c.neighbors(info.id, int(nb_row), int(st.session_state.get("nb_k", 10)),
-                      art.params.get("metric", "euclidean"))
-    highlight = np.concatenate([[int(nb_row)], nbs["_row"].to_numpy()])
+    try:
+        nbs = c.neighbors(info.id, int(nb_row), int(st.session_state.get("nb_k", 10)),
+                          art.params.get("metric", "euclidean"))
+        highlight = np.concatenate([[int(nb_row)], nbs["_row"].to_numpy()])
+    except LatentLensError:
+        highlight = None  # the neighbours tab says why
 if search_rows is not None and len(search_rows):
     highlight = search_rows
 map_state = st.session_state.get(f"map-{art_id}") or {}
@@ -212,12 +215,16 @@ with tab_nb:
     k = c2.number_input("k", 1, min(100, info.n_rows - 1), min(10, info.n_rows - 1), key="nb_k")
     c3.checkbox("Highlight on the map", key="nb_highlight")
     metric = art.params.get("metric", "euclidean")
-    nbs = c.neighbors(info.id, int(row), int(k), metric)
-    out = nbs.merge(table, on="_row", how="left")
-    st.markdown(f"The {int(k)} nearest rows to row **{int(row)}** in the original "
-                f"{info.n_dims}-dimensional space ({metric} distance):")
-    st.dataframe(out, hide_index=True, key="neighbors_table", height=260)
-    if shape:
+    try:
+        out = c.neighbors(info.id, int(row), int(k), metric).merge(table, on="_row", how="left")
+    except LatentLensError as e:  # e.g. a zero vector under the cosine metric
+        st.warning(str(e))
+        out = None
+    if out is not None:
+        st.markdown(f"The {len(out)} nearest rows to row **{int(row)}** in the original "
+                    f"{info.n_dims}-dimensional space ({metric} distance):")
+        st.dataframe(out, hide_index=True, key="neighbors_table", height=260)
+    if shape and out is not None:
         show = [int(row), *out["_row"].astype(int).tolist()]
         caps = ["query", *[f"d={d:.1f}" for d in out["distance"]]]
         image_grid(c.rows(info.id, show), show, tuple(shape), captions=caps)

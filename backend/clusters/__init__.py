@@ -6,7 +6,7 @@ from backend.clusters.export import assignments_frame, offline_map_html, table_b
 from backend.clusters.facets import Facet, FacetCounts, facet_counts, filtered_rows, filtered_table
 from backend.clusters.names import NameEdits
 from backend.clusters.naming import UNCLUSTERED_NAME, keyword_names, names_frame, value_names
-from backend.clusters.share import ViewState, resolve_view, view_from_query, view_to_query
+from backend.clusters.share import OpenedView, ViewState, resolve_view, view_from_query, view_to_query
 
 __all__ = [
     "METHODS", "PARAMS", "UNCLUSTERED", "UNCLUSTERED_NAME", "ClusterLevels", "cluster_levels",
@@ -15,5 +15,5 @@ __all__ = [
     "Facet", "FacetCounts", "facet_counts", "filtered_rows", "filtered_table",
     "NameEdits",
     "keyword_names", "names_frame", "value_names",
-    "ViewState", "resolve_view", "view_from_query", "view_to_query",
+    "OpenedView", "ViewState", "resolve_view", "view_from_query", "view_to_query",
 ]

@@ -52,6 +52,12 @@ class DensityGrid:
         return {"density": self.density.tolist(), "x": self.x.tolist(), "y": self.y.tolist(),
                 "levels": self.levels, "bandwidth": list(self.bandwidth), "n_points": self.n_points}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "DensityGrid":
+        return cls(np.asarray(d["density"], dtype=np.float32), np.asarray(d["x"], dtype=np.float64),
+                   np.asarray(d["y"], dtype=np.float64), [float(v) for v in d["levels"]],
+                   tuple(float(v) for v in d["bandwidth"]), int(d["n_points"]))
+
 
 _MASS = (0.9, 0.75, 0.5, 0.25)
 

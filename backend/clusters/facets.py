@@ -68,6 +68,38 @@ class FacetCounts:
     n_rows: int
     rows: np.ndarray | None = None
 
+    def to_dict(self) -> dict:
+        """Plain JSON: each facet's counts as a list of records, the rows as a list."""
+        return {"facets": {c: {"column": f.column, "kind": f.kind, "n_distinct": f.n_distinct,
+                               "n_counted": f.n_counted,
+                               "counts": f.counts.to_dict(orient="list")}
+                           for c, f in self.facets.items()},
+                "n_selected": self.n_selected, "n_rows": self.n_rows,
+                "rows": None if self.rows is None else self.rows.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FacetCounts":
+        facets = {}
+        for c, f in d["facets"].items():
+            counts = pd.DataFrame(f["counts"])
+            if f["kind"] == "category":
+                counts = counts.astype({"value": str, "count": "int64"}) if len(counts) else \
+                    pd.DataFrame({"value": pd.Series([], dtype=str),
+                                  "count": pd.Series([], dtype="int64")})
+            else:
+                counts = counts.astype({"low": "float64", "high": "float64", "count": "int64"}) \
+                    if len(counts) else _empty_numeric()
+            facets[c] = Facet(f["column"], f["kind"], counts, int(f["n_distinct"]),
+                              int(f["n_counted"]))
+        rows = None if d.get("rows") is None else np.asarray(d["rows"], dtype=np.int64)
+        return cls(facets, int(d["n_selected"]), int(d["n_rows"]), rows)
+
+
+def _empty_numeric() -> pd.DataFrame:
+    return pd.DataFrame({"low": pd.Series([], dtype="float64"),
+                         "high": pd.Series([], dtype="float64"),
+                         "count": pd.Series([], dtype="int64")})
+
 
 def _as_filters(filters: Sequence) -> list:
     out = []
@@ -259,10 +291,8 @@ def _category_facet(tab: _Table, column: str, where: str, args: list, top: int) 
 def _numeric_facet(tab: _Table, column: str, where: str, args: list, bins: int) -> Facet:
     col = _ident(column)
     lo, hi = tab.con.execute(f"SELECT min({col}), max({col}) FROM t").fetchall()[0]
-    empty = pd.DataFrame({"low": pd.Series([], dtype="float64"), "high": pd.Series([], dtype="float64"),
-                          "count": pd.Series([], dtype="int64")})
     if lo is None:
-        return Facet(column, "numeric", empty, 0, 0)
+        return Facet(column, "numeric", _empty_numeric(), 0, 0)
     lo, hi = float(lo), float(hi)
     width = (hi - lo) / bins if hi > lo else 1.0
     nb = bins if hi > lo else 1

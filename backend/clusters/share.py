@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from backend.errors import InvalidParameterError
 from backend.search import filter_from_dict
 
-__all__ = ["ViewState", "view_to_query", "view_from_query", "resolve_view", "QUERY_KEYS"]
+__all__ = ["ViewState", "OpenedView", "view_to_query", "view_from_query", "resolve_view", "QUERY_KEYS"]
 
 QUERY_KEYS = {"dataset": "dataset", "projection": "proj", "color": "color", "filters": "filters",
               "selection": "sel", "clustering": "clu", "level": "level"}
@@ -51,6 +51,13 @@ class ViewState:
     selection: dict | None = None
     clustering: str | None = None
     level: int | None = None
+
+
+class OpenedView(NamedTuple):
+    """A link's view checked against the workspace, and what was dropped and why."""
+
+    view: ViewState
+    messages: list[str]
 
 
 def view_to_query(state: ViewState) -> dict[str, str]:

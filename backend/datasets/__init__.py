@@ -70,3 +70,20 @@ __all__ += ["BUNDLED_TEXT", "ParsedTextUpload", "load_bundled_text", "parse_text
 from backend.datasets.geo import annotate_geo_upload  # noqa: E402
 
 __all__ += ["annotate_geo_upload"]
+
+from backend.datasets.delimited import TextFormat, detect_text_format, read_delimited  # noqa: E402
+from backend.datasets.geo import guess_geo_columns  # noqa: E402
+from backend.datasets.graph import ENDPOINT_NAMES, edge_list_columns  # noqa: E402
+from backend.datasets.h5ad import h5ad_matrices, read_h5ad  # noqa: E402
+from backend.datasets.upload import (  # noqa: E402
+    FORMATS,
+    ParsedUpload,
+    UploadPreview,
+    inspect_upload,
+    max_upload_bytes,
+    parse_upload,
+)
+
+__all__ += ["TextFormat", "detect_text_format", "read_delimited", "guess_geo_columns",
+            "ENDPOINT_NAMES", "edge_list_columns", "h5ad_matrices", "read_h5ad", "FORMATS",
+            "ParsedUpload", "UploadPreview", "inspect_upload", "max_upload_bytes", "parse_upload"]

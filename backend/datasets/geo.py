@@ -27,6 +27,7 @@ __all__ = [
     "GEO_DATASETS",
     "annotate_geo_upload",
     "GeoValidationReport",
+    "guess_geo_columns",
     "LatLonColumns",
     "detect_lat_lon_columns",
     "load_geo_dataset",
@@ -136,8 +137,8 @@ def detect_lat_lon_columns(df: pd.DataFrame) -> LatLonColumns:
     ------
     InvalidInputError
         If no pair is found, or several columns could be the latitude (or the
-        longitude); the message lists the candidates. Pass the names
-        explicitly then.
+        longitude); the message lists the candidates. Choose the two columns
+        by name then (``latitude=``/``longitude=`` of :func:`validate_lat_lon`).
 
     Notes
     -----
@@ -168,7 +169,8 @@ def detect_lat_lon_columns(df: pd.DataFrame) -> LatLonColumns:
     if len(word_lat) > 1 or len(word_lon) > 1:
         raise InvalidInputError(
             f"several columns could hold the coordinates: latitude candidates {word_lat}, "
-            f"longitude candidates {word_lon}. Pass latitude= and longitude= by name."
+            f"longitude candidates {word_lon}. Choose which two columns are the latitude and "
+            "the longitude."
         )
     ys = [c for c in names if c.strip().lower() == "y"]
     xs = [c for c in names if c.strip().lower() == "x"]
@@ -177,8 +179,8 @@ def detect_lat_lon_columns(df: pd.DataFrame) -> LatLonColumns:
     raise InvalidInputError(
         f"no latitude/longitude column pair found among {len(df.columns)} columns "
         f"({list(map(str, df.columns))[:20]}); found latitude candidates {word_lat} and "
-        f"longitude candidates {word_lon}. Name them latitude/longitude (or lat/lon) "
-        "or pass latitude= and longitude= by name."
+        f"longitude candidates {word_lon}. Choose the latitude and longitude columns, or "
+        "name them latitude/longitude (or lat/lon)."
     )
 
 
@@ -290,8 +292,8 @@ def validate_lat_lon(
     report = GeoValidationReport(latitude=latitude, longitude=longitude, n_rows=len(df))
     if _axis_of(latitude) == "longitude" or _axis_of(longitude) == "latitude":
         message = (
-            f"latitude={latitude!r} and longitude={longitude!r} look swapped: the names say the "
-            f"opposite. If so, pass latitude={longitude!r}, longitude={latitude!r}."
+            f"the latitude {latitude!r} and the longitude {longitude!r} look swapped: the names "
+            f"say the opposite. If so, swap them: latitude {longitude!r}, longitude {latitude!r}."
         )
         report.warnings.append(message)
         warnings.warn(message, UserWarning, stacklevel=2)
@@ -302,7 +304,7 @@ def validate_lat_lon(
     if missing.any() and not drop_missing:
         raise InvalidInputError(
             f"{int(missing.sum())} of {len(df)} rows have a missing {latitude!r} or {longitude!r} "
-            f"({_examples(df, missing, latitude, longitude)}). Drop them first or pass drop_missing=True."
+            f"({_examples(df, missing, latitude, longitude)}). Fill in or delete those rows."
         )
     table = df.loc[~missing].copy() if missing.any() else df.copy()
     report.n_dropped_missing = int(missing.sum())
@@ -328,8 +330,8 @@ def validate_lat_lon(
         hint = "Check the units (degrees) and the columns."
         if np.all(np.abs(lon) <= 90) and np.all(np.abs(lat) <= 180):
             hint = (
-                f"All values fit with the columns exchanged: the two look swapped. Pass "
-                f"latitude={longitude!r}, longitude={latitude!r}."
+                f"All values fit with the columns exchanged: the two look swapped. Swap them: "
+                f"latitude {longitude!r}, longitude {latitude!r}."
             )
         raise InvalidInputError("; ".join(parts) + ". " + hint)
 
@@ -526,8 +528,42 @@ def load_geo_dataset(name: str, **kwargs: Any) -> pd.DataFrame:
     return GEO_DATASETS[name][0](**kwargs)
 
 
+def guess_geo_columns(table: pd.DataFrame) -> tuple[str | None, str | None, str | None]:
+    """The latitude/longitude columns an upload form should propose, and a warning.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The uploaded table (all its columns, vectors included).
+
+    Returns
+    -------
+    latitude, longitude : str or None
+        The pair found by name (the first two tiers of :func:`detect_lat_lon_columns`;
+        an ``x``/``y`` pair is not proposed), or ``None``.
+    warning : str or None
+        Why the proposal may be wrong: several candidates, or values that fit only with
+        the two columns swapped.
+    """
+    try:
+        found = detect_lat_lon_columns(pd.DataFrame(columns=[str(c) for c in table.columns]))
+    except InvalidInputError as exc:
+        return None, None, (str(exc) if any(_axis_of(str(c)) for c in table.columns) else None)
+    if found.reason == "x/y pair":
+        return None, None, None
+    lat = pd.to_numeric(table[found.latitude], errors="coerce").abs()
+    lon = pd.to_numeric(table[found.longitude], errors="coerce").abs()
+    if (lat > 90).any() and (lat <= 180).all() and (lon <= 90).all():
+        return found.latitude, found.longitude, (
+            f"{int((lat > 90).sum()):,} values of {found.latitude!r} are outside [-90, 90] while "
+            f"every value of {found.longitude!r} would be a valid latitude: the two columns look "
+            "swapped.")
+    return found.latitude, found.longitude, None
+
+
 def annotate_geo_upload(
-    table: pd.DataFrame, vectors: np.ndarray, vector_names: list[str]
+    table: pd.DataFrame, vectors: np.ndarray, vector_names: list[str], *,
+    latitude: str | None = None, longitude: str | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any], list[str]]:
     """Find, validate and keep the latitude/longitude columns of an uploaded table.
 
@@ -542,6 +578,9 @@ def annotate_geo_upload(
         The upload's vectors.
     vector_names : list of str
         Names of the vector columns.
+    latitude, longitude : str, optional
+        The coordinate columns chosen by the user (both or neither); default: found by
+        name. Chosen columns must hold a number in range on every row.
 
     Returns
     -------
@@ -564,20 +603,32 @@ def annotate_geo_upload(
 
     Notes
     -----
-    Only names count (:func:`detect_lat_lon_columns`, its first two tiers): an ``x``/``y``
-    pair is a 2-D embedding more often than a map, so it is never read as coordinates.
-    A pair with missing or non-numeric values is reported in ``notes`` and not used.
+    Unless chosen, only names count (:func:`detect_lat_lon_columns`, its first two tiers):
+    an ``x``/``y`` pair is a 2-D embedding more often than a map, so it is never read as
+    coordinates. A pair found by name with missing or non-numeric values is reported in
+    ``notes`` and not used; a chosen pair with such values is refused.
     """
     names = [str(c) for c in table.columns]
     names += [n for n in vector_names if n not in names]
-    try:
-        found = detect_lat_lon_columns(pd.DataFrame(columns=names))
-    except InvalidInputError as exc:
-        if any(_axis_of(n) for n in names):
-            return table, vectors, {}, [f"Not read as a geo table: {exc}"]
-        return table, vectors, {}, []
-    if found.reason == "x/y pair":
-        return table, vectors, {}, []
+    if (latitude is None) != (longitude is None):
+        raise InvalidParameterError(
+            f"choose both the latitude and the longitude column, or neither; got latitude "
+            f"{latitude!r} and longitude {longitude!r}.")
+    if latitude is not None:
+        for chosen in (latitude, longitude):
+            if chosen not in names:
+                raise InvalidParameterError(
+                    f"{chosen!r} is not a column of the upload; its columns are {names[:20]}.")
+        found = LatLonColumns(latitude, longitude, "chosen")
+    else:
+        try:
+            found = detect_lat_lon_columns(pd.DataFrame(columns=names))
+        except InvalidInputError as exc:
+            if any(_axis_of(n) for n in names):
+                return table, vectors, {}, [f"Not read as a geo table: {exc}"]
+            return table, vectors, {}, []
+        if found.reason == "x/y pair":
+            return table, vectors, {}, []
     lat_name, lon_name = found.latitude, found.longitude
 
     def column(name: str) -> pd.Series:
@@ -591,7 +642,7 @@ def annotate_geo_upload(
         bad = pd.to_numeric(frame[name], errors="coerce").isna().to_numpy()
         if bad.any():
             unusable.append(f"{int(bad.sum()):,} in {name!r}")
-    if unusable:
+    if unusable and latitude is None:
         return table, vectors, {}, [
             f"Columns {lat_name!r} and {lon_name!r} look like latitude/longitude but have "
             f"missing or non-numeric values ({', '.join(unusable)}); they were not used as "
@@ -603,7 +654,8 @@ def annotate_geo_upload(
     table = table.reset_index(drop=True).copy()
     table[lat_name] = frame[lat_name].to_numpy()
     table[lon_name] = frame[lon_name].to_numpy()
-    notes = [f"Latitude/longitude columns: {lat_name!r} and {lon_name!r} (found by {found.reason}); "
+    how = "as chosen" if latitude is not None else f"found by {found.reason}"
+    notes = [f"Latitude/longitude columns: {lat_name!r} and {lon_name!r} ({how}); "
              "the Globe page shows this dataset."]
     if report.n_longitudes_wrapped:
         where = " (in the table and the vectors)" if lon_name in vector_names else ""
@@ -614,6 +666,7 @@ def annotate_geo_upload(
         if lon_name in vector_names:
             vectors = np.array(vectors, copy=True)
             vectors[:, vector_names.index(lon_name)] = frame[lon_name].to_numpy()
-    notes += report.warnings
+    if latitude is None:  # a chosen pair is what the user meant, whatever its names say
+        notes += report.warnings
     extra = {"latitude": lat_name, "longitude": lon_name, "geo_validation": report.to_dict()}
     return table, vectors, extra, notes

@@ -53,14 +53,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from backend.datasets.delimited import detect_separator, first_row_is_header
 from backend.errors import InvalidInputError, InvalidParameterError
 
 __all__ = [
+    "ENDPOINT_NAMES",
     "EXAMPLE_GRAPHS",
     "Graph",
     "GraphFinding",
     "GraphReport",
     "as_adjacency",
+    "edge_list_columns",
     "graph_from_frames",
     "load_edge_list",
     "load_example_graph",
@@ -80,7 +83,14 @@ FINDING_KINDS = (
     "disconnected",
 )
 _NODE_ID_CANDIDATES = ("id", "node", "node_id", "name")
+#: Endpoint column pairs recognised by name (case ignored), in order of preference.
+ENDPOINT_NAMES = (
+    ("source", "target"), ("src", "dst"), ("from", "to"), ("u", "v"), ("source_id", "target_id"),
+    ("src_id", "dst_id"), ("from_id", "to_id"), ("node1", "node2"), ("node_1", "node_2"),
+    ("id1", "id2"), ("sender", "receiver"), ("head", "tail"), ("start", "end"),
+)
 _N_EXAMPLES = 5
+_TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".edges", ".edgelist", ".el")
 _INT_RE = re.compile(r"^[+-]?\d+$")
 
 PathOrBuffer = str | os.PathLike | IO[str] | IO[bytes]
@@ -325,12 +335,12 @@ def load_edge_list(
     nodes: PathOrBuffer | pd.DataFrame | None = None,
     *,
     directed: bool = False,
-    source: str = "source",
-    target: str = "target",
+    source: str = "auto",
+    target: str = "auto",
     weight: str | None = "auto",
     node_id: str = "auto",
     sep: str = "auto",
-    header: bool = True,
+    header: bool | str = "auto",
     duplicates: str = "sum",
     name: str = "",
 ) -> tuple[Graph, GraphReport]:
@@ -339,14 +349,16 @@ def load_edge_list(
     Parameters
     ----------
     edges : path or file-like
-        CSV, TSV or whitespace-separated text, UTF-8. Text after ``#`` is a
-        comment, so ids cannot contain ``#``.
+        CSV, TSV or whitespace-separated text, UTF-8. A line starting with ``#``
+        is a comment; a ``#`` elsewhere is part of the text (ids may contain it).
     nodes : path, file-like, DataFrame or None, default=None
         Node table: one row per node, an id column and any attributes or labels.
     directed : bool, default=False
         Whether an edge ``a,b`` goes only from a to b.
-    source, target : str, default="source", "target"
-        Column names of the edge endpoints (ignored when ``header=False``).
+    source, target : str, default="auto"
+        Column names of the edge endpoints (ignored without a header). ``"auto"``
+        takes the first pair present among :data:`ENDPOINT_NAMES` (``source``/``target``,
+        ``src``/``dst``, ``from``/``to``, ``u``/``v``, …; case ignored).
     weight : str or None, default="auto"
         Weight column. ``"auto"`` uses a column named ``weight`` when there is
         one; ``None`` ignores any weight column (every edge weighs 1).
@@ -354,12 +366,15 @@ def load_edge_list(
         Id column of the node table; ``"auto"`` takes the first of ``id``,
         ``node``, ``node_id``, ``name`` that exists.
     sep : str, default="auto"
-        Field separator; ``"auto"`` uses the file extension (``.csv``, ``.tsv``,
-        ``.tab``) or else the first data line (tab, comma, semicolon, else
-        whitespace).
-    header : bool, default=True
-        Whether the first line names the columns. With ``header=False`` the
-        columns are source, target and (if present) weight, in that order.
+        Field separator; ``"auto"``: the one that splits the first lines evenly
+        (tab, semicolon, comma, pipe, else runs of spaces), the file extension's
+        (``.csv``, ``.tsv``, ``.tab``) first when it does
+        (:func:`backend.datasets.delimited.detect_separator`).
+    header : bool or "auto", default="auto"
+        Whether the first line names the columns. Without a header the columns
+        are source, target and (if present) weight, in that order. ``"auto"``: no
+        header when the first (non-comment) line is numbers like the lines after
+        it (:func:`backend.datasets.delimited.first_row_is_header`).
     duplicates : {"sum", "max", "first", "error"}, default="sum"
         How repeated node pairs are combined (see the module notes).
     name : str, default=""
@@ -389,13 +404,14 @@ def load_edge_list(
     if not name and isinstance(edges, (str, os.PathLike)):
         name = Path(edges).stem
     edge_df = _read_table(edges, sep=sep, header=header, what="edge list")
-    if not header:
+    if edge_df.attrs.get("headerless"):
         if edge_df.shape[1] < 2:
             raise InvalidInputError(
                 f"the edge list has {edge_df.shape[1]} column; it needs at least 2 "
                 "(source, target[, weight])."
             )
         names = ["source", "target", "weight"][: min(3, edge_df.shape[1])]
+        edge_df = edge_df.copy()
         edge_df = edge_df.iloc[:, : len(names)]
         edge_df.columns = names
         source, target = "source", "target"
@@ -422,13 +438,53 @@ def load_edge_list(
     )
 
 
+def edge_list_columns(data: bytes, filename: str) -> tuple[list[str], str | None, str | None]:
+    """The header columns of an edge list, and the endpoint pair recognised by name.
+
+    Reads the first 64 KiB only, so a form can offer the columns before the upload.
+
+    Parameters
+    ----------
+    data : bytes
+        The edge list file.
+    filename : str
+        Its name (for messages).
+
+    Returns
+    -------
+    columns : list of str
+        The header's columns; empty for a file without a header (its first line is
+        numbers: source, target and weight are taken in that order).
+    source, target : str or None
+        The columns recognised by name (:data:`ENDPOINT_NAMES`), or None.
+
+    Raises
+    ------
+    InvalidInputError
+        If the file is empty or cannot be parsed.
+    """
+    head = data[:65536]
+    if len(data) > len(head) and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]
+    buf = io.BytesIO(head)
+    buf.name = filename
+    df = _read_table(buf, sep="auto", header="auto", what="edge list")
+    if df.attrs.get("headerless"):
+        return [], None, None
+    try:
+        source, target = _endpoint_columns(df, "auto", "auto")
+    except InvalidInputError:
+        source = target = None
+    return list(df.columns), source, target
+
+
 def graph_from_frames(
     edges: pd.DataFrame,
     nodes: pd.DataFrame | None = None,
     *,
     directed: bool = False,
-    source: str = "source",
-    target: str = "target",
+    source: str = "auto",
+    target: str = "auto",
     weight: str | None = "auto",
     node_id: str = "auto",
     duplicates: str = "sum",
@@ -455,19 +511,14 @@ def graph_from_frames(
             "the edge list has no rows; a graph needs at least one edge "
             "(source,target per line)."
         )
-    missing = [c for c in (source, target) if c not in edges.columns]
-    if missing:
-        raise InvalidInputError(
-            f"the edge list has no column {', '.join(map(repr, missing))}; its columns are "
-            f"{list(map(str, edges.columns))}. Name the endpoint columns with "
-            "source=... and target=..., or pass header=False for a file without a header line."
-        )
+    source, target = _endpoint_columns(edges, source, target)
     if weight == "auto":
         weight = "weight" if "weight" in edges.columns else None
     elif weight is not None and weight not in edges.columns:
         raise InvalidInputError(
             f"the edge list has no weight column {weight!r}; its columns are "
-            f"{list(map(str, edges.columns))}. Pass weight=None for an unweighted graph."
+            f"{list(map(str, edges.columns))}; choose one of them as the weight, or none for an "
+            "unweighted graph."
         )
     src_raw = _id_strings(edges[source], "edge list", source)
     dst_raw = _id_strings(edges[target], "edge list", target)
@@ -561,8 +612,8 @@ def graph_from_frames(
         if duplicates == "error":
             raise InvalidInputError(
                 f"{n_dup_rows} edge row(s) repeat {len(dup_pairs)} node pair(s) already listed "
-                f"(e.g. {', '.join(ex)}).{reverse} Remove the repeats, or pass "
-                "duplicates='sum', 'max' or 'first'."
+                f"(e.g. {', '.join(ex)}).{reverse} Remove the repeats, or let them be "
+                "combined (summed, by their maximum, or by the first row's weight)."
             )
         verb = {"sum": "summed", "max": "combined by their maximum weight",
                 "first": "combined by keeping the first row's weight"}[duplicates]
@@ -743,7 +794,7 @@ def node_label_matrix(
         if col not in labels.columns:
             raise InvalidInputError(
                 f"the label table has no column {col!r}; its columns are "
-                f"{list(map(str, labels.columns))}. Pass node=... and label=..."
+                f"{list(map(str, labels.columns))}; name the node and label columns."
             )
     raw = _id_strings(labels[node], "label table", node)
     ids = _id_converter(np.concatenate([raw, graph.node_ids.astype(str)]))(raw)
@@ -840,6 +891,13 @@ def _read_text(src: PathOrBuffer, what: str) -> str:
                 f"cannot read the {what} {str(src)!r}: {exc.strerror}."
             ) from exc
     else:
+        name = getattr(src, "name", None)
+        suffix = Path(name).suffix.lower() if isinstance(name, str) else ""
+        if suffix and suffix not in _TEXT_SUFFIXES:
+            raise InvalidInputError(
+                f"{name!r}: unsupported file type {suffix}; the {what} must be CSV or TSV text "
+                f"({', '.join(_TEXT_SUFFIXES)})."
+            )
         raw = src.read()
     text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
     return text
@@ -850,28 +908,24 @@ def _sniff_sep(src: PathOrBuffer, text: str, sep: str) -> str:
         if not isinstance(sep, str) or not sep:
             raise InvalidParameterError(f"sep must be 'auto' or a separator string; got {sep!r}.")
         return sep
-    if isinstance(src, (str, os.PathLike)):
-        ext = Path(src).suffix.lower()
-        if ext == ".csv":
-            return ","
-        if ext in (".tsv", ".tab"):
-            return "\t"
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            for cand in ("\t", ",", ";"):
-                if cand in line:
-                    return cand
-            return r"\s+"
-    return ","
+    name = src if isinstance(src, (str, os.PathLike)) else getattr(src, "name", None)
+    ext = Path(name).suffix.lower().lstrip(".") if isinstance(name, (str, os.PathLike)) else ""
+    found = detect_separator(text[:65536], "tsv" if ext == "tab" else ext)
+    return r"\s+" if found == " " else found
 
 
-def _read_table(src: PathOrBuffer, *, sep: str, header: bool, what: str) -> pd.DataFrame:
+def _read_table(src: PathOrBuffer, *, sep: str, header: bool | str, what: str) -> pd.DataFrame:
     text = _read_text(src, what)
-    if not any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines()):
+    # only a line that starts with "#" is a comment: an id may contain "#"
+    text = "".join(ln for ln in text.splitlines(keepends=True) if not ln.lstrip().startswith("#"))
+    first = next((ln for ln in text.splitlines() if ln.strip()), None)
+    if first is None:
         raise InvalidInputError(
             f"the {what} is empty; it needs a header line and one row per item."
         )
     sep = _sniff_sep(src, text, sep)
+    if header == "auto":
+        header = first_row_is_header(text[:65536], " " if sep == r"\s+" else sep)
     try:
         df = pd.read_csv(
             io.StringIO(text),
@@ -879,20 +933,21 @@ def _read_table(src: PathOrBuffer, *, sep: str, header: bool, what: str) -> pd.D
             header=0 if header else None,
             dtype=str,
             keep_default_na=False,
-            comment="#",
             skipinitialspace=True,
             engine="python" if len(sep) > 1 else "c",
         )
     except pd.errors.ParserError as exc:
         raise InvalidInputError(
             f"the {what} could not be parsed with separator {sep!r}: {exc}. "
-            "Check that every line has the same number of fields, or pass sep=..."
+            "Check that every line has the same number of fields and uses one separator (tab, "
+            "comma, semicolon or spaces)."
         ) from exc
     if len(df) == 0:
         raise InvalidInputError(
             f"the {what} has a header line but no rows (columns {list(map(str, df.columns))})."
         )
     df.columns = [str(c).strip() for c in df.columns]
+    df.attrs["headerless"] = not header
     return df
 
 
@@ -909,6 +964,34 @@ def _read_node_table(src: PathOrBuffer, node_id: str, sep: str) -> pd.DataFrame:
     return out
 
 
+def _endpoint_columns(edges: pd.DataFrame, source: str, target: str) -> tuple[str, str]:
+    cols = list(map(str, edges.columns))
+    if source == "auto" or target == "auto":
+        lower = {c.strip().lower(): c for c in cols}
+        for a, b in ENDPOINT_NAMES:
+            if a in lower and b in lower:
+                source = lower[a] if source == "auto" else source
+                target = lower[b] if target == "auto" else target
+                break
+        else:
+            known = ", ".join(f"{a}/{b}" for a, b in ENDPOINT_NAMES[:4])
+            raise InvalidInputError(
+                f"the edge list has no endpoint columns with a known name ({known}, …); its "
+                f"columns are {cols}. Choose its source and target columns, or name them source "
+                "and target in the header line."
+            )
+    missing = [c for c in (source, target) if c not in cols]
+    if missing:
+        raise InvalidInputError(
+            f"the edge list has no column {', '.join(map(repr, missing))}; its columns are {cols}. "
+            "Choose its source and target columns among them."
+        )
+    if source == target:
+        raise InvalidParameterError(
+            f"the source and target must be two different columns; both are {source!r}.")
+    return source, target
+
+
 def _node_id_column(nodes: pd.DataFrame, node_id: str) -> str:
     cols = list(map(str, nodes.columns))
     if node_id == "auto":
@@ -917,12 +1000,12 @@ def _node_id_column(nodes: pd.DataFrame, node_id: str) -> str:
                 return cand
         raise InvalidInputError(
             f"the node table has none of the id columns {list(_NODE_ID_CANDIDATES)}; its columns "
-            f"are {cols}. Pass node_id=... to name the id column."
+            f"are {cols}. Name its id column one of those."
         )
     if node_id not in cols:
         raise InvalidInputError(
             f"the node table has no column {node_id!r}; its columns are {cols}. "
-            "Pass node_id=... to name the id column."
+            "Choose one of them as the id column."
         )
     return node_id
 
@@ -956,8 +1039,8 @@ def _weights(edges: pd.DataFrame, weight: str) -> np.ndarray:
         )
         raise InvalidInputError(
             f"{len(rows)} edge weight(s) in column {weight!r} are missing, not numbers or not "
-            f"finite ({shown}). Fix those rows, or pass weight=None to treat every edge as "
-            "weight 1."
+            f"finite ({shown}). Fix those rows, or leave the weight column out to treat every "
+            "edge as weight 1."
         )
     return w
 

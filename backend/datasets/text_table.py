@@ -112,6 +112,10 @@ def parse_text_upload(
     *,
     text_column: str,
     id_column: str | None = None,
+    sep: str | None = None,
+    decimal: str | None = None,
+    encoding: str | None = None,
+    header: bool | None = None,
     max_bytes: int | None = None,
     max_rows: int | None = None,
 ) -> ParsedTextUpload:
@@ -127,6 +131,9 @@ def parse_text_upload(
         The column of texts. Other columns are kept as metadata (no numeric column needed).
     id_column : str, optional
         A column of unique, non-empty row ids.
+    sep, decimal, encoding, header : optional
+        Delimited text: how the file is written (``None``: detected); see
+        :func:`backend.datasets.upload.parse_upload`.
     max_bytes, max_rows : int, optional
         Size and row limits (default :func:`backend.datasets.upload.max_upload_bytes`, none).
 
@@ -145,24 +152,21 @@ def parse_text_upload(
     InvalidParameterError
         If ``text_column`` or ``id_column`` is not a column of the file.
     """
-    from backend.datasets.upload import _check_size, _format, _read_table
+    from backend.datasets.upload import _format, _load_table, check_upload_rows, check_upload_size
 
     fmt = _format(filename)
-    if fmt in ("npy", "npz"):
+    if fmt in ("npy", "npz", "h5ad"):
         raise InvalidInputError(
-            f"{filename!r} is a NumPy array; texts to embed must come in a table "
+            f"{filename!r} is {'an AnnData file' if fmt == 'h5ad' else 'a NumPy array'}; texts "
+            "to embed must come in a table "
             "(CSV, TSV or Parquet) with a text column."
         )
-    _check_size(data, filename, max_bytes)
-    table = _read_table(data, filename, fmt)
-    table.columns = [str(c) for c in table.columns]
+    check_upload_size(len(data), filename, max_bytes)
+    table, _, read_notes = _load_table(
+        data, filename, fmt, {"sep": sep, "decimal": decimal, "encoding": encoding, "header": header})
     if len(table) == 0:
         raise InvalidInputError(f"{filename!r} has a header but no rows.")
-    if max_rows is not None and len(table) > max_rows:
-        raise InvalidInputError(
-            f"{filename!r} has {len(table):,} rows, over this service's limit of {max_rows:,}; "
-            "upload fewer rows or raise LATENT_LENS_MAX_ROWS on the service."
-        )
+    check_upload_rows(len(table), filename, max_rows)
     for role, col in (("text column", text_column), ("id column", id_column)):
         if col is not None and (not isinstance(col, str) or col not in table.columns):
             raise InvalidParameterError(
@@ -199,7 +203,7 @@ def parse_text_upload(
     s = table[text_column]
     non_text = s[s.notna() & ~s.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False)
                  .astype(bool)]
-    notes = []
+    notes = list(read_notes)
     note = _describe_cells(text_column, counts, len(table), non_text.head(3).tolist())
     if note:
         notes.append(note)

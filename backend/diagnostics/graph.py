@@ -27,6 +27,9 @@ import scipy.sparse as sp
 from backend.datasets.graph import as_adjacency
 from backend.device import resolve_device
 from backend.errors import InvalidInputError, InvalidParameterError
+from backend.graph_ops import LAPLACIANS
+from backend.graph_ops import laplacian as graph_laplacian
+from backend.graph_ops import symmetric_adjacency
 
 __all__ = [
     "ProbeResult",
@@ -37,15 +40,19 @@ __all__ = [
     "node_classification_probe",
     "rayleigh_quotient",
     "reconstruction_map",
+    "UNLABELLED_VALUES",
+    "unlabelled_mask",
 ]
 
 Progress = Callable[[float, str], None] | None
 
 SIMILARITY_METRICS = ("cosine", "dot", "euclidean")
 MULTILABEL_PREDICTIONS = ("top_k", "threshold")
-LAPLACIANS = ("normalized", "combinatorial")
 _CHUNK_ELEMENTS = 8_000_000
 _FULL_SPECTRUM_MAX_NODES = 4000
+# Values that mean "no label" in a 1-D label column besides None/NaN: -1 (Planetoid-style
+# data marks unlabelled nodes so), the empty string and "unknown" (any case, stripped).
+UNLABELLED_VALUES = (-1, "", "unknown")
 
 
 # ---------------------------------------------------------------------------- results
@@ -116,6 +123,10 @@ class ProbeResult:
     classes : list
     params : dict
         ``C``, ``n_repeats``, ``random_state``, ``multilabel_prediction``, ``solver``.
+    n_unlabelled : int
+        Nodes left out as unlabelled (see :func:`unlabelled_mask`).
+    note : str or None
+        Says how many nodes were left out as unlabelled and by which values.
     """
 
     table: pd.DataFrame
@@ -125,6 +136,8 @@ class ProbeResult:
     n_classes: int
     classes: list
     params: dict
+    n_unlabelled: int = 0
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict."""
@@ -136,6 +149,8 @@ class ProbeResult:
             "n_classes": int(self.n_classes),
             "classes": [c.item() if hasattr(c, "item") else c for c in self.classes],
             "params": dict(self.params),
+            "n_unlabelled": int(self.n_unlabelled),
+            "note": self.note,
         }
 
 
@@ -395,6 +410,41 @@ def reconstruction_map(
 # ---------------------------------------------------------------------------- probe
 
 
+def unlabelled_mask(values) -> tuple[np.ndarray, str | None]:
+    """Which entries of a 1-D label column mean "no label", and a note saying so.
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+        Any hashable values.
+
+    Returns
+    -------
+    mask : ndarray of shape (n,), bool
+        True for None/NaN, ``-1`` (number or the string ``"-1"``), the empty (or blank)
+        string and ``"unknown"`` in any case: :data:`UNLABELLED_VALUES`.
+    note : str or None
+        ``"N of M nodes are unlabelled (-1: a, empty: b, ...) and left out ..."``, or None
+        when every entry is labelled.
+    """
+    s = pd.Series(np.asarray(values, dtype=object))
+    missing = s.isna().to_numpy()
+    text = s.astype(str).str.strip().str.lower().to_numpy()
+    num = pd.to_numeric(s, errors="coerce").to_numpy(np.float64)
+    minus_one = (num == -1) & ~missing
+    empty = (text == "") & ~missing
+    unknown = (text == "unknown") & ~missing
+    mask = missing | minus_one | empty | unknown
+    if not mask.any():
+        return mask, None
+    parts = [f"{name}: {int(m.sum()):,}" for name, m in
+             (("missing", missing), ("-1", minus_one), ("empty", empty), ("'unknown'", unknown))
+             if m.any()]
+    note = (f"{int(mask.sum()):,} of {len(mask):,} nodes are unlabelled ({', '.join(parts)}) "
+            "and left out of the probe; -1, empty and 'unknown' are not classes.")
+    return mask, note
+
+
 def node_classification_probe(
     embedding: np.ndarray,
     labels,
@@ -417,7 +467,8 @@ def node_classification_probe(
     ----------
     embedding : ndarray of shape (n_nodes, n_components)
     labels : array-like of shape (n_nodes,) or (n_nodes, n_classes)
-        1-D: one class per node (any hashable; None/NaN = unlabelled). 2-D: a
+        1-D: one class per node (any hashable; None/NaN, -1, "" and "unknown" =
+        unlabelled, see :func:`unlabelled_mask`). 2-D: a
         0/1 or bool indicator matrix (dense or scipy sparse) for multi-label
         data; rows without any label are unlabelled. Unlabelled nodes are left
         out.
@@ -487,7 +538,7 @@ def node_classification_probe(
             "the embedding must be a 2-D array of finite numbers; got shape "
             f"{X.shape}{' with non-finite values' if X.ndim == 2 else ''}."
         )
-    Y, classes, multilabel, labelled = _label_targets(labels, X.shape[0])
+    Y, classes, multilabel, labelled, note = _label_targets(labels, X.shape[0])
     X = X[labelled]
     m = X.shape[0]
     rng = np.random.default_rng(random_state)
@@ -550,6 +601,8 @@ def node_classification_probe(
         classes=list(classes),
         params={"C": float(C), "n_repeats": int(n_repeats), "random_state": int(random_state),
                 "multilabel_prediction": multilabel_prediction, "solver": "liblinear"},
+        n_unlabelled=int(len(labelled) - m),
+        note=note,
     )
 
 
@@ -573,7 +626,7 @@ def laplacian_spectrum(
         self-loops are left out.
     laplacian : {"normalized", "combinatorial"}, default="normalized"
         I - D^{-1/2} S D^{-1/2} (eigenvalues in [0, 2]; an isolated node
-        contributes a 0) or D - S.
+        contributes a 0, the rule of :mod:`backend.graph_ops`) or D - S.
     n_eigenvalues : int or None, default=None
         None: the whole spectrum (dense, graphs up to 4000 nodes). Otherwise the
         ``n_eigenvalues`` smallest, computed per connected component with the
@@ -609,12 +662,7 @@ def laplacian_spectrum(
         raise InvalidParameterError(f"laplacian must be one of {LAPLACIANS}; got {laplacian!r}.")
     S, directed = as_adjacency(graph, what="the Laplacian spectrum")
     n = S.shape[0]
-    if directed:
-        S = (S + S.T).tocsr()
-    S = S.tolil()
-    S.setdiag(0)
-    S = S.tocsr()
-    S.eliminate_zeros()
+    S = symmetric_adjacency(S, directed)
     n_comp, _ = connected_components(S, directed=False)
     if n_eigenvalues is None:
         if n > _FULL_SPECTRUM_MAX_NODES:
@@ -623,7 +671,7 @@ def laplacian_spectrum(
                 f"eigensolve (limit {_FULL_SPECTRUM_MAX_NODES} nodes); pass n_eigenvalues=... "
                 "for the smallest ones."
             )
-        vals = eigvalsh(_laplacian_dense(S, laplacian))
+        vals = eigvalsh(graph_laplacian(S, laplacian).toarray())
         return SpectrumResult(vals, laplacian, n, int(n_comp), True, bool(directed))
     if (
         not isinstance(n_eigenvalues, (int, np.integer)) or isinstance(n_eigenvalues, bool)
@@ -638,7 +686,8 @@ def laplacian_spectrum(
         vals = zeros
     else:
         le = LaplacianEigenmaps(
-            k, laplacian=laplacian, eigen_solver=eigen_solver, random_state=random_state
+            k, laplacian=laplacian, eigen_solver=eigen_solver, random_state=random_state,
+            components="smallest",
         ).fit(S)
         vals = np.sort(np.concatenate([np.zeros(n_comp), le.eigenvalues_]))[:n_eigenvalues]
     complete = len(vals) == n
@@ -848,7 +897,7 @@ def _within_hops(B: sp.csr_matrix, q: np.ndarray, max_hop: int) -> list[np.ndarr
 
 
 def _label_targets(labels, n: int):
-    """(Y for the labelled rows, classes, multilabel, labelled mask)."""
+    """(Y for the labelled rows, classes, multilabel, labelled mask, note)."""
     if sp.issparse(labels):
         L = labels.toarray()
     else:
@@ -868,18 +917,23 @@ def _label_targets(labels, n: int):
         labelled = Lb.any(axis=1)
         if L.shape[1] < 2:
             raise InvalidInputError(f"the probe needs at least 2 classes; got {L.shape[1]}.")
-        return Lb[labelled], np.arange(L.shape[1]), True, labelled
+        n_un = int((~labelled).sum())
+        note = (f"{n_un:,} of {n:,} nodes have no label and are left out of the probe."
+                if n_un else None)
+        return Lb[labelled], np.arange(L.shape[1]), True, labelled, note
     if L.ndim != 1 or L.shape[0] != n:
         raise InvalidInputError(
             f"labels must have one entry per node ({n}) or be an (n, n_classes) indicator; got "
             f"shape {L.shape}."
         )
-    s = pd.Series(L)
-    labelled = s.notna().to_numpy()
-    classes, y = np.unique(s[labelled].to_numpy(), return_inverse=True)
+    unlabelled, note = unlabelled_mask(L)
+    labelled = ~unlabelled
+    classes, y = np.unique(pd.Series(L)[labelled].to_numpy(), return_inverse=True)
     if len(classes) < 2:
-        raise InvalidInputError(f"the probe needs at least 2 classes; got {len(classes)}.")
-    return y.astype(np.int64), classes, False, labelled
+        raise InvalidInputError(
+            f"the probe needs at least 2 classes; got {len(classes)}"
+            f"{' (' + note + ')' if note else ''}.")
+    return y.astype(np.int64), classes, False, labelled, note
 
 
 def _multilabel_predict(proba: np.ndarray, truth: np.ndarray, mode: str) -> np.ndarray:
@@ -892,13 +946,3 @@ def _multilabel_predict(proba: np.ndarray, truth: np.ndarray, mode: str) -> np.n
     np.put_along_axis(ranks, order, np.arange(proba.shape[1])[None, :].repeat(len(order), 0), 1)
     pred[ranks < k[:, None]] = 1
     return pred
-
-
-def _laplacian_dense(S: sp.csr_matrix, laplacian: str) -> np.ndarray:
-    deg = np.asarray(S.sum(axis=1)).ravel()
-    A = S.toarray()
-    if laplacian == "combinatorial":
-        return np.diag(deg) - A
-    dinv = np.zeros_like(deg)
-    dinv[deg > 0] = 1.0 / np.sqrt(deg[deg > 0])
-    return np.diag((deg > 0).astype(np.float64)) - dinv[:, None] * A * dinv[None, :]

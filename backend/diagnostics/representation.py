@@ -66,14 +66,22 @@ class RepresentationReport:
         given pairs, uniformity over ``uniformity_n`` subsampled rows. ``None``
         without pairs.
     n_pairs, uniformity_n : int
-    mp_num_spikes : int
-        Covariance eigenvalues beyond the fitted MP bulk edge (plus Tracy-Widom margin).
-    mp_bulk_max : float
-        The bulk edge, in covariance units.
-    covariance_eigenvalues : numpy.ndarray of shape (n_features,), float64
-        Eigenvalues of the sample covariance, descending.
+    mp_num_spikes : int or None
+        Covariance eigenvalues beyond the fitted MP bulk edge (plus Tracy-Widom margin);
+        None when skipped (fewer rows than dimensions, see ``skipped``).
+    mp_bulk_max : float or None
+        The bulk edge, in covariance units; None when skipped.
+    covariance_eigenvalues : numpy.ndarray of shape (min(n_rows, n_features),), float64
+        Eigenvalues of the sample covariance, descending: all ``n_features`` of them, or,
+        with fewer rows than dimensions, the ``n_rows`` that can be non-zero (from the
+        ``n_rows x n_rows`` Gram matrix; the other ``n_features - n_rows`` are exactly 0).
     params : dict
         Effective parameters (normalize, max_n, random_state, sigma rule, t, ...).
+    skipped : dict of str to str
+        Measures not computed, each with the reason (empty when all were).
+    note : str or None
+        What to tell the user about the measures: which were skipped and why, and that
+        RankMe is capped at ``n_rows`` when there are fewer rows than dimensions.
     """
 
     n_rows: int
@@ -90,16 +98,19 @@ class RepresentationReport:
     uniformity: float | None
     n_pairs: int
     uniformity_n: int
-    mp_num_spikes: int
-    mp_bulk_max: float
+    mp_num_spikes: int | None
+    mp_bulk_max: float | None
     covariance_eigenvalues: np.ndarray
     params: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    note: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-able dict (the eigenvalues as a list)."""
         out = {name: getattr(self, name) for name in self.__dataclass_fields__}
         out["covariance_eigenvalues"] = self.covariance_eigenvalues.tolist()
         out["params"] = dict(self.params)
+        out["skipped"] = dict(self.skipped)
         return out
 
 
@@ -462,11 +473,18 @@ def representation_diagnostics(
     uniformity use one random subset of ``min(max_n, N)`` rows drawn with
     ``random_state`` (DSE grows with N and costs O(N³)); alignment uses every pair.
 
+    With fewer rows than dimensions (e.g. 55 x 18,534) every measure that is defined is
+    computed: RankMe (capped at N, which the note says), DSE, DSMI, alignment and
+    uniformity, and the covariance spectrum's N possibly non-zero eigenvalues (from the
+    N x N Gram matrix, never the D x D covariance). The Marchenko-Pastur spike count is
+    skipped (``mp_num_spikes``/``mp_bulk_max`` None), with the reason in ``skipped`` and
+    ``note``: the MP bulk is fitted to a full-rank spectrum of D eigenvalues, and with
+    N < D, D - N + 1 of them are exactly 0.
+
     Parameters
     ----------
     embeddings : array-like of shape (n_samples, n_features)
-        Needs ``n_samples >= n_features`` (the covariance spectrum and RankMe are
-        capped at ``min(N, D)``) and at least 3 rows.
+        At least 3 rows.
     labels : array-like of shape (n_samples,) or None, default=None
         A label column for DSMI (see :func:`diffusion_spectral_mutual_information`).
     pairs : array-like of shape (n_pairs, 2) of int or None, default=None
@@ -495,8 +513,8 @@ def representation_diagnostics(
     Raises
     ------
     InvalidInputError
-        If the matrix has NaN/inf, fewer than 3 rows, fewer rows than dimensions, is
-        constant, or ``labels``/``pairs`` do not match it.
+        If the matrix has NaN/inf, fewer than 3 rows, is constant, or
+        ``labels``/``pairs`` do not match it.
     InvalidParameterError
         If a parameter is out of range.
 
@@ -521,7 +539,13 @@ def representation_diagnostics(
         raise InvalidParameterError(f"progress must be callable or None; got {progress!r}.")
     matrix = _as_matrix(embeddings, "embeddings", min_rows=3)
     n_rows, n_features = matrix.shape
-    _check_rows_vs_dims(matrix.shape)
+    wide = n_rows < n_features
+    skipped: dict[str, str] = {}
+    if wide:
+        skipped["mp_num_spikes"] = (
+            f"the Marchenko-Pastur spike count needs at least as many rows as dimensions: "
+            f"with {n_rows:,} rows and {n_features:,} dimensions the covariance has at most "
+            f"{n_rows - 1:,} non-zero eigenvalues, so there is no bulk to fit")
     codes = None
     n_classes = None
     if labels is not None:
@@ -538,7 +562,10 @@ def representation_diagnostics(
         rank_raw = _rankme(tensor, _RANKME_EPS)
         rank_centered = _rankme(_centre(tensor), _RANKME_EPS)
         report(0.15, "covariance spectrum")
-        num_spikes, bulk_max, cov_evals = _covariance_spikes(tensor)
+        if wide:
+            num_spikes, bulk_max, cov_evals = None, None, _wide_covariance_eigenvalues(tensor)
+        else:
+            num_spikes, bulk_max, cov_evals = _covariance_spikes(tensor)
 
         rng = np.random.default_rng(random_state)
         subset = np.sort(rng.choice(n_rows, size=min(max_n, n_rows), replace=False))
@@ -576,6 +603,8 @@ def representation_diagnostics(
         mp_num_spikes=num_spikes,
         mp_bulk_max=bulk_max,
         covariance_eigenvalues=cov_evals,
+        skipped=skipped,
+        note=_wide_note(n_rows, n_features, skipped) if wide else None,
         params={
             "normalize": normalize,
             "max_n": max_n,
@@ -629,6 +658,25 @@ def _check_rows_vs_dims(shape) -> None:
             f"at {n_rows}, so neither says anything about collapse. Use at least "
             f"{n_features} rows, or reduce the dimensions first (e.g. PCA to < {n_rows})."
         )
+
+
+def _wide_note(n_rows: int, n_features: int, skipped: dict[str, str]) -> str:
+    """What a user must know when the embedding has fewer rows than dimensions."""
+    return (f"{n_rows:,} rows in {n_features:,} dimensions (fewer rows than dimensions): "
+            f"RankMe is capped at {n_rows:,}, and the covariance spectrum shows its {n_rows:,} "
+            "possibly non-zero eigenvalues. Skipped: "
+            + "; ".join(f"{name} ({why})" for name, why in skipped.items()) + ".")
+
+
+def _wide_covariance_eigenvalues(tensor) -> np.ndarray:
+    """The n_rows largest eigenvalues of the covariance X_cᵀX_c / N, descending, from the
+    N x N Gram matrix X_c X_cᵀ / N (same non-zero eigenvalues; no D x D matrix)."""
+    import torch
+
+    centred = _centre(tensor.to(torch.float64))
+    gram = centred @ centred.T / centred.shape[0]
+    eigenvalues = torch.linalg.eigvalsh(gram).clamp_min(0.0).cpu().numpy()
+    return eigenvalues[::-1].copy()
 
 
 def _unit_rows(matrix: np.ndarray, name: str) -> np.ndarray:

@@ -243,8 +243,8 @@ class WeightAnalysis:
         - ``sigma_mp``, ``bulk_min``, ``bulk_max``, ``num_spikes``, ``mp_softrank``
           (NaN without the MP fit).
     skipped : pandas.DataFrame
-        Tensors with >= 2 dimensions that were not analysed: ``name``, ``shape``,
-        ``reason``.
+        Tensors that were not analysed: ``name``, ``shape``, ``reason`` (1-D tensors,
+        tied copies of an analysed tensor, too few eigenvalues, ...).
     spectra : dict of str to LayerSpectrum
         Per-layer eigenvalues and fits, keyed by ``name``.
     params : dict
@@ -263,8 +263,10 @@ class WeightAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict:
-        """Means over analysed layers, and how many plain alphas are below 2, above 6
-        or above 8.
+        """Means over analysed layers, and how many alphas are below 2, above 6 or above 8,
+        for each fit: ``n_over_trained_plain``/``_farms``, ``n_under_trained_plain``/
+        ``_farms``, ``n_alpha_above_8_plain``/``_farms`` and ``n_alpha_plain``/``_farms`` (layers
+        with a finite alpha of that fit); the unsuffixed counts are the plain fit's.
 
         Unlike WeightWatcher's ``get_summary``, failed fits (NaN) are left out of the
         means; alphas above 8 (often spurious) are counted, not removed.
@@ -289,12 +291,17 @@ class WeightAnalysis:
             )
             values = values[np.isfinite(values)]
             out[column] = float(values.mean()) if values.size else None
-        alpha = (
-            self.layers["alpha_plain"].to_numpy(dtype=float) if len(self.layers) else np.empty(0)
-        )
-        out["n_over_trained"] = int(np.sum(alpha < _OVER_TRAINED))
-        out["n_under_trained"] = int(np.sum(alpha > _UNDER_TRAINED))
-        out["n_alpha_above_8"] = int(np.sum(alpha > 8.0))
+        for method in ("plain", "farms"):
+            column = f"alpha_{method}"
+            alpha = (self.layers[column].to_numpy(dtype=float)
+                     if len(self.layers) and column in self.layers else np.empty(0))
+            out[f"n_over_trained_{method}"] = int(np.sum(alpha < _OVER_TRAINED))
+            out[f"n_under_trained_{method}"] = int(np.sum(alpha > _UNDER_TRAINED))
+            out[f"n_alpha_above_8_{method}"] = int(np.sum(alpha > 8.0))
+            out[f"n_alpha_{method}"] = int(np.isfinite(alpha).sum())
+        # unsuffixed: the plain fit, the scale WeightWatcher's 2 and 6 were calibrated on
+        for key in ("n_over_trained", "n_under_trained", "n_alpha_above_8"):
+            out[key] = out[f"{key}_plain"]
         return out
 
     def spectra_frame(self):
@@ -661,9 +668,10 @@ def analyze_weights(
     (Linear, Embedding, HF Conv1D) are one matrix; 3-D (``out, in, k``) and 4-D
     (``out, in, kh, kw``) kernels are cut into one matrix per kernel position, as
     WeightWatcher does (kernel axes first when they are larger than the channel axes,
-    e.g. Keras ``kh, kw, in, out``), and their eigenvalues pooled. Every other tensor
-    with >= 2 dimensions is listed in ``skipped`` with the reason; 1-D tensors (biases,
-    norm scales) are ignored.
+    e.g. Keras ``kh, kw, in, out``), and their eigenvalues pooled. Every other tensor is
+    listed in ``skipped`` with the reason: 1-D tensors (biases, norm scales), and a tensor
+    that shares its storage with an earlier one (a tied embedding and output head: the
+    same matrix, analysed and counted in the model's averages once).
 
     Per layer: eigenvalues of the Gram matrix in float64 (no 1/N scaling), norm
     metrics on all eigenvalues, the power-law fit (:func:`fit_power_law`) on
@@ -800,6 +808,7 @@ def _analyze(weights_iter, params: dict, report) -> WeightAnalysis:
     layers: list[dict] = []
     skipped: list[dict] = []
     zero: set[int] = set()
+    storages: dict = {}
     n_seen = n_one_d = 0
     t0 = time.perf_counter()
     pool = ThreadPoolExecutor(workers, thread_name_prefix="weights") if workers > 1 else None
@@ -840,6 +849,14 @@ def _analyze(weights_iter, params: dict, report) -> WeightAnalysis:
                     report(0.6 * n_seen / names_total, f"eigenvalues of {name}")
                 if tensor.ndim < 2:
                     n_one_d += 1
+                    skipped.append({"name": name, "shape": _shape_str(tensor.shape),
+                                    "reason": ONE_D_REASON})
+                    continue
+                tied = _tied_to(tensor, name, storages)
+                if tied is not None:
+                    skipped.append({"name": name, "shape": _shape_str(tensor.shape),
+                                    "reason": f"shares storage with {tied} (tied weights): "
+                                              "counted once"})
                     continue
                 reason, kind = _skip_reason(name, tensor, min_evals=params["min_evals"],
                                             max_evals=params["max_evals"])
@@ -911,6 +928,29 @@ def _analyze(weights_iter, params: dict, report) -> WeightAnalysis:
         device=dev,
         timings={step: round(seconds, 4) for step, seconds in timings.items()},
     )
+
+
+ONE_D_REASON = "1-D (a bias or a norm scale): no matrix to take a spectrum of"
+
+
+def _tied_to(tensor, name: str, storages: dict) -> str | None:
+    """The name of an earlier tensor that is this very tensor (same storage, offset, shape
+    and strides: a tied embedding and output head), else None after recording this one.
+
+    A weak reference guards against a freed tensor whose memory was reused: only a tensor
+    still alive (e.g. held by the same state dict) counts as the same storage.
+    """
+    import weakref
+
+    if tensor.numel() == 0:
+        return None
+    key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+           tuple(tensor.stride()), tensor.dtype)
+    seen = storages.get(key)
+    if seen is not None and seen[1]() is not None:
+        return seen[0]
+    storages[key] = (name, weakref.ref(tensor))
+    return None
 
 
 def _run_now(function, *args):

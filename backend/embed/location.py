@@ -728,6 +728,12 @@ class LocationEncoder:
             On a parameter out of range or an unknown ``task``.
         """
         self._validate_params()
+        return self._fit(latitude, longitude, y, task=task, progress=progress)
+
+    def _fit(self, latitude: Any, longitude: Any, y: Any, *, task: str,
+             progress: Callable[[float, str], None] | None) -> LocationEncoder:
+        """:meth:`fit` with the constructor parameters already validated against
+        :data:`PARAMS` (the job layer validates them once, before queueing)."""
         if task not in _TASKS:
             raise InvalidParameterError(f"task must be one of {list(_TASKS)}; got {task!r}.")
         lat, lon = _check_coordinates(latitude, longitude)

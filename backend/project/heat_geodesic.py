@@ -19,8 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from backend.device import resolve_device
-from backend.params import Param, ParamSpec
 from backend.errors import InvalidInputError, InvalidParameterError
+from backend.graph_ops import knn_adjacency, normalized_laplacian
+from backend.params import Param, ParamSpec
+from backend.project.knn import KNN_METRICS
 
 __all__ = [
     "HeatGeodesic",
@@ -52,8 +54,6 @@ _T_RANGE = (1e-2, 1e5)
 _N_SWEEPS = 8  # double BFS sweeps whose end pairs set the automatic t
 _MAX_AUTO_ORDER = 50_000
 _SEARCH_FACTOR = 3  # candidate neighbours searched per point: 3 * n_neighbors
-_EXACT_KNN_MAX_ROWS = 20_000
-_EXACT_KNN_MAX_DIMS = 20
 
 
 # ----------------------------------------------------------------------------------------
@@ -191,9 +191,14 @@ class HeatGeodesic:
         Maximum SMACOF iterations (stops once an iteration lowers the normalised stress by
         less than 0.1%).
     random_state : int or None, default=None
-        Seed of the landmark choice, the Lanczos start and the MDS start.
+        Seed of the landmark choice, the Lanczos start and the MDS start (and of the
+        approximate kNN search above 20,000 distinct points).
     device : str or None, default=None
         Torch device (see :func:`backend.device.resolve_device`).
+    metric : {"euclidean", "cosine", "manhattan", "correlation"}, default="euclidean"
+        Distance of the kNN search on ``X`` (the shared
+        :func:`backend.project.knn.knn_graph`; distances recomputed in float64 for the
+        kernel). Ignored when ``knn_graph`` is given.
 
     Attributes
     ----------
@@ -293,9 +298,11 @@ class HeatGeodesic:
         max_iter: int = 300,
         random_state: int | None = None,
         device: str | None = None,
+        metric: str = "euclidean",
     ):
         self.n_components = n_components
         self.n_neighbors = n_neighbors
+        self.metric = metric
         self.t = t
         self.order = order
         self.sigma = sigma
@@ -319,7 +326,9 @@ class HeatGeodesic:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or None
-            Finite vectors; Euclidean distances. May be ``None`` when ``knn_graph`` is given.
+            Finite vectors, compared with ``metric``; exact duplicate rows are merged
+            before the search (any number of them). May be ``None`` when ``knn_graph`` is
+            given.
         y : None
             Ignored (scikit-learn API).
         knn_graph : tuple (indices, distances) or scipy sparse matrix, optional
@@ -347,7 +356,11 @@ class HeatGeodesic:
             ``knn_graph``; a disconnected kNN graph (the error's ``component_sizes`` and
             ``component_labels`` attributes describe the components).
         """
-        p = _validate_params(self)
+        return self._fit(X, knn_graph, progress, _validate_params(self))
+
+    def _fit(self, X, knn_graph, progress, p: dict[str, Any]) -> HeatGeodesic:
+        """:meth:`fit` with parameters already validated against :data:`PARAMS` (the job
+        layer validates them once, before queueing)."""
         dev = resolve_device(self.device)
         start = time.perf_counter()
         if progress is not None:
@@ -445,6 +458,8 @@ PARAMS = ParamSpec(
     Param("max_iter", int, 300, low=0, high=10_000, help="Maximum SMACOF iterations."),
     Param("random_state", int, None, low=0, high=2**32 - 1, nullable=True,
           help="Seed of the landmarks, the Lanczos start and the MDS start."),
+    Param("metric", str, "euclidean", choices=KNN_METRICS,
+          help="Distance of the kNN search in the original space."),
 )
 """The parameters of :class:`HeatGeodesic`, declared once (its ``fit``, the job kind, the
 service and the form read this)."""
@@ -497,7 +512,7 @@ def _prepare_graph(X: Any, knn_graph: Any, p: dict[str, Any]) -> _Graph:
         inverse = rank[inverse.ravel()]
         _check_count(len(rep), len(Xf), k)
         k_search = min(len(rep) - 1, _SEARCH_FACTOR * k)
-        idx, dist = _knn_search(Xf[rep], k_search, p["random_state"])
+        idx, dist = _knn_search(Xf[rep], k_search, p["metric"], p["random_state"])
         return _Graph(idx, dist, inverse.astype(np.int64), rep.astype(np.int64), len(Xf))
     rows, cols, dist, n = _triplets_from_knn_graph(knn_graph, k)
     if X is not None and np.asarray(X).shape[0] != n:
@@ -521,24 +536,43 @@ def _check_count(n_unique: int, n_samples: int, k: int) -> None:
         )
 
 
-def _knn_search(X: np.ndarray, k: int, random_state: int | None):
-    """k nearest other points of each row (no duplicates in X), ascending."""
-    n, d = X.shape
-    if n <= _EXACT_KNN_MAX_ROWS or d <= _EXACT_KNN_MAX_DIMS:
-        from sklearn.neighbors import NearestNeighbors
+# ---- kNN search: the shared graph of backend/project/knn.py ---------------------------
+# Convention point with knn.py (issue 12): today ``knn_graph(X, n)`` returns n columns with
+# the point itself first. When it returns neighbours EXCLUDING the point, set this to False.
+_KNN_GRAPH_INCLUDES_SELF = True
 
-        dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
-    else:
-        try:
-            from pynndescent import NNDescent
-        except ImportError as exc:  # pragma: no cover - pynndescent is a dependency
-            raise InvalidInputError(
-                f"{n} points in {d} dimensions need pynndescent for the kNN search; "
-                "install it (pip install pynndescent) or pass a precomputed knn_graph."
-            ) from exc
-        index = NNDescent(X, n_neighbors=k + 1, random_state=random_state, low_memory=True)
-        idx, dist = index.neighbor_graph
-    return _drop_self(idx.astype(np.int64), dist.astype(np.float64), k)
+
+def _knn_search(X: np.ndarray, k: int, metric: str, random_state: int | None):
+    """k nearest other points of each row (no duplicates in X), ascending, float64.
+
+    The neighbours come from the shared :func:`backend.project.knn.knn_graph` (one
+    exact/approximate rule for every projection; it searches in float32); their distances
+    are recomputed in float64, since the alpha-decay kernel raises ``d / bandwidth`` to
+    the 40th power.
+    """
+    from backend.project.knn import knn_graph
+
+    width = k + 1 if _KNN_GRAPH_INCLUDES_SELF else k
+    idx, _ = knn_graph(X, width, metric=metric, random_state=random_state)
+    idx = idx.astype(np.int64)
+    dist = _pair_distances(X, idx, metric)
+    if _KNN_GRAPH_INCLUDES_SELF:
+        idx, dist = _drop_self(idx, dist, k)
+    order = np.argsort(dist, axis=1, kind="stable")
+    return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
+
+
+def _pair_distances(X: np.ndarray, idx: np.ndarray, metric: str) -> np.ndarray:
+    """float64 distances between each row i and its candidates ``idx[i]``, shape of idx."""
+    from sklearn.metrics.pairwise import paired_distances
+
+    A = X
+    if metric == "correlation":
+        A = X - X.mean(axis=1, keepdims=True)
+        metric = "cosine"
+    rows = np.repeat(np.arange(len(idx)), idx.shape[1])
+    d = paired_distances(A[rows], A[idx.ravel()], metric=metric)  # cosine: 1 - cos
+    return np.maximum(d, 0.0).reshape(idx.shape)
 
 
 def _drop_self(idx: np.ndarray, dist: np.ndarray, k: int):
@@ -682,37 +716,13 @@ def alpha_decay_affinity(
     K. R. Moon et al., Nat. Biotechnol. 37 (2019); graphtools ``kNNGraph``
     (KrishnaswamyLab/graphtools ``graphtools/graphs.py``), which the reference HeatGeo uses.
     """
-    n = len(indices)
     bw = distances[:, n_neighbors - 1]
     with np.errstate(over="ignore", invalid="ignore"):
         w = np.exp(-np.power(distances / bw[:, None], decay))
-    keep = (indices >= 0) & (w >= thresh)
-    rows = np.broadcast_to(np.arange(n)[:, None], indices.shape)[keep]
-    K = sp.csr_matrix((w[keep], (rows, indices[keep])), shape=(n, n))
-    W = ((K + K.T) * 0.5).tocsr()
+    W = knn_adjacency(indices, w, (indices >= 0) & (w >= thresh))
     W.data[W.data < thresh] = 0.0  # graphtools drops them after symmetrising too
-    W.setdiag(0.0)
     W.eliminate_zeros()
     return W
-
-
-def normalized_laplacian(W: sp.spmatrix) -> sp.csr_matrix:
-    """Symmetric normalised Laplacian ``I - D^{-1/2} W D^{-1/2}`` of an affinity matrix.
-
-    Parameters
-    ----------
-    W : sparse matrix of shape (n, n)
-        Symmetric, non-negative, zero diagonal, no isolated node.
-
-    Returns
-    -------
-    L : scipy.sparse.csr_matrix of shape (n, n), float64
-        Spectrum in ``[0, 2]``.
-    """
-    deg = np.asarray(W.sum(axis=1)).ravel()
-    s = sp.diags(1.0 / np.sqrt(deg))
-    n = W.shape[0]
-    return (sp.identity(n, format="csr") - s @ W @ s).tocsr()
 
 
 def _components_error(W: sp.spmatrix, graph: _Graph, k: int) -> InvalidInputError | None:

@@ -72,7 +72,7 @@ def geo_columns(info: DatasetInfo, params: dict[str, Any] | None = None) -> tupl
         if found.reason == "x/y pair":
             raise InvalidInputError(
                 f"dataset {info.name!r} has no latitude/longitude columns (only x and y, which "
-                "are not read as coordinates); pass latitude= and longitude= by name."
+                "are not read as coordinates); choose its latitude and longitude columns."
             )
         lat, lon = lat or found.latitude, lon or found.longitude
     for role, col in (("latitude", lat), ("longitude", lon)):
@@ -242,8 +242,8 @@ def run_location_encoder(ctx: JobContext) -> LocationEncoderResult:
         random_state=p["random_state"], device=ctx.device,
     )
     with cpu_threads(ctx.device):  # tiny networks: one thread, see backend/threads.py
-        model.fit(lat[labelled], lon[labelled], y_fit, task=task,
-                  progress=lambda f, m: ctx.progress(0.03 + 0.82 * f, f"training: {m}"))
+        model._fit(lat[labelled], lon[labelled], y_fit, task=task,  # validated by the job layer
+                   progress=lambda f, m: ctx.progress(0.03 + 0.82 * f, f"training: {m}"))
         model.save(ctx.out / "model.safetensors")
         ctx.progress(0.87, "evaluating on the grid")
         grid = regular_grid(p["grid_step"])

@@ -312,7 +312,15 @@ def run_graph_embed(ctx: JobContext) -> GraphEmbedResult:
         report = {"eigenvalues": np.asarray(est.eigenvalues_).tolist(),
                   "n_connected_components": int(est.n_connected_components_),
                   "n_isolated": int(len(est.isolated_)), "eigen_solver": est.eigen_solver_,
-                  "symmetrized": bool(est.symmetrized_)}
+                  "symmetrized": bool(est.symmetrized_), "components": est.components,
+                  "n_outside_largest": est.n_outside_largest_, "n_zero_rows": est.n_zero_rows_}
+        if est.n_connected_components_ > 1:
+            report["note"] = (
+                f"{est.n_connected_components_:,} connected components; the "
+                f"{est.n_outside_largest_:,} nodes outside the largest are embedded per "
+                "component (column j = the j-th eigenvector of the node's own component), "
+                + (f"{est.n_zero_rows_:,} isolated node(s) sit at 0." if est.n_zero_rows_
+                   else "no node sits at 0."))
         title = f"Laplacian eigenmaps d={p['n_components']} ({p['laplacian']})"
     seconds = time.perf_counter() - t0
     ctx.progress(0.92, "storing the node embedding")
@@ -379,6 +387,7 @@ def run_graph_diagnostics(ctx: JobContext) -> GraphDiagnosticsResult:
         node_classification_probe,
         rayleigh_quotient,
         reconstruction_map,
+        unlabelled_mask,
     )
 
     p = ctx.params
@@ -410,10 +419,12 @@ def run_graph_diagnostics(ctx: JobContext) -> GraphDiagnosticsResult:
     if label is not None:
         ctx.progress(0.62, f"node-classification probe on {label!r}")
         values = nodes[label]
-        n_classes = values.nunique(dropna=True)
+        unlabelled, unlabelled_note = unlabelled_mask(values.to_numpy())
+        n_classes = values[~unlabelled].nunique()
         if not 2 <= n_classes <= MAX_CLASSES:
-            result["probe_note"] = (f"{label!r} has {n_classes} distinct values; the probe "
-                                    f"needs 2 to {MAX_CLASSES} classes.")
+            result["probe_note"] = (f"{label!r} has {n_classes} distinct label values; the "
+                                    f"probe needs 2 to {MAX_CLASSES} classes."
+                                    + (f" {unlabelled_note}" if unlabelled_note else ""))
         else:
             labels = values.astype(object).where(values.notna(), None).to_numpy()
             try:

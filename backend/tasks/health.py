@@ -104,6 +104,7 @@ def run_weights(ctx: JobContext) -> WeightsResult:
     ctx.save_parquet("fit_lines.parquet", pd.concat(lines, ignore_index=True) if lines else
                      pd.DataFrame({"name": [], "method": [], "x": [], "y": []}))
     summary = res.summary()
+    summary["ignored"] = list(getattr(weights, "ignored", []))  # checkpoint entries left out
     ctx.save_json("summary.json", _finite(summary))
     return WeightsResult(summary=_finite(summary), analysis_params=_finite(res.params),
                          timings=res.timings)
@@ -119,14 +120,6 @@ def _finite(d: dict) -> dict:
             v = _finite(v)
         out[k] = v
     return out
-
-
-def _check_representation(p: dict[str, Any], info: DatasetInfo) -> None:
-    if info.n_rows < info.n_dims:
-        raise InvalidInputError(
-            f"{info.name!r} has {info.n_rows:,} rows but {info.n_dims:,} dimensions; the "
-            "covariance spectrum and RankMe need at least as many rows as dimensions."
-        )
 
 
 def run_representation(ctx: JobContext) -> RepresentationResult:
@@ -181,4 +174,6 @@ WEIGHTS = register(JobKind(
 REPRESENTATION = register(JobKind(
     "representation", params=REPRESENTATION_PARAMS, run=run_representation,
     result=RepresentationResult, files=("representation.json", "covariance_spectrum.parquet"),
-    check=_check_representation, title="Representation diagnostics", quick=True))
+    title="Representation diagnostics", quick=True))
+# No row-count check: with fewer rows than dimensions every defined measure is computed and
+# the result says which was skipped and why (RepresentationReport.skipped / note).

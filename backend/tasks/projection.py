@@ -47,10 +47,9 @@ UMAP_PARAMS = ParamSpec(
 )
 HEAT_GEODESIC_JOB_PARAMS = (
     HEAT_GEODESIC_PARAMS.only("n_neighbors", "n_components", "t", "order", "sigma", "method",
-                              "n_landmarks", "random_state")
+                              "n_landmarks", "random_state", "metric")
     .with_changes("n_components", low=2, label="Dimensions", help="2-D or 3-D map.")
     .with_changes("random_state", default=42)
-    .extend(_METRIC)
 )
 FAITHFULNESS_PARAMS = ParamSpec(
     Param("projection", str, None, store_id=True, help="Artifact id of the projection to score."),
@@ -179,15 +178,16 @@ def run_heat_geodesic(ctx: JobContext) -> ProjectionResult:
     from backend.project.heat_geodesic import HeatGeodesic
 
     p = ctx.params
-    # The shared graph: UMAP's default width is reused whenever it is wide enough.
-    width = min(max(UMAP_PARAMS["n_neighbors"].default, p["n_neighbors"]), ctx.dataset.n_rows - 1)
-    idx, dist, knn_id = load_knn(ctx, width, p["metric"], span=(0.0, 0.15))
-    est = HeatGeodesic(**{k: v for k, v in p.items() if k not in ("metric", "device")},
-                       device=ctx.device)
-    est.fit(None, knn_graph=(idx, dist),
-            progress=lambda f, m: ctx.progress(0.15 + 0.85 * f, f"heat geodesic: {m}"))
+    # On the vectors, not on a stored kNN artifact: the estimator merges exact duplicate rows
+    # before its search (a shared graph's candidate lists can be all copies of the point)
+    # and searches 3 x n_neighbors candidates with the shared knn_graph.
+    params = {**HEAT_GEODESIC_PARAMS.defaults(),
+              **{k: v for k, v in p.items() if k != "device"}}
+    est = HeatGeodesic(**params, device=ctx.device)
+    est._fit(np.asarray(ctx.vectors()), None,  # validated once, by the job layer
+             lambda f, m: ctx.progress(f, f"heat geodesic: {m}"), params)
     save_projection(ctx, np.asarray(est.embedding_, dtype=np.float32))
-    return ProjectionResult(n_components=p["n_components"], knn_artifact=knn_id,
+    return ProjectionResult(n_components=p["n_components"],
                             heat_geodesic=est.report_.to_dict())
 
 
@@ -235,7 +235,7 @@ UMAP = register(JobKind(
     check=_check_knn, version=2, title="UMAP"))
 HEAT_GEODESIC = register(JobKind(
     "heat_geodesic", params=HEAT_GEODESIC_JOB_PARAMS, run=run_heat_geodesic,
-    result=ProjectionResult, files=(PROJECTION_FILE,), check=_check_knn, version=2,
+    result=ProjectionResult, files=(PROJECTION_FILE,), check=_check_knn, version=3,
     title="Heat geodesic"))
 FAITHFULNESS = register(JobKind(
     "faithfulness", params=FAITHFULNESS_PARAMS, run=run_faithfulness, result=FaithfulnessResult,

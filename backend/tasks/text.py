@@ -425,7 +425,7 @@ def _search(store: Store, info: DatasetInfo, params: dict[str, Any], device: str
     query = TextEmbedder(1, device=device).encode([params["query"]])
     embed_s = time.perf_counter() - t0
     res = index.search(query, params["k"], filters=params["filters"])
-    hits = pd.DataFrame({"_row": res.hits["row_id"].to_numpy(np.int64),
+    hits = pd.DataFrame({"_row": res.hits["_row"].to_numpy(np.int64),
                          "rank": res.hits["rank"].to_numpy(np.int64),
                          "score": res.hits["score"].to_numpy(np.float32)})
     return TextSearchResult(

@@ -1,7 +1,5 @@
 """The Map page's clusters, linked charts and shareable URL, with AppTest."""
 
-import pytest
-
 from tests.app.conftest import captions, run_until
 
 
@@ -13,15 +11,8 @@ def _markdown(at) -> str:
     return "\n".join(m.value for m in at.markdown)
 
 
-@pytest.fixture
-def local_app(app, request):
-    if "http" in request.node.callspec.id:
-        pytest.skip("the cluster methods are on the in-process backend only (see the report)")
-    return app
-
-
-def test_clusters_tab_names_and_url(local_app):
-    at = run_until(local_app, _map_drawn)
+def test_clusters_tab_names_and_url(app):
+    at = run_until(app, _map_drawn)
     assert not at.exception
     ds = at.session_state["dataset_id"]
     # the digit chart of the Filters area counts every row
@@ -38,8 +29,8 @@ def test_clusters_tab_names_and_url(local_app):
     assert "cluster" in at.selectbox(key=f"color-{ds}").options
 
 
-def test_stale_link_shows_a_message(local_app):
-    at = local_app
+def test_stale_link_shows_a_message(app):
+    at = app
     at.query_params["clu"] = "0123456789abcdef"
     at.query_params["filters"] = "[{broken"
     at = run_until(at, _map_drawn)

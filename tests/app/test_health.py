@@ -19,10 +19,15 @@ def test_minilm_health_and_random_baseline(app):
     assert not at.exception and not at.error
     m = _metrics(at)
     assert m["mean alpha (FARMS)"] == "6.77"  # all-MiniLM-L6-v2, 39 layers
-    # the band counts are on the plain fit whichever alpha is shown
-    assert (m["layers, plain alpha < 2"], m["layers, plain alpha > 6"]) == ("1", "4")
+    # the counters and the band caption follow the alpha shown (issue 17 item 23)
+    # (18 of 39 FARMS alphas above 6, none below 2; the plain fit: 4 and 1)
+    assert (m["layers, FARMS alpha < 2"], m["layers, FARMS alpha > 6"]) == ("0", "18")
+    assert "count the FARMS alphas" in captions(at)
     at.toggle(key="health_farms").set_value(False).run()
-    assert _metrics(at)["mean alpha (plain)"] == "4.12"
+    m = _metrics(at)
+    assert m["mean alpha (plain)"] == "4.12"
+    assert (m["layers, plain alpha < 2"], m["layers, plain alpha > 6"]) == ("1", "4")
+    assert "count the plain alphas" in captions(at)
     at.selectbox(key="health_compare").set_value("random_init")
     at = run_until(at, lambda a: len(a.metric) >= 6 or a.exception or a.error, timeout=240)
     assert not at.exception and not at.error

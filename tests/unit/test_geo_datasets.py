@@ -52,7 +52,7 @@ def test_detects_columns_by_name(columns, expected):
 def test_detection_refuses_ambiguous_or_missing_columns(columns, pattern):
     with pytest.raises(InvalidInputError, match=pattern) as info:
         detect_lat_lon_columns(pd.DataFrame(columns=columns))
-    assert "latitude=" in str(info.value)
+    assert "Choose" in str(info.value) and "latitude=" not in str(info.value)
 
 
 # ---------------------------------------------------------------- validation
@@ -89,7 +89,7 @@ def test_out_of_range_latitudes_give_counts_and_example_rows():
 def test_swapped_columns_are_named_in_the_error():
     # longitudes of Asia and Oceania in the latitude column
     df = pd.DataFrame({"a": [120.0, 151.2, 100.5], "b": [30.0, -33.9, 13.7]})
-    with pytest.raises(InvalidInputError, match=r"look swapped\. Pass latitude='b', longitude='a'"):
+    with pytest.raises(InvalidInputError, match=r"look swapped\. Swap them: latitude 'b', longitude 'a'\."):
         validate_lat_lon(df, latitude="a", longitude="b")
 
 
@@ -97,7 +97,7 @@ def test_swapped_names_give_a_warning_in_the_report():
     df = pd.DataFrame({"lat": [10.0, 20.0], "lon": [30.0, 40.0]})
     with pytest.warns(UserWarning, match="look swapped"):
         table, report = validate_lat_lon(df, latitude="lon", longitude="lat")
-    assert len(report.warnings) == 1 and "latitude='lat', longitude='lon'" in report.warnings[0]
+    assert len(report.warnings) == 1 and "swap them: latitude 'lat', longitude 'lon'" in report.warnings[0]
     assert table["lon"].tolist() == [30.0, 40.0]  # nothing exchanged silently
 
 
@@ -195,3 +195,28 @@ def test_regular_grid_covers_the_globe_with_cell_centres():
         regular_grid(7.0)
     with pytest.raises(InvalidParameterError, match="divides 180"):
         regular_grid(0.01)
+
+
+def test_upload_form_guess_and_chosen_columns():
+    """Issue 17 item 15: oddly named or swapped coordinates are proposed, flagged and chosen."""
+    from backend.datasets.geo import annotate_geo_upload, guess_geo_columns
+
+    rng = np.random.default_rng(0)
+    swapped = pd.DataFrame({"Latitude (deg)": rng.uniform(100, 150, 20),
+                            "Longitude (deg)": rng.uniform(-40, 40, 20), "v": rng.normal(size=20)})
+    lat, lon, warning = guess_geo_columns(swapped)
+    assert (lat, lon) == ("Latitude (deg)", "Longitude (deg)") and "look swapped" in warning
+    odd = pd.DataFrame({"northing": rng.uniform(-60, 60, 20), "easting": rng.uniform(-170, 170, 20)})
+    assert guess_geo_columns(odd) == (None, None, None)
+    table, _, extra, notes = annotate_geo_upload(odd, np.zeros((20, 1)), ["v"],
+                                                 latitude="northing", longitude="easting")
+    assert (extra["latitude"], extra["longitude"]) == ("northing", "easting")
+    assert "as chosen" in notes[0]
+    # the swap, chosen: the latitude column named like a longitude is not second-guessed
+    table, _, extra, notes = annotate_geo_upload(
+        swapped[["v"]], swapped[["Latitude (deg)", "Longitude (deg)"]].to_numpy(),
+        ["Latitude (deg)", "Longitude (deg)"], latitude="Longitude (deg)", longitude="Latitude (deg)")
+    assert extra["latitude"] == "Longitude (deg)" and not any("swapped" in n for n in notes)
+    np.testing.assert_allclose(table["Longitude (deg)"], swapped["Longitude (deg)"])
+    with pytest.raises(InvalidParameterError, match="both the latitude and the longitude"):
+        annotate_geo_upload(odd, np.zeros((20, 1)), ["v"], latitude="northing")

@@ -20,7 +20,6 @@ from backend.datasets.graph import (
 )
 from backend.errors import InvalidInputError, InvalidParameterError
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "graphs"
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -95,7 +94,7 @@ def test_duplicate_policies(tmp_path, policy, expected):
 
 def test_duplicates_error_policy_names_the_pair(tmp_path):
     p = _write(tmp_path, "e.csv", "source,target\na,b\na,b\n")
-    msg = r"1 edge row\(s\) repeat 1 node pair.*a-b.*duplicates="
+    msg = r"1 edge row\(s\) repeat 1 node pair.*a-b.*Remove the repeats, or let them be combined"
     with pytest.raises(InvalidInputError, match=msg):
         load_edge_list(p, duplicates="error")
 
@@ -144,7 +143,7 @@ def test_zero_weight_edges_left_out(tmp_path):
 
 def test_non_numeric_weight_is_an_error_with_the_row(tmp_path):
     p = _write(tmp_path, "e.csv", "source,target,weight\na,b,1\nb,c,heavy\n")
-    with pytest.raises(InvalidInputError, match=r"row 2: 'heavy'.*weight=None"):
+    with pytest.raises(InvalidInputError, match=r"row 2: 'heavy'.*leave the weight column out"):
         load_edge_list(p)
 
 
@@ -171,11 +170,66 @@ def test_header_only_is_an_error(tmp_path):
 
 
 def test_missing_columns_lists_what_is_there(tmp_path):
-    p = _write(tmp_path, "e.csv", "from,to\na,b\n")
-    with pytest.raises(InvalidInputError, match=r"no column 'source', 'target'.*\['from', 'to'\]"):
+    p = _write(tmp_path, "e.csv", "left,right\na,b\n")
+    msg = r"no endpoint columns with a known name .*\['left', 'right'\]. Choose its source and target"
+    with pytest.raises(InvalidInputError, match=msg):
         load_edge_list(p)
-    g, _ = load_edge_list(p, source="from", target="to")
+    g, _ = load_edge_list(p, source="left", target="right")
     assert g.n_edges == 1
+    with pytest.raises(InvalidInputError, match=r"no column 'up'.*Choose its source and target"):
+        load_edge_list(p, source="up", target="right")
+
+
+@pytest.mark.parametrize("names", [("src", "dst"), ("From", "To"), ("u", "v"), ("Source", "Target")])
+def test_other_endpoint_names_are_recognised(tmp_path, names):
+    """Issue 17 item 15: src/dst, from/to, u/v need no option."""
+    p = _write(tmp_path, "e.csv", f"{names[0]},{names[1]},weight\na,b,2\nb,c,1\n")
+    g, report = load_edge_list(p)
+    assert (g.n_nodes, g.n_edges) == (3, 2) and report.weighted
+    assert g.adjacency[0, 1] == 2.0
+
+
+def test_hash_inside_an_id_is_not_a_comment(tmp_path):
+    """Issue 17 item 12: only a line starting with '#' is a comment."""
+    p = _write(tmp_path, "e.csv", "# exported 2024\nsource,target\nC#,F#\nF#,issue#12\n  # note\n")
+    g, report = load_edge_list(p)
+    assert sorted(g.node_ids) == ["C#", "F#", "issue#12"] and g.n_edges == 2
+    p = _write(tmp_path, "e.tsv", "source\ttarget\n#1\t2\na#\tb\n")  # a row starting with '#'
+    g, _ = load_edge_list(p)
+    assert list(g.node_ids) == ["a#", "b"]
+
+
+def test_edge_list_columns_for_the_form_and_refused_file_types():
+    """Items 15 and 16: the form's column proposal; another file type is named, not parsed."""
+    import io
+
+    from backend.datasets.graph import edge_list_columns
+
+    assert edge_list_columns(b"# c\nfrom,to,w\n1,2,3\n", "e.csv") == (["from", "to", "w"], "from", "to")
+    assert edge_list_columns(b"a;b\n1;2\n", "e.csv") == (["a", "b"], None, None)
+    assert edge_list_columns(b"1 2\n2 3\n", "e.txt") == ([], None, None)
+    with pytest.raises(InvalidInputError, match=r"'g.xlsx': unsupported file type .xlsx.*CSV or TSV"):
+        edge_list_columns(b"PK\x03\x04", "g.xlsx")
+    buf = io.BytesIO(b"id\n1\n")
+    buf.name = "nodes.parquet"
+    with pytest.raises(InvalidInputError, match="unsupported file type .parquet; the node table"):
+        load_edge_list(io.BytesIO(b"source,target\n1,2\n"), buf)
+
+
+def test_headerless_numeric_edge_list_is_detected(tmp_path):
+    p = _write(tmp_path, "e.txt", "# SNAP\n0\t1\n1\t2\n")
+    g, _ = load_edge_list(p)
+    assert list(g.node_ids) == [0, 1, 2] and g.n_edges == 2
+
+
+def test_no_message_asks_for_a_keyword_argument(tmp_path):
+    """Issue 17 items 15 and 24: messages name columns, never ``name=...`` arguments."""
+    cases = [("e.csv", "a,b\n1,2\n", {}), ("w.csv", "source,target,weight\n1,2,x\n", {}),
+             ("d.csv", "source,target\n1,2\n1,2\n", {"duplicates": "error"})]
+    for name, text, kw in cases:
+        with pytest.raises(InvalidInputError) as exc:
+            load_edge_list(_write(tmp_path, name, text), **kw)
+        assert "pass " not in str(exc.value).lower() and "=..." not in str(exc.value)
 
 
 def test_empty_id_is_an_error(tmp_path):
@@ -194,7 +248,7 @@ def test_repeated_node_table_ids_point_to_label_matrix(tmp_path):
 def test_node_table_without_id_column(tmp_path):
     e = _write(tmp_path, "e.csv", "source,target\n1,2\n")
     n = _write(tmp_path, "n.csv", "key,label\n1,a\n")
-    with pytest.raises(InvalidInputError, match="node_id="):
+    with pytest.raises(InvalidInputError, match=r"\['key', 'label'\]. Name its id column"):
         load_edge_list(e, nodes=n)
     g, _ = load_edge_list(e, nodes=n, node_id="key")
     assert list(g.nodes.columns) == ["id", "label"]
@@ -267,11 +321,11 @@ def test_node_label_matrix_multilabel():
         node_label_matrix(g, pd.DataFrame({"node": [5], "label": ["x"]}))
 
 
-def test_real_files_load_clean():
-    g, report = load_edge_list(DATA / "blogcatalog" / "edges.csv")
+def test_real_files_load_clean(shared_data):
+    g, report = load_edge_list(shared_data / "graphs" / "blogcatalog" / "edges.csv")
     assert (g.n_nodes, g.n_edges) == (10312, 333983)
     assert report.findings == ()
-    g, report = load_edge_list(DATA / "cora" / "edges.csv", nodes=DATA / "cora" / "nodes.csv")
+    g, report = load_edge_list(shared_data / "graphs" / "cora" / "edges.csv", nodes=shared_data / "graphs" / "cora" / "nodes.csv")
     assert (g.n_nodes, g.n_edges) == (2708, 5278)
     assert [f.kind for f in report.findings] == ["disconnected"]
     assert report.n_components == 78

@@ -129,6 +129,30 @@ def test_probe_drops_unlabelled_nodes():
     assert res.n_labelled == 8 and res.table["n_test"].iloc[0] == 4
 
 
+def test_probe_minus_one_empty_and_unknown_are_unlabelled_not_classes():
+    """Issue 17 item 19: Planetoid-style -1, "" and "unknown" are left out, with a note."""
+    rng = np.random.default_rng(2)
+    X = np.eye(2)[np.repeat([0, 1], 10)] * 5 + 0.1 * rng.normal(size=(20, 2))
+    ints = np.array([0] * 10 + [1] * 10)
+    ints[[0, 11, 12]] = -1
+    res = node_classification_probe(X, ints, train_fractions=(0.5,), n_repeats=1)
+    assert res.classes == [0, 1] and res.n_classes == 2
+    assert res.n_labelled == 17 and res.n_unlabelled == 3
+    assert "3 of 20 nodes are unlabelled" in res.note and "-1: 3" in res.note
+    text = np.array(["a"] * 10 + ["b"] * 10, dtype=object)
+    text[[1, 2]] = ["", "  "]
+    text[[13]] = "Unknown"
+    text[[14]] = None
+    res = node_classification_probe(X, text, train_fractions=(0.5,), n_repeats=1)
+    assert res.classes == ["a", "b"] and res.n_unlabelled == 4
+    assert "empty: 2" in res.note and "'unknown': 1" in res.note and "missing: 1" in res.note
+    assert res.to_dict()["n_unlabelled"] == 4
+    mask, note = dg.unlabelled_mask(np.array([3, 4, 5]))
+    assert not mask.any() and note is None
+    with pytest.raises(InvalidInputError, match="at least 2 classes.*-1"):
+        node_classification_probe(X, np.where(ints == 1, -1, 0), train_fractions=(0.5,))
+
+
 def test_probe_multilabel_top_k_matches_a_manual_split():
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score

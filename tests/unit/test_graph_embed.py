@@ -25,7 +25,6 @@ from backend.embed.graph import (
 )
 from backend.errors import InvalidInputError, InvalidParameterError
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "graphs"
 
 
 def _path(n: int) -> sp.csr_matrix:
@@ -159,13 +158,13 @@ def test_fastrp_progress_is_called():
     assert calls[-1] == (1.0, "FastRP: done") and len(calls) == 3
 
 
-def test_fastrp_blogcatalog_published_numbers():
+def test_fastrp_blogcatalog_published_numbers(shared_data):
     """Chen et al. 2019 settings: d=512, weights [0,0,1,6.67], beta=-0.64, C=0.1, 5 shuffles.
 
     The authors' notebook reports Micro/Macro-F1 0.372/0.228 at 10% training.
     """
-    g, _ = load_edge_list(DATA / "blogcatalog" / "edges.csv")
-    Y, _ = node_label_matrix(g, pd.read_csv(DATA / "blogcatalog" / "labels.csv"))
+    g, _ = load_edge_list(shared_data / "graphs" / "blogcatalog" / "edges.csv")
+    Y, _ = node_label_matrix(g, pd.read_csv(shared_data / "graphs" / "blogcatalog" / "labels.csv"))
     E = FastRP(512, iteration_weights=(0, 0, 1, 6.67), beta=-0.64).fit_transform(g)
     res = node_classification_probe(E, Y, train_fractions=(0.1,), n_repeats=5, C=0.1)
     row = res.table.iloc[0]
@@ -175,19 +174,19 @@ def test_fastrp_blogcatalog_published_numbers():
 
 
 @pytest.mark.slow
-def test_fastrp_blogcatalog_published_numbers_reference_sparsity():
+def test_fastrp_blogcatalog_published_numbers_reference_sparsity(shared_data):
     """Same check with the reference code's s = sqrt(n)."""
-    g, _ = load_edge_list(DATA / "blogcatalog" / "edges.csv")
-    Y, _ = node_label_matrix(g, pd.read_csv(DATA / "blogcatalog" / "labels.csv"))
+    g, _ = load_edge_list(shared_data / "graphs" / "blogcatalog" / "edges.csv")
+    Y, _ = node_label_matrix(g, pd.read_csv(shared_data / "graphs" / "blogcatalog" / "labels.csv"))
     est = FastRP(512, iteration_weights=(0, 0, 1, 6.67), beta=-0.64, sparsity="sqrt_n")
     E = est.fit_transform(g)
     row = node_classification_probe(E, Y, train_fractions=(0.1,), n_repeats=5, C=0.1).table.iloc[0]
     assert abs(row["micro_f1"] - 0.372) < 0.01 and abs(row["macro_f1"] - 0.228) < 0.01
 
 
-def test_fastrp_cora_single_label_floor():
+def test_fastrp_cora_single_label_floor(shared_data):
     """Cora, defaults (d=128, weights (0,1,1), beta=0), C=1: measured 0.59 / 0.73 Micro-F1."""
-    g, _ = load_edge_list(DATA / "cora" / "edges.csv", nodes=DATA / "cora" / "nodes.csv")
+    g, _ = load_edge_list(shared_data / "graphs" / "cora" / "edges.csv", nodes=shared_data / "graphs" / "cora" / "nodes.csv")
     E = FastRP(128).fit_transform(g)
     res = node_classification_probe(E, g.nodes["label"].to_numpy(), train_fractions=(0.1, 0.5))
     micro = res.table["micro_f1"].to_numpy()
@@ -242,7 +241,7 @@ def test_eigenmaps_cycle_pairs_span_the_fourier_modes():
 def test_eigenmaps_two_components_and_an_isolated_node():
     # path of 5 (nodes 0-4), path of 8 (nodes 5-12), isolated node 13
     S = sp.block_diag([_path(5), _path(8), sp.csr_matrix((1, 1))]).tocsr()
-    est = LaplacianEigenmaps(5).fit(S)
+    est = LaplacianEigenmaps(5, components="smallest").fit(S)
     union = np.sort(np.r_[1 - np.cos(np.pi * np.arange(1, 5) / 4),
                           1 - np.cos(np.pi * np.arange(1, 8) / 7)])
     np.testing.assert_allclose(est.eigenvalues_, union[:5], atol=1e-10)
@@ -255,6 +254,35 @@ def test_eigenmaps_two_components_and_an_isolated_node():
         assert np.all(est.embedding_[labels != comp, c] == 0)
     # the longer path has the smaller eigenvalues: 1-cos(pi/7) < 1-cos(pi/4)
     assert est.eigenvector_component_[0] == labels[5]
+
+
+def test_eigenmaps_many_components_leave_no_node_at_zero_but_isolated_ones():
+    """Issue 17 item 20: with components="separate" (the default) every component is
+    embedded in the same columns; "smallest" leaves the smaller components at 0."""
+    # paths of 9, 5, 3 and 2 nodes and one isolated node
+    sizes = [9, 5, 3, 2]
+    S = sp.block_diag([*(_path(m) for m in sizes), sp.csr_matrix((1, 1))]).tocsr()
+    n = S.shape[0]
+    est = LaplacianEigenmaps(4).fit(S)
+    assert est.n_zero_rows_ == 1 and est.n_outside_largest_ == n - 9
+    assert est.embedding_[:-1].any(axis=1).all()  # only the isolated node 19 is zero
+    np.testing.assert_array_equal(est.embedding_[-1], 0.0)
+    start = 0
+    for m in sizes:  # column j = the j-th non-trivial eigenvector of the path of m nodes
+        block = est.embedding_[start:start + m]
+        for j in range(1, min(4, m - 1) + 1):
+            ref = LaplacianEigenmaps(j).fit(_path(m)).embedding_[:, j - 1]
+            np.testing.assert_allclose(block[:, j - 1], ref, atol=1e-10)
+        assert not block[:, min(4, m - 1):].any()  # a small path has fewer eigenvectors
+        start += m
+    np.testing.assert_allclose(est.eigenvalues_, 1 - np.cos(np.pi * np.arange(1, 5) / 8),
+                               atol=1e-10)  # the largest component's
+    old = LaplacianEigenmaps(4, components="smallest").fit(S)
+    assert old.n_zero_rows_ > 1  # the behaviour the issue describes
+    with pytest.raises(InvalidParameterError, match="largest connected component \\(9 nodes\\)"):
+        LaplacianEigenmaps(9).fit(S)
+    with pytest.raises(InvalidParameterError, match="components must be one of"):
+        LaplacianEigenmaps(2, components="all").fit(S)
 
 
 def test_eigenmaps_sparse_solvers_agree_on_a_larger_graph():

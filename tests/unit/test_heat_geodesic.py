@@ -369,3 +369,77 @@ def test_embedding_preserves_distances_of_a_line():
     gt = np.abs(s[:, None] - s[None, :])
     D = cdist(emb[:, None], emb[:, None])
     assert abs(np.corrcoef(D.ravel(), gt.ravel())[0, 1]) > 0.99
+
+
+# ------------------------------------------------------- issue 17 item 17: duplicates, tiny data
+@pytest.mark.parametrize("method", ["chebyshev", "exact", "landmark"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_many_duplicates_work_with_every_method_and_metric(method, metric):
+    X, _ = swiss_roll(40, 0.1, random_state=3)
+    Xd = np.repeat(X, 8, axis=0)  # every row 8 times: more copies than n_neighbors
+    hg = HeatGeodesic(3, n_neighbors=5, method=method, n_landmarks=20, metric=metric,
+                      random_state=0).fit(Xd)
+    assert hg.n_duplicates_ == 280 and hg.embedding_.shape == (320, 3)
+    assert np.isfinite(hg.embedding_).all()
+    np.testing.assert_array_equal(hg.embedding_[::8].repeat(8, axis=0), hg.embedding_)
+
+
+def test_metric_is_used_by_the_search():
+    X, _ = swiss_roll(120, 0.1, random_state=6)
+    X = X + np.array([30.0, 30.0, 30.0])  # no zero vector
+    scaled = X * np.random.default_rng(0).uniform(0.5, 2.0, size=(len(X), 1))
+    cos = HeatGeodesic(n_neighbors=6, metric="cosine", random_state=0)
+    # cosine ignores each row's length: the same embedding for rescaled rows
+    np.testing.assert_allclose(cos.fit_transform(scaled), cos.fit_transform(X), atol=1e-6)
+    euc = HeatGeodesic(n_neighbors=6, random_state=0)
+    assert not np.allclose(euc.fit_transform(scaled), euc.fit_transform(X), atol=1e-3)
+    with pytest.raises(InvalidParameterError, match="metric must be one of"):
+        HeatGeodesic(metric="hamming").fit(X)
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 8, 12, 15])
+def test_datasets_of_3_to_15_rows_with_small_n_neighbors(n):
+    t = np.linspace(0.0, 3.0, n)
+    X = np.column_stack([t, np.sin(t), 0.01 * np.cos(7 * t)])
+    for k in sorted({1, 2, min(3, n - 1)}):
+        if k >= n:
+            continue
+        try:
+            emb = HeatGeodesic(n_neighbors=k, random_state=0).fit_transform(X)
+        except InvalidInputError as e:  # a 1-NN graph may fall apart: said, not crashed
+            assert k == 1 and "disconnected components" in str(e)
+            continue
+        assert emb.shape == (n, 2) and np.isfinite(emb).all()
+    with pytest.raises(InvalidParameterError, match=rf"n_neighbors={n} must be smaller than "
+                                                    rf"the number of distinct points \({n}\)"):
+        HeatGeodesic(n_neighbors=n).fit(X)
+
+
+def test_heat_geodesic_job_on_duplicates_and_tiny_datasets(backend):
+    """The job failed on duplicate rows (the shared 15-neighbour graph's candidates were all
+    copies) and on datasets under 15 rows, and its message named n_neighbors + 1."""
+    import pandas as pd
+
+    from backend.jobs import JobSpec
+
+    X, _ = swiss_roll(30, 0.1, random_state=1)
+    Xd = np.repeat(X, 6, axis=0).astype(np.float32)
+    dup = backend.store.add_dataset(pd.DataFrame({"i": np.arange(180)}), Xd, name="dup",
+                                    source="test")
+    for params in ({}, {"n_components": 3, "metric": "cosine", "method": "exact"}):
+        status = backend.wait(backend.submit(JobSpec("heat_geodesic", dup.id, params)), 120)
+        assert status.state == "done", status.error
+        proj = backend.artifact_table(status.artifact_id, "projection.parquet")
+        xy = proj[["x", "y"]].to_numpy()
+        np.testing.assert_array_equal(xy[::6].repeat(6, axis=0), xy)
+        assert backend.result(status.artifact_id).heat_geodesic["n_duplicates"] == 150
+    t = np.linspace(0.0, 3.0, 6)
+    tiny = backend.store.add_dataset(
+        pd.DataFrame({"i": np.arange(6)}),
+        np.column_stack([t, np.sin(t)]).astype(np.float32), name="tiny", source="test")
+    status = backend.wait(backend.submit(JobSpec("heat_geodesic", tiny.id,
+                                                 {"n_neighbors": 2})), 60)
+    assert status.state == "done", status.error
+    with pytest.raises(InvalidInputError, match=r"6 rows, too few for n_neighbors=6 "
+                                                r"\(needs at least 7\)"):
+        backend.submit(JobSpec("heat_geodesic", tiny.id, {"n_neighbors": 6}))

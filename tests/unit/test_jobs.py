@@ -205,3 +205,9 @@ def test_jobs_of_a_gone_process_are_interrupted_at_start(home, backend, ds):
     assert b2.status("d" * 16).state == "interrupted"  # no owner recorded: an older version's
     assert "submit it again" in b2.status("c" * 16).message
     b2.runner.shutdown()
+
+
+def test_a_kind_runs_only_on_declared_dataset_kinds():
+    with pytest.raises(ValueError, match="unknown dataset kind 'tables'"):
+        register(JobKind("test_tables", params=PARAMS, run=_run_sum, dataset_kinds=("tables",)))
+    assert "test_tables" not in job_kinds()

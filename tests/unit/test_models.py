@@ -3,6 +3,7 @@
 import json
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,7 +165,10 @@ def test_corrupt_safetensors_and_empty_folder_are_refused(tmp_path):
     data = path.read_bytes()
     truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes(data[: len(data) // 2])
-    with pytest.raises(InvalidInputError, match="truncated or corrupt"):
+    half = len(data) // 2
+    with pytest.raises(InvalidInputError, match=f"truncated: its header says {len(data):,} bytes, "
+                                                f"the file has {half:,} \\({len(data) - half:,} "
+                                                "missing\\)"):
         open_weights(truncated)
     folder = tmp_path / "no_weights"
     folder.mkdir()
@@ -206,3 +210,66 @@ def test_random_init_torch_default_bounds(tmp_path):
         random_init_like(open_weights(path), init="xavier")
     with pytest.raises(InvalidParameterError, match="std must be a positive number"):
         random_init_like(open_weights(path), std=0.0)
+
+
+def test_git_lfs_pointer_is_named_as_such(tmp_path):
+    """Issue 17 item 22: a Git LFS pointer is not "not a weights file" but named."""
+    pointer = tmp_path / "model.safetensors"
+    pointer.write_text("version https://git-lfs.github.com/spec/v1\n"
+                       "oid sha256:53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db\n"
+                       "size 90868376\n")
+    with pytest.raises(InvalidInputError, match=r"model.safetensors is a Git LFS pointer file "
+                                                r"\(\d+ bytes\), not the weights.*90,868,376 bytes"
+                                                r".*git lfs pull"):
+        open_weights(pointer)
+
+
+def test_truncated_torch_files_say_the_sizes(tmp_path):
+    zipped = tmp_path / "model.pt"
+    torch.save(_state_dict(), zipped)
+    data = zipped.read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InvalidInputError, match=f"cut.pt is truncated: it has {len(data) // 2:,} "
+                                                "bytes and its end-of-archive record is missing"):
+        open_weights(cut)
+    legacy = tmp_path / "legacy.pt"
+    torch.save(_state_dict(), legacy, _use_new_zipfile_serialization=False)
+    data = legacy.read_bytes()
+    legacy.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InvalidInputError, match=f"legacy.pt is truncated: its data needs at "
+                                                f"least [0-9,]+ bytes, the file has "
+                                                f"{len(data) // 2:,} \\([0-9,]+ missing\\)"):
+        open_weights(legacy)
+
+
+class Config:
+    """A small config object a training script saves beside its tensors."""
+
+    def __init__(self, marker):
+        self.lr = 0.1
+        self.marker = str(marker)
+
+    def __setstate__(self, state):  # would run if the class were ever rebuilt
+        Path(state["marker"]).write_text("constructed")
+
+
+def test_checkpoint_with_numpy_scalars_and_a_config_loads_its_tensors(tmp_path):
+    """Issue 17 item 22: numpy scalars and a config object do not refuse the file: the
+    tensors load through an allow-list, the config class never runs, both are reported."""
+    import argparse
+
+    marker = tmp_path / "constructed"
+    state = _state_dict()
+    path = tmp_path / "ckpt.pt"
+    torch.save({"state_dict": state, "epoch": np.int64(7), "best_loss": np.float32(0.25),
+                "args": argparse.Namespace(lr=0.1), "config": Config(marker)}, path)
+    w = open_weights(path)
+    assert set(w.names) == set(state)
+    for name, tensor in state.items():
+        assert torch.equal(w.get(name), tensor)
+    assert not marker.exists()  # Config.__setstate__ never ran
+    assert w.ignored == ["epoch (numpy int64 scalar)", "best_loss (numpy float32 scalar)",
+                         "args (argparse.Namespace)",
+                         f"config (a {__name__}.Config object, not loaded)"]
+    # still refused: a file that calls a function (see test_pickle_carrying_code_...)

@@ -190,12 +190,64 @@ def test_numeric_labels_are_binned_into_quantiles():
     assert informed.dsmi > shuffled.dsmi + 0.1
 
 
-def test_fewer_rows_than_dimensions_is_refused():
+@pytest.mark.parametrize("shape", [(55, 18_534), (256, 384)])
+def test_fewer_rows_than_dimensions_computes_every_defined_measure(shape):
+    """Issue 17 item 18: 55 x 18,534 and 256 x 384 get every measure but the MP spikes."""
+    n, d = shape
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((n, d)) + np.repeat(rng.standard_normal((2, d)) * 3, n // 2 + 1,
+                                                 axis=0)[:n]
+    labels = np.repeat([0, 1], n // 2 + 1)[:n]
+    pairs = np.stack([np.arange(0, n - 1, 2), np.arange(1, n, 2)], axis=1)
+    report = representation_diagnostics(x, labels=labels, pairs=pairs, max_n=200)
+    assert report.rankme == pytest.approx(rankme(x)) and 1 < report.rankme <= n
+    assert report.rankme_centered == pytest.approx(rankme(x, center=True))
+    assert report.dse > 0 and report.dsmi > 0.1 and report.n_classes == 2
+    assert report.alignment is not None and report.uniformity is not None
+    assert report.mp_num_spikes is None and report.mp_bulk_max is None
+    assert list(report.skipped) == ["mp_num_spikes"]
+    assert f"with {n:,} rows and {d:,} dimensions" in report.skipped["mp_num_spikes"]
+    assert f"RankMe is capped at {n:,}" in report.note and "Skipped: mp_num_spikes" in report.note
+    # the N eigenvalues that can be non-zero, equal to the D x D covariance's largest ones
+    ev = report.covariance_eigenvalues
+    assert ev.shape == (n,) and np.all(np.diff(ev) <= 1e-9 * ev[0])
+    xc = x - x.mean(axis=0)
+    if d <= 1000:
+        full = np.linalg.eigvalsh(xc.T @ xc / n)[::-1]
+        np.testing.assert_allclose(ev, full[:n], rtol=1e-8, atol=1e-9 * full[0])
+    assert ev[:-1].sum() == pytest.approx(float((xc * xc).sum()) / n, rel=1e-9)
+    assert ev[-1] == pytest.approx(0.0, abs=1e-9 * ev[0])  # centring removes one rank
+    payload = json.loads(json.dumps(report.to_dict()))
+    assert payload["skipped"] == report.skipped and payload["mp_num_spikes"] is None
+    # the square case keeps the spike count and says nothing
+    full_rank = representation_diagnostics(x[:, :50])
+    assert full_rank.skipped == {} and full_rank.note is None
+    assert isinstance(full_rank.mp_num_spikes, int)
+
+
+def test_covariance_spikes_alone_refuses_fewer_rows_than_dimensions():
     x = np.random.default_rng(10).standard_normal((50, 384))
     with pytest.raises(InvalidInputError, match="50 rows but 384 dimensions"):
-        representation_diagnostics(x)
-    with pytest.raises(InvalidInputError, match="50 rows but 384 dimensions"):
         covariance_spikes(x)
+
+
+def test_representation_job_accepts_fewer_rows_than_dimensions(backend):
+    """The job validator no longer refuses 55 x 18,534-like data; the note reaches the page."""
+    import pandas as pd
+
+    from backend.jobs import JobSpec
+
+    x = np.random.default_rng(3).standard_normal((40, 600)).astype(np.float32)
+    info = backend.store.add_dataset(pd.DataFrame({"g": ["a", "b"] * 20}), x, name="wide",
+                                     source="test")
+    job = backend.submit(JobSpec("representation", info.id, {"label_column": "g"}))
+    status = backend.wait(job, 60)
+    assert status.state == "done", status.error
+    r = backend.artifact_json(status.artifact_id, "representation.json")
+    assert r["mp_num_spikes"] is None and "mp_num_spikes" in r["skipped"]
+    assert "RankMe is capped at 40" in r["note"] and r["rankme"] > 1
+    spec = backend.artifact_table(status.artifact_id, "covariance_spectrum.parquet")
+    assert len(spec) == 40
 
 
 def test_bad_embeddings_are_refused():

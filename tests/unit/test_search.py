@@ -49,7 +49,7 @@ def _true_topk(X: np.ndarray, queries: np.ndarray, k: int, allowed: np.ndarray) 
 
 
 def _ids(result, n_queries: int) -> list[list[int]]:
-    return [result.hits.loc[result.hits["query"] == q, "row_id"].tolist() for q in range(n_queries)]
+    return [result.hits.loc[result.hits["query"] == q, "_row"].tolist() for q in range(n_queries)]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_exact_search_equals_brute_force(data, exact_index):
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
     q0 = queries[0] / np.linalg.norm(queries[0])
     first = result.hits[result.hits["query"] == 0]
-    np.testing.assert_allclose(first["score"], Xn[first["row_id"]] @ q0, atol=1e-5)
+    np.testing.assert_allclose(first["score"], Xn[first["_row"]] @ q0, atol=1e-5)
     assert first["rank"].tolist() == list(range(1, 11))
     assert (np.diff(first["score"]) <= 0).all()
 
@@ -98,7 +98,7 @@ def test_filtered_exact_search_returns_true_topk_among_passing_rows(data, exact_
     result = exact_index.search(queries, k=10, filters=filters)
     assert result.selectivity == pytest.approx(allowed.mean())
     assert result.n_passing == allowed.sum()
-    assert allowed[result.hits["row_id"]].all()
+    assert allowed[result.hits["_row"]].all()
     assert _ids(result, len(queries)) == _true_topk(X, queries, 10, allowed).tolist()
 
 
@@ -143,7 +143,7 @@ def test_ivf_broad_filter_post_filters_with_oversampling(data, ivf_index):
     result = ivf_index.search(queries, k=10, filters=filters)
     assert result.strategy == "ivf-postfilter"
     assert result.selectivity == pytest.approx(allowed.mean())
-    assert allowed[result.hits["row_id"]].all()
+    assert allowed[result.hits["_row"]].all()
     assert (result.hits.groupby("query").size() == 10).all()
     truth = _true_topk(X, queries, 10, allowed)
     found = _ids(result, len(queries))
@@ -161,7 +161,7 @@ def test_post_filter_falls_back_to_exact_when_too_few_pass(data):
     result = index.search(queries, k=50, filters=filters)
     assert result.strategy == "ivf-postfilter" and result.n_exact_fallbacks > 0
     assert (result.hits.groupby("query").size() == 50).all()
-    assert allowed[result.hits["row_id"]].all()
+    assert allowed[result.hits["_row"]].all()
 
 
 def test_auto_picks_exact_up_to_the_threshold(data):
@@ -177,7 +177,7 @@ def test_zero_rows_are_never_returned():
     index = VectorIndex().fit(X)
     assert index.n_valid_ == 47
     result = index.search(X[0] + 1e-3, k=60)
-    assert len(result.hits) == 47 and not set(result.hits["row_id"]) & {3, 7, 11}
+    assert len(result.hits) == 47 and not set(result.hits["_row"]) & {3, 7, 11}
 
 
 def test_fewer_hits_when_fewer_rows_pass(data, exact_index):
@@ -198,7 +198,7 @@ def test_result_and_filters_are_json_round_trippable(data, exact_index):
     assert restored == filters
     result = exact_index.search(queries[0], k=3, filters=[f.to_dict() for f in filters])
     payload = json.loads(json.dumps(result.to_dict()))
-    assert payload["hits"]["row_id"] == result.hits["row_id"].tolist()
+    assert payload["hits"]["_row"] == result.hits["_row"].tolist()
     assert payload["strategy"] == "exact"
 
 
@@ -206,7 +206,7 @@ def test_single_query_vector_and_unnormalised_query(data, exact_index):
     _, queries, _ = data
     one = exact_index.search(queries[4], k=5)
     scaled = exact_index.search(7.5 * queries[4], k=5)
-    assert one.hits["row_id"].tolist() == scaled.hits["row_id"].tolist()
+    assert one.hits["_row"].tolist() == scaled.hits["_row"].tolist()
     assert (one.hits["query"] == 0).all()
 
 
@@ -278,9 +278,9 @@ def test_search_by_meaning_on_the_bundled_corpus():
     index = VectorIndex().fit(embedder.encode(subset["text"]), metadata=subset[["category", "role", "n_words"]])
     query = embedder.encode(["my laptop does not boot"])[0]
     top = index.search(query, k=3)
-    assert (subset.loc[top.hits["row_id"], "category"] == "tech support").all()
+    assert (subset.loc[top.hits["_row"], "category"] == "tech support").all()
     food = index.search(query, k=3, filters=[CategoryFilter("category", ("food",)), RangeFilter("n_words", high=12)])
     allowed = (subset["category"] == "food") & (subset["n_words"] <= 12)
     assert food.selectivity == pytest.approx(allowed.mean())
-    assert allowed[food.hits["row_id"]].all() and len(food.hits) == 3
+    assert allowed[food.hits["_row"]].all() and len(food.hits) == 3
     assert food.hits["score"].max() < top.hits["score"].min()

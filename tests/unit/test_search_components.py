@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from backend.tasks.text import TextSearchResult
-from components.search import filterable_columns, hits_frame, search_summary
+from components.search import filterable_columns, hits_frame, hits_table_options, search_summary
 
 
 def _result(**change) -> TextSearchResult:
@@ -41,3 +41,24 @@ def test_hits_frame_and_summary():
                   index_seconds=12.5)
     assert ("IVF index (316 lists, n_probe 8, recall@10 0.962 measured at build) · 12 ms + "
             "12.5 s to build the index") in search_summary(ivf)
+
+
+def test_hits_table_gives_the_text_column_room_and_wraps():
+    """Issue 17 item 26: the hits table does not cut the text column off: a fixed width that
+    fits beside the other columns, rows tall enough for the text to wrap."""
+    from components.search import HITS_MAX_LINES, HITS_TEXT_WIDTH
+
+    t = pd.DataFrame({"_row": range(4), "text": ["short", "x" * 100, "y", "z"]})
+    opts = hits_table_options(hits_frame(_result().hits.assign(_row=[1, 0]), t, "text"), "text")
+    cfg = opts["column_config"]
+    assert cfg["text"]["width"] == HITS_TEXT_WIDTH and cfg["_row"] is None
+    assert cfg["rank"]["width"] == "small" and cfg["score"]["width"] == "small"
+    lines = -(-100 // (HITS_TEXT_WIDTH / 7))  # 100 characters at ~7 px: 3 lines
+    assert lines == 3 and opts["row_height"] == 12 + 19 * 3
+    assert opts["height"] == 38 + 2 * opts["row_height"]
+    long = hits_table_options(hits_frame(_result().hits, t.assign(text=["w" * 5000] * 4), "text"),
+                              "text")
+    assert long["row_height"] == 12 + 19 * HITS_MAX_LINES  # capped; the rest on hover
+    short = hits_table_options(hits_frame(_result().hits, t.assign(text=list("abcd")), "text"),
+                               "text")
+    assert short["row_height"] == 12 + 19

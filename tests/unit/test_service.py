@@ -14,8 +14,9 @@ from backend.client import LocalBackend, get_backend
 from backend.errors import InvalidInputError, InvalidParameterError, NotFoundError
 from backend.http_client import BackendServiceError, HttpBackend, service_settings
 from backend.jobs import JobSpec
-from backend.service import MAX_JSON_BODY, TOKEN_FILE, create_app, load_or_create_token
-from tests.service_support import TOKEN, ThreadedService
+from backend.service import MAX_JSON_BODY, TOKEN_FILE, load_or_create_token
+from tests.service_support import TOKEN
+from tests.service_support import served as served_backends
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 META = b"extra\n" + b"\n".join(b"%d" % i for i in range(40))  # a metadata CSV for 40 rows
@@ -40,13 +41,9 @@ def _weights() -> bytes:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A LocalBackend, the service on it (uvicorn in a thread), and an HttpBackend to it."""
-    home = tmp_path_factory.mktemp("svc") / "home"
-    local = LocalBackend(home)
-    with ThreadedService(create_app(local, TOKEN, max_upload=200_000, max_rows=500)) as svc:
-        remote = HttpBackend(svc.url, TOKEN)
-        yield local, remote, svc
-        remote.close()
-    local.runner.shutdown()
+    with served_backends(tmp_path_factory.mktemp("svc") / "home", max_upload=200_000,
+                         max_rows=500) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
@@ -157,40 +154,49 @@ def test_upload_limits_give_clear_4xx(served):
     local, remote, svc = served
     import httpx
 
+    limit = ("over the 0.19 MB upload limit; upload a smaller file or raise "
+             "LATENT_LENS_MAX_UPLOAD_MB")
     big = _csv(n=3000)  # about 260 kB, over the 200 kB limit of this service
-    with pytest.raises(InvalidInputError, match="over the service's 0.2 MB limit"):
+    with pytest.raises(InvalidInputError, match=f"'big.csv' is 0.25 MB, {limit}"):
         remote.add_upload(big, "big.csv")
     # the service refuses it on its own: the file's own limit (400), and the request body's
     # limit (file + metadata + 1 MB of form overhead: 413), also when the size is not announced
-    r = httpx.post(svc.url + "/datasets/upload", headers=AUTH, files={"file": ("big.csv", big)})
-    assert r.status_code == 400 and "MB limit" in r.json()["detail"]
+    options = {"options": '{"filename": "big.csv"}'}
+    r = httpx.post(svc.url + "/datasets/upload", headers=AUTH, files={"data": ("big.csv", big)},
+                   data=options)
+    assert r.status_code == 400 and limit in r.json()["detail"]
     big = big * 6
-    r = httpx.post(svc.url + "/datasets/upload", headers=AUTH, files={"file": ("big.csv", big)})
+    r = httpx.post(svc.url + "/datasets/upload", headers=AUTH, files={"data": ("big.csv", big)},
+                   data=options)
     assert r.status_code == 413
 
     def chunks():
-        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n\r\n"
+        yield b"--b\r\nContent-Disposition: form-data; name=\"data\"; filename=\"big.csv\"\r\n\r\n"
         for i in range(0, len(big), 8192):
             yield big[i:i + 8192]
         yield b"\r\n--b--\r\n"
 
     r = httpx.post(svc.url + "/datasets/upload", content=chunks(),
                    headers={**AUTH, "Content-Type": "multipart/form-data; boundary=b"})
-    assert r.status_code == 413 and "over the service's limit of 0.2 MB" in r.json()["detail"]
-    # the client's own check skipped (as if the limit had changed since it connected)
+    assert r.status_code == 413
+    assert r.json()["detail"] == ("the upload (all its files together) " + limit
+                                  + " (on the backend service, if you use one).")
+    # the client's own check skipped (as if the limit had changed since it connected): the
+    # service's 413, with the same message
     stale = HttpBackend(svc.url, TOKEN)
     stale.info["max_upload_bytes"] = 10**9
-    with pytest.raises(InvalidInputError, match="too large for the service .HTTP 413"):
+    with pytest.raises(InvalidInputError, match=f"the upload .all its files together. {limit}"):
         stale.add_upload(big, "big.csv")
     with pytest.raises(InvalidParameterError, match="request to /jobs is too large"):
         stale.submit(JobSpec("pca", "0" * 16, {"pad": "x" * MAX_JSON_BODY}))
     stale.close()
     n_before = len(local.datasets())
-    with pytest.raises(InvalidInputError, match="600 rows, over this service's limit of 500"):
+    with pytest.raises(InvalidInputError, match="600 rows, over the limit of 500; upload fewer"):
         remote.add_upload(_csv(n=600, d=2), "many.csv")
     assert len(local.datasets()) == n_before
-    r = httpx.post(svc.url + "/datasets/upload", headers=AUTH,
-                   files={"file": ("a.csv", _csv())}, data={"options": '{"max_rows": 1000000000}'})
+    # limits are the service's settings, not the caller's
+    r = httpx.post(svc.url + "/datasets/upload", headers=AUTH, files={"data": ("a.csv", _csv())},
+                   data={"options": '{"filename": "a.csv", "max_rows": 1000000000}'})
     assert r.status_code == 400 and "max_rows: Extra inputs are not permitted" in r.json()["detail"]
     r = httpx.post(svc.url + "/jobs", headers={**AUTH, "Content-Type": "application/json"},
                    content=b"[" + b"0," * 3_000_000 + b"0]")
@@ -208,7 +214,7 @@ def test_every_route_but_health_needs_the_token(served, stored):
     http = httpx.Client(base_url=svc.url)
     for method, path in routes:
         url = path.format(dataset_id=stored["digits"], job_id=stored["pca"],
-                          artifact_id=stored["pca"], name="meta.json")
+                          artifact_id=stored["pca"])
         for headers in ({}, {"Authorization": "Bearer wrong-token-000000000"},
                         {"Authorization": TOKEN}):
             r = http.request(method, url, headers=headers)
@@ -227,27 +233,32 @@ def test_artifact_files_only_by_listed_served_name(served, stored):
     import httpx
 
     aid = stored["pca"]
-    base = f"{svc.url}/artifacts/{aid}/files/"
-    assert httpx.get(base + "meta.json", headers=AUTH).json()["job_id"] == aid
-    for name in ("..%2F..%2Fcatalog.sqlite3", "%2Fetc%2Fpasswd", "meta.json%00", "%2E%2E",
+    base = f"{svc.url}/artifacts/{aid}/json"
+    assert httpx.get(base, params={"name": "meta.json"}, headers=AUTH).json()["job_id"] == aid
+    for name in ("../../catalog.sqlite3", "/etc/passwd", "meta.json\0", "..", "",
                  "projection.parquet.tmp"):
-        r = httpx.get(base + name, headers=AUTH)
+        r = httpx.get(base, params={"name": name}, headers=AUTH)
         assert r.status_code == 404 and "has no file" in r.json()["detail"], name
-    # a raw request line with dot segments (http.client sends the path as written)
+    # a raw request line with dot segments (http.client sends the path as written): no route
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=10)
-    conn.request("GET", f"/artifacts/{aid}/files/../../catalog.sqlite3", headers=AUTH)
+    conn.request("GET", f"/artifacts/{aid}/../../catalog.sqlite3", headers=AUTH)
     r = conn.getresponse()
-    assert r.status == 404 and b"has no file '../../catalog.sqlite3'" in r.read()
+    assert r.status == 404 and b"SQLite" not in r.read()
     conn.close()
-    # a file that is listed but of a kind that is never served (e.g. a pickle)
+    # a listed file is read only as its own type; a file of another kind (e.g. a pickle) never
     tmp = local.store.new_artifact_dir()
     (tmp / "model.pkl").write_bytes(b"\x80\x04N.")
     art = local.store.commit_artifact("00000000000000aa", stored["digits"], "fake", tmp, {})
     assert "model.pkl" in art.files
-    r = httpx.get(f"{svc.url}/artifacts/{art.id}/files/model.pkl", headers=AUTH)
-    assert r.status_code == 404 and "only .parquet, .npy, .json files are" in r.json()["detail"]
+    for route, suffix in (("json", ".json"), ("table", ".parquet"), ("array", ".npy")):
+        r = httpx.get(f"{svc.url}/artifacts/{art.id}/{route}", params={"name": "model.pkl"},
+                      headers=AUTH)
+        assert r.status_code == 404
+        assert f"'model.pkl' is not a {suffix} file" in r.json()["detail"]
+    r = httpx.get(f"{svc.url}/artifacts/{aid}/table", params={"name": "meta.json"}, headers=AUTH)
+    assert r.status_code == 404 and "'meta.json' is not a .parquet file" in r.json()["detail"]
     for bad in ("0" * 15, "g" * 16, "..", "ABCDEF0123456789"):
         r = httpx.get(f"{svc.url}/artifacts/{bad}", headers=AUTH)
         assert r.status_code == 404
@@ -332,3 +343,12 @@ def test_job_api_cancel_over_http(served, stored):
     buf = io.BytesIO()
     remote.table(stored["up"]).to_parquet(buf)
     assert buf.tell() > 0
+
+
+def test_another_api_version_is_refused(served, monkeypatch):
+    import backend.http_client
+
+    _, _, svc = served
+    monkeypatch.setattr(backend.http_client, "API_VERSION", 99)
+    with pytest.raises(BackendServiceError, match="speaks API version 2, this app version 99"):
+        HttpBackend(svc.url, TOKEN)

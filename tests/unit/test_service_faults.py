@@ -111,3 +111,29 @@ def test_kill_during_a_job_then_restart(tmp_path):
     finally:
         svc.stop()
     assert not (home / "hold").exists()
+
+
+def test_sigterm_stops_the_service_within_5_s_and_marks_its_jobs_interrupted(tmp_path):
+    """A job stuck in a call that never checks for Cancel must not keep the service alive."""
+    import signal
+
+    from backend.store import Store
+
+    home = tmp_path / "home"
+    svc = start_service(home, test_kinds=True)
+    try:
+        c = HttpBackend(svc.url, TOKEN)
+        info = c.add_bundled("wine")
+        (home / "hold").touch()
+        job = c.submit(JobSpec("test_hold", info.id, {"tag": "stuck"}))
+        _until(lambda: c.status(job).state == "running", what="the job running")
+        c.close()
+        t0 = time.monotonic()
+        svc.proc.send_signal(signal.SIGTERM)
+        svc.proc.wait(timeout=30)
+        assert time.monotonic() - t0 < 5.0
+    finally:
+        if svc.proc.poll() is None:
+            svc.kill()
+    row = Store(home).job_row(job)
+    assert row["state"] == "interrupted" and "submit it again" in row["message"]

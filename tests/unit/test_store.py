@@ -32,13 +32,31 @@ def test_content_hash_ids(tmp_path):
     s = Store(tmp_path)
     table, vec = _data()
     a = s.add_dataset(table, vec, name="first", source="x")
-    b = s.add_dataset(table, vec, name="second name", source="y")
-    assert a.id == b.id and len(s.datasets()) == 1  # same content: stored once
+    assert s.add_dataset(table, vec, name="first", source="y").id == a.id  # stored once
+    assert len(s.datasets()) == 1
     vec2 = vec.copy()
     vec2[0, 0] += 1
     c = s.add_dataset(table, vec2, name="changed", source="x")
     assert c.id != a.id and len(s.datasets()) == 2
     assert content_hash("ab", "c") != content_hash("a", "bc")
+
+
+def test_same_numbers_under_a_new_name_are_a_new_entry_sharing_the_vectors(tmp_path):
+    """Issue 17 item 8: the new name and column names are recorded; the vectors are shared."""
+    s = Store(tmp_path)
+    table, vec = _data()
+    a = s.add_dataset(table, vec, name="first", source="x", extra={"feature_names": ["p", "q"]})
+    b = s.add_dataset(table, vec, name="renamed", source="x", extra={"feature_names": ["u", "v"]})
+    assert a.id != b.id and {d.name for d in s.datasets()} == {"first", "renamed"}
+    assert s.dataset(b.id).extra["feature_names"] == ["u", "v"]
+    np.testing.assert_array_equal(s.vectors(b.id), s.vectors(a.id))
+    va = tmp_path / "datasets" / a.id / "vectors.npy"
+    vb = tmp_path / "datasets" / b.id / "vectors.npy"
+    assert va.stat().st_ino == vb.stat().st_ino  # one file on disk
+    s.delete_dataset(a.id)
+    np.testing.assert_array_equal(s.vectors(b.id), vec.astype(np.float32))
+    s.delete_dataset(b.id)
+    assert list((tmp_path / "vectors").glob("*.npy")) == []
 
 
 def test_length_mismatch_stores_nothing(tmp_path):
@@ -114,3 +132,11 @@ def test_dataset_files(tmp_path):
         s.dataset_file(info.id, "../info.json")
     with pytest.raises(InvalidInputError, match="not an allowed dataset file name"):
         s.add_dataset(table, np.zeros((3, 0)), name="g", source="x", files={"../x": b""})
+
+
+def test_only_declared_dataset_kinds_are_stored(tmp_path):
+    s = Store(tmp_path)
+    table, vec = _data()
+    with pytest.raises(ValueError, match="unknown dataset kind 'images'"):
+        s.add_dataset(table, vec, name="t", source="x", kind="images")
+    assert s.datasets() == []

@@ -88,7 +88,7 @@ def test_bad_text_uploads_are_refused(kwargs, data, error, match):
 
 
 def test_row_limit_of_a_text_upload():
-    with pytest.raises(InvalidInputError, match="over this service's limit of 2"):
+    with pytest.raises(InvalidInputError, match="over the limit of 2"):
         parse_text_upload(b"a\nx\ny\nz\n", "x.csv", text_column="a", max_rows=2)
 
 
@@ -301,7 +301,7 @@ def test_text_over_http_answers_like_local(local, embedded):
                     errors.append((type(e.value), str(e.value)))
                 assert errors[0] == errors[1]
             big = "a\n" + "".join(f"t{i}\n" for i in range(60))
-            with pytest.raises(InvalidInputError, match="over this service's limit of 50"):
+            with pytest.raises(InvalidInputError, match="over the limit of 50"):
                 remote.add_text_upload(big.encode(), "big.csv", text_column="a")
         finally:
             remote.close()

@@ -30,6 +30,8 @@ REFERENCE = (
 
 @pytest.fixture(scope="module")
 def reference():
+    if not REFERENCE.is_file():
+        pytest.skip(f"{REFERENCE} is missing (the shared/ folder beside the repo)")
     return json.loads(REFERENCE.read_text())
 
 
@@ -401,6 +403,24 @@ def test_minilm_result_serialises(minilm):
     assert x[0] == pytest.approx(spectrum.plain.xmin) and np.all(np.diff(y) < 0)
 
 
+def test_summary_counts_bands_for_both_fits():
+    """Issue 17 item 23: the counters beside a FARMS mean count FARMS alphas."""
+    import pandas as pd
+
+    from backend.diagnostics.weights import WeightAnalysis
+
+    layers = pd.DataFrame({"name": list("abcde"),
+                           "alpha_plain": [1.5, 3.0, 4.0, 7.0, np.nan],
+                           "alpha_farms": [2.5, 6.5, 7.0, 9.0, 5.0]})
+    s = WeightAnalysis(layers, pd.DataFrame({"name": [], "shape": [], "reason": []}), {}, {},
+                       "cpu").summary()
+    assert (s["n_over_trained_plain"], s["n_under_trained_plain"], s["n_alpha_above_8_plain"],
+            s["n_alpha_plain"]) == (1, 1, 0, 4)
+    assert (s["n_over_trained_farms"], s["n_under_trained_farms"], s["n_alpha_above_8_farms"],
+            s["n_alpha_farms"]) == (0, 3, 1, 5)
+    assert (s["n_over_trained"], s["n_under_trained"]) == (1, 1)  # plain, as before
+
+
 def test_random_init_baseline_has_larger_alphas(minilm):
     baseline = analyze_weights(random_init_like(bundled_minilm()), farms=False, mp_fit=True)
     trained = minilm.layers.set_index("name")
@@ -438,6 +458,30 @@ def test_only_one_dimensional_tensors_are_refused(tmp_path):
         InvalidInputError, match="None of the 3 tensors is a weight matrix: all are 1-D"
     ):
         analyze_weights(open_weights(path))
+
+
+def test_tied_tensors_count_once_and_1d_tensors_are_listed(tmp_path):
+    """Issue 17 item 22: a tied embedding/output head is one matrix in the averages; 1-D
+    tensors are listed as skipped with the reason."""
+    torch.manual_seed(0)
+    emb = torch.randn(300, 64) * torch.linspace(0.1, 3.0, 64)
+    other = torch.randn(128, 64)
+    path = tmp_path / "tied.pt"
+    state = {"embed.weight": emb, "mid.weight": other, "mid.bias": torch.zeros(128),
+             "head.weight": emb}  # tied: the same storage
+    torch.save(state, path)
+    res = analyze_weights(open_weights(path), farms=False, mp_fit=False)
+    assert list(res.layers.name) == ["embed.weight", "mid.weight"]
+    skipped = res.skipped.set_index("name")["reason"].to_dict()
+    assert skipped["head.weight"] == "shares storage with embed.weight (tied weights): counted once"
+    assert skipped["mid.bias"].startswith("1-D (a bias or a norm scale)")
+    alone = analyze_weights({"embed.weight": emb, "mid.weight": other}, farms=False, mp_fit=False)
+    assert res.summary()["alpha_plain"] == pytest.approx(alone.summary()["alpha_plain"])
+    assert res.summary()["n_layers"] == 2 and res.summary()["n_skipped"] == 2
+    # equal values in separate storage are two matrices (e.g. an untied copy)
+    untied = analyze_weights({"a.weight": emb, "b.weight": emb.clone()}, farms=False,
+                             mp_fit=False)
+    assert len(untied.layers) == 2
 
 
 def test_empty_or_unusable_weights_are_refused():
