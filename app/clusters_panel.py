@@ -109,8 +109,10 @@ def clusters_tab(c, info, projection: str, view: dict) -> tuple[str, int] | None
     if clustering is None:
         st.info("Press **Compute clusters** to cluster this map.")
         return None
+    if clustering != view.get("clustering"):  # finished since the map was drawn: redraw it
+        view["clustering"] = clustering
+        st.rerun()
     res = c.result(clustering)
-    view["clustering"] = clustering
     level = view.get("level")
     if level is None or not 0 <= level < res.n_levels:
         level = res.default_level
