@@ -165,7 +165,8 @@ def _chart_filter(kind: str, column: str, selection) -> dict | None:
 
 def filters_area(c, info, dtypes: dict, view: dict, selected) -> np.ndarray | None:
     """Charts of metadata columns, linked: selecting bars filters the other charts and the
-    map; a map selection narrows every chart. Filters from a link stay until cleared.
+    map; a map selection narrows every chart. A chart's filter (brushed, or from a link)
+    stays until cleared, or until a new brush on that chart replaces it.
 
     Returns the row ids passing the chart filters and the selection (None: no filter).
     """
@@ -177,12 +178,12 @@ def filters_area(c, info, dtypes: dict, view: dict, selected) -> np.ndarray | No
     chosen = st.multiselect("Charts of", columns, default=default, key=f"facet_cols-{info.id}")
     kinds = {col: "numeric" if pd.api.types.is_numeric_dtype(dtypes[col])
              and not pd.api.types.is_bool_dtype(dtypes[col]) else "category" for col in chosen}
-    active = {col: f for col, f in pinned.items() if col in chosen}
     for col in chosen:
         state = st.session_state.get(f"facet-{info.id}-{gen}-{col}") or {}
         flt = _chart_filter(kinds[col], col, state.get("selection"))
-        if flt:
-            active[col] = flt
+        if flt:  # kept until cleared: a redrawn chart forgets its brush
+            pinned[col] = flt
+    active = {col: f for col, f in pinned.items() if col in chosen}
     view["filters"] = list(active.values())
     try:
         fc = c.facets(info.id, chosen, filters=view["filters"], kinds=kinds,
