@@ -46,7 +46,7 @@ from backend.tasks.text import TextSearchResult
 from backend.results import Result
 
 __all__ = [
-    "API_VERSION", "ID_PARAMS", "MAX_ROWS_PER_CALL", "NPY", "PARQUET", "Added", "Backend",
+    "API_VERSION", "ID_PARAMS", "MAX_ROWS_PER_CALL", "NPY", "OCTET", "PARQUET", "Added", "Backend",
     "Declaration", "Route", "check_id", "client_side", "declarations", "decode", "dumps",
     "encode", "from_json", "implements", "route", "to_json",
 ]
@@ -56,6 +56,8 @@ __all__ = [
 API_VERSION = 2
 PARQUET = "application/vnd.apache.parquet"
 NPY = "application/x-npy"
+#: A file answered as is (a download: CSV, Parquet).
+OCTET = "application/octet-stream"
 JSON = "application/json"
 #: Rows one call of :meth:`Backend.rows` may ask for over HTTP.
 MAX_ROWS_PER_CALL = 100_000
@@ -1042,7 +1044,7 @@ def dumps(value: Any) -> bytes:
 def encode(value: Any, tp: Any) -> tuple[bytes, str]:
     """``value`` (of the declared type ``tp``) as bytes and their media type."""
     if tp is bytes:
-        return bytes(value), "application/octet-stream"
+        return bytes(value), OCTET
     if tp is pd.DataFrame:
         buf = io.BytesIO()
         value.to_parquet(buf)
