@@ -37,6 +37,7 @@ from typing import Any, Callable, NamedTuple, Protocol
 import numpy as np
 import pandas as pd
 
+from backend.clusters import DensityGrid, FacetCounts, OpenedView, ViewState
 from backend.errors import NotFoundError
 from backend.jobs import JobSpec, JobStatus, result_of
 from backend.store import ArtifactInfo, DatasetInfo, valid_id
@@ -45,7 +46,7 @@ from backend.tasks.text import TextSearchResult
 from backend.results import Result
 
 __all__ = [
-    "API_VERSION", "ID_PARAMS", "MAX_ROWS_PER_CALL", "NPY", "PARQUET", "Added", "Backend",
+    "API_VERSION", "ID_PARAMS", "MAX_ROWS_PER_CALL", "NPY", "OCTET", "PARQUET", "Added", "Backend",
     "Declaration", "Route", "check_id", "client_side", "declarations", "decode", "dumps",
     "encode", "from_json", "implements", "route", "to_json",
 ]
@@ -55,6 +56,8 @@ __all__ = [
 API_VERSION = 2
 PARQUET = "application/vnd.apache.parquet"
 NPY = "application/x-npy"
+#: A file answered as is (a download: CSV, Parquet).
+OCTET = "application/octet-stream"
 JSON = "application/json"
 #: Rows one call of :meth:`Backend.rows` may ask for over HTTP.
 MAX_ROWS_PER_CALL = 100_000
@@ -520,6 +523,208 @@ class Backend(Protocol):
             An empty query, bad filters, or a dataset that is not a text embedding.
         """
 
+    # -- clusters, linked charts, exports, links (quick: no job) ----------------------
+    @route("POST", "/datasets/{dataset_id}/facets", tag="clusters")
+    def facets(self, dataset_id: str, columns: list[str], filters: list[dict[str, Any]] | None = None,
+               rows: list[int] | None = None, top: int = 20, bins: int = 30,
+               kinds: dict[str, str] | None = None, return_rows: bool = False) -> FacetCounts:
+        """Cross-filtered counts of metadata columns, computed in DuckDB over the stored table:
+        each column's chart counts the rows passing every *other* filter and ``rows``.
+
+        Parameters
+        ----------
+        dataset_id : str
+        columns : list of str
+            The charted columns.
+        filters : list of dict, optional
+            Category or range filters (:mod:`backend.search`), ANDed.
+        rows : list of int, optional
+            Row ids selected on the map; narrows every chart.
+        top : int, default=20
+            Category charts list this many values; the rest are summed as ``"(other)"``.
+        bins : int, default=30
+            Bins of a numeric chart (over the column's full range).
+        kinds : dict of str to {"category", "numeric"}, optional
+            How to chart a column (default: numeric columns as histograms).
+        return_rows : bool, default=False
+            Also return the ids of the rows passing every filter and ``rows``.
+
+        Returns
+        -------
+        FacetCounts
+            See :func:`backend.clusters.facet_counts`.
+
+        Raises
+        ------
+        InvalidParameterError
+            An unknown column, a malformed filter, a row id out of range.
+        """
+
+    @route("POST", "/datasets/{dataset_id}/selection", tag="clusters")
+    def selection_bytes(self, dataset_id: str, filters: list[dict[str, Any]] | None = None,
+                        rows: list[int] | None = None, fmt: str = "csv") -> bytes:
+        """The metadata of the rows passing ``filters`` and ``rows``, as a file (download).
+
+        Parameters
+        ----------
+        dataset_id : str
+        filters : list of dict, optional
+        rows : list of int, optional
+            Default: every row.
+        fmt : {"csv", "parquet"}, default="csv"
+
+        Returns
+        -------
+        bytes
+        """
+
+    @route("GET", "/artifacts/{artifact_id}/cluster-names", tag="clusters")
+    def cluster_names(self, artifact_id: str, level: int) -> pd.DataFrame:
+        """The clusters of one level of a ``cluster`` artifact, with their names.
+
+        Parameters
+        ----------
+        artifact_id : str
+        level : int
+            In ``[0, n_levels)`` (coarse to fine).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``cluster`` (int32, -1 = Unclustered, last), ``name`` (edited, else computed),
+            ``computed_name``, ``edited`` (bool), ``n_rows`` (int64), ``share`` (float64).
+        """
+
+    @route("POST", "/artifacts/{artifact_id}/cluster-names", tag="clusters")
+    def rename_clusters(self, artifact_id: str, level: int, names: dict[int, str]) -> pd.DataFrame:
+        """Store edited cluster names of one level (``""`` restores the computed name);
+        the clustering artifact itself is unchanged.
+
+        Parameters
+        ----------
+        artifact_id : str
+        level : int
+        names : dict of int to str
+            Cluster id to its new name (at most 200 characters).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The level's clusters after the change (as :meth:`cluster_names`).
+
+        Raises
+        ------
+        InvalidParameterError
+            A cluster not in the level, or a name too long.
+        """
+
+    @route("GET", "/artifacts/{artifact_id}/cluster-labels", tag="clusters")
+    def cluster_labels(self, artifact_id: str, level: int) -> np.ndarray:
+        """Each row's cluster at one level, in row order.
+
+        Parameters
+        ----------
+        artifact_id : str
+        level : int
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_rows,), int32
+            -1 = Unclustered.
+        """
+
+    @route("GET", "/artifacts/{artifact_id}/assignments", tag="clusters")
+    def assignments_bytes(self, artifact_id: str, level: int, fmt: str = "parquet") -> bytes:
+        """Every row's cluster and name at one level, as a file (``_row``, ``cluster``,
+        ``cluster_name``).
+
+        Parameters
+        ----------
+        artifact_id : str
+        level : int
+        fmt : {"parquet", "csv"}, default="parquet"
+
+        Returns
+        -------
+        bytes
+        """
+
+    @route("GET", "/artifacts/{artifact_id}/density", tag="clusters")
+    def density(self, artifact_id: str, grid_size: int = 256,
+                bandwidth: float | None = None) -> DensityGrid:
+        """Kernel density of a projection's points on a grid, with contour levels.
+
+        Parameters
+        ----------
+        artifact_id : str
+            A projection.
+        grid_size : int, default=256
+        bandwidth : float, optional
+            Kernel width as a fraction of the map's extent; default Scott's rule.
+
+        Returns
+        -------
+        DensityGrid
+            See :func:`backend.clusters.density_grid`.
+        """
+
+    @route("GET", "/artifacts/{artifact_id}/map-html", tag="clusters")
+    def map_html(self, artifact_id: str, clustering: str | None = None,
+                 level: int | None = None) -> str:
+        """A self-contained offline HTML file of a projection, coloured and named by a
+        clustering level (no network access needed to open it).
+
+        Parameters
+        ----------
+        artifact_id : str
+            A projection.
+        clustering : str, optional
+            A ``cluster`` artifact of the same dataset.
+        level : int, optional
+            Default: the clustering's default level.
+
+        Returns
+        -------
+        str
+            The HTML document.
+        """
+
+    @route("POST", "/views/open", tag="clusters")
+    def open_view(self, query: dict[str, str], default_dataset: str | None = None) -> OpenedView:
+        """The Map view a shared link describes, checked against this workspace.
+
+        Parameters
+        ----------
+        query : dict of str to str
+            The link's query parameters (:data:`backend.clusters.share.QUERY_KEYS`).
+        default_dataset : str, optional
+            The dataset shown when the link's one no longer exists.
+
+        Returns
+        -------
+        OpenedView
+            The view to show and a message for each part that was dropped (a dataset, map or
+            clustering that no longer exists; malformed filters or selection).
+        """
+
+    @client_side
+    def view_query(self, **fields: Any) -> dict[str, str]:
+        """The query parameters of a Map view, for the page URL (a shareable link).
+
+        Parameters
+        ----------
+        **fields
+            Fields of :class:`backend.clusters.ViewState`: ``dataset``, ``projection``,
+            ``color``, ``filters``, ``selection``, ``clustering``, ``level``.
+
+        Returns
+        -------
+        dict of str to str
+        """
+        from backend.clusters import view_to_query
+
+        return view_to_query(ViewState(**fields))
+
     # -- jobs ------------------------------------------------------------------------
     @route("POST", "/jobs", tag="jobs")
     def submit(self, spec: JobSpec) -> str:
@@ -838,6 +1043,8 @@ def dumps(value: Any) -> bytes:
 
 def encode(value: Any, tp: Any) -> tuple[bytes, str]:
     """``value`` (of the declared type ``tp``) as bytes and their media type."""
+    if tp is bytes:
+        return bytes(value), OCTET
     if tp is pd.DataFrame:
         buf = io.BytesIO()
         value.to_parquet(buf)
@@ -851,6 +1058,8 @@ def encode(value: Any, tp: Any) -> tuple[bytes, str]:
 
 def decode(content: bytes, tp: Any) -> Any:
     """The value :func:`encode` encoded as ``content``."""
+    if tp is bytes:
+        return content
     if tp is pd.DataFrame:
         return pd.read_parquet(io.BytesIO(content))
     if tp is np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from backend.api import Added, Backend, implements
+from backend.clusters import DensityGrid, FacetCounts, OpenedView
 from backend.datasets import ingest
 from backend.datasets.bundled import BUNDLED
 from backend.datasets.upload import UploadLimits
@@ -214,6 +215,67 @@ class LocalBackend(Backend):
     def close(self) -> None:
         self.runner.shutdown()
 
+    # -- clusters, linked charts, exports, links (quick: no job) ----------------------
+    def facets(self, dataset_id: str, columns: list[str], filters: list[dict[str, Any]] | None = None,
+               rows: list[int] | None = None, top: int = 20, bins: int = 30,
+               kinds: dict[str, str] | None = None, return_rows: bool = False) -> FacetCounts:
+        from backend.clusters.stored import dataset_facets
+
+        return dataset_facets(self.store, dataset_id, columns, filters=filters or [], rows=rows,
+                              top=top, bins=bins, kinds=kinds, return_rows=return_rows)
+
+    def selection_bytes(self, dataset_id: str, filters: list[dict[str, Any]] | None = None,
+                        rows: list[int] | None = None, fmt: str = "csv") -> bytes:
+        from backend.clusters.stored import selection_bytes
+
+        return selection_bytes(self.store, dataset_id, filters=filters or [], rows=rows, fmt=fmt)
+
+    def cluster_names(self, artifact_id: str, level: int) -> pd.DataFrame:
+        from backend.clusters.stored import cluster_names
+
+        return cluster_names(self.store, artifact_id, level)
+
+    def rename_clusters(self, artifact_id: str, level: int, names: dict[int, str]) -> pd.DataFrame:
+        from backend.clusters.stored import rename_clusters
+
+        return rename_clusters(self.store, artifact_id, level, names)
+
+    def cluster_labels(self, artifact_id: str, level: int) -> np.ndarray:
+        from backend.clusters.stored import cluster_labels
+
+        return cluster_labels(self.store, artifact_id, level)
+
+    def assignments_bytes(self, artifact_id: str, level: int, fmt: str = "parquet") -> bytes:
+        from backend.clusters.stored import assignments_bytes
+
+        return assignments_bytes(self.store, artifact_id, level, fmt)
+
+    def density(self, artifact_id: str, grid_size: int = 256,
+                bandwidth: float | None = None) -> DensityGrid:
+        from backend.clusters.stored import projection_density
+
+        return projection_density(self.store, artifact_id, grid_size=grid_size,
+                                  bandwidth="scott" if bandwidth is None else bandwidth)
+
+    def map_html(self, artifact_id: str, clustering: str | None = None,
+                 level: int | None = None) -> str:
+        from backend.clusters.stored import map_html
+
+        return map_html(self.store, artifact_id, clustering=clustering, level=level)
+
+    def open_view(self, query: dict[str, str], default_dataset: str | None = None) -> OpenedView:
+        from backend.clusters import ViewState, resolve_view, view_from_query
+        from backend.store import valid_id
+
+        state, messages = view_from_query(query)
+
+        def artifact_dataset(aid: str) -> str | None:
+            art = self.store.artifact_or_none(aid) if valid_id(aid) else None
+            return art.dataset_id if art is not None else None
+
+        state, more = resolve_view(state, [d.id for d in self.store.datasets()], artifact_dataset,
+                                   ViewState(dataset=default_dataset))
+        return OpenedView(state, messages + more)
 
 def artifact_file(store: Store, artifact_id: str, name: str, suffix: str) -> Path:
     """The path of an artifact's file ``name``, which must be listed and end in ``suffix``.

@@ -46,8 +46,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.api import (API_VERSION, ID_PARAMS, MAX_ROWS_PER_CALL, NPY, PARQUET, Declaration,
-                         check_id, declarations, encode)
+from backend.api import (API_VERSION, ID_PARAMS, MAX_ROWS_PER_CALL, NPY, OCTET, PARQUET,
+                         Declaration, check_id, declarations, encode)
 from backend.client import LocalBackend, artifact_file
 from backend.datasets.upload import UploadLimits, upload_size_message
 from backend.errors import InvalidParameterError, LatentLensError, NotFoundError
@@ -60,6 +60,9 @@ DEFAULT_PORT = 8600
 MAX_JSON_BODY = 4 * 2**20
 FORM_OVERHEAD = 2**20
 SERVED = {".parquet": PARQUET, ".npy": NPY, ".json": "application/json"}
+#: Answers that are not JSON: their media type and description.
+BINARY = {pd.DataFrame: (PARQUET, "Parquet"), np.ndarray: (NPY, ".npy (no pickles)"),
+          bytes: (OCTET, "the file's bytes")}
 _DESCRIPTION = (__doc__ or "").split("\n\n", 1)[-1]
 
 
@@ -312,7 +315,7 @@ def _model(decl: Declaration, names: list[str]) -> type[BaseModel]:
 
 def _response_model(tp: Any) -> Any:
     """The schema of an answer of type ``tp`` (None: not JSON, or not expressible)."""
-    if tp in (pd.DataFrame, np.ndarray, type(None), Any):
+    if tp in (pd.DataFrame, np.ndarray, bytes, type(None), Any):
         return None
     if isinstance(tp, type) and issubclass(tp, tuple) and hasattr(tp, "_fields"):
         hints = typing.get_type_hints(tp)
@@ -379,17 +382,16 @@ def _add_route(api: APIRouter, backend: LocalBackend, decl: Declaration,
     endpoint.__name__ = decl.name
     doc = inspect.cleandoc(decl.fn.__doc__ or "")
     responses: dict[int | str, Any] = {}
-    if decl.returns in (pd.DataFrame, np.ndarray):
-        media = PARQUET if decl.returns is pd.DataFrame else NPY
-        responses[200] = {"content": {media: {}}, "description": "Parquet" if media == PARQUET
-                          else ".npy (no pickles)"}
+    if decl.returns in BINARY:
+        media, what = BINARY[decl.returns]
+        responses[200] = {"content": {media: {}}, "description": what}
     if route.method == "POST":  # a body over the route's limit
         responses[413] = {"model": ErrorBody}
     api.add_api_route(
         route.path, endpoint, methods=[route.method], tags=[route.tag], name=decl.name,
         operation_id=decl.name, summary=doc.split("\n\n", 1)[0].replace("\n", " "),
         description=doc, response_model=_response_model(decl.returns),
-        response_class=Response if decl.returns in (pd.DataFrame, np.ndarray) else JSONResponse,
+        response_class=Response if decl.returns in BINARY else JSONResponse,
         responses=responses, **({"max_body_size": max_body} if max_body else {}))
 
 

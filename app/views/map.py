@@ -6,11 +6,14 @@ import numpy as np
 import streamlit as st
 
 from app import map_points
+from app.clusters_panel import (cluster_column, clusters_tab, current_clustering, downloads,
+                                filters_area, restore_view, selection_geometry, write_view)
 from app.common import client, current_dataset, load_artifact_table, load_table, submit_once
 from app.panels import faithfulness_panel, representation_panel, search_panel
 from app.quick_map import map_to_show
 from backend.errors import LatentLensError
 from backend.kinds import JobSpec, default_map_spec, kind_title, params_of
+from components.clusters import add_cluster_names, add_density, cluster_centres
 from components.form import param_form
 from components.images import image_grid
 from components.jobs import job_done
@@ -35,6 +38,7 @@ c = client()
 info = current_dataset()
 st.title("Map")
 st.caption(f"**{info.name}** · {info.n_rows:,} rows × {info.n_dims} dimensions · {info.source}")
+view = restore_view(c, info)
 
 
 def projection_form() -> tuple[str, dict] | None:
@@ -56,24 +60,34 @@ def projection_form() -> tuple[str, dict] | None:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _figure(art_id: str, dataset_id: str, color, hover: tuple, budget: int, highlight,
-            faith_id: str | None = None):
+            faith_id: str | None = None, clustering: tuple | None = None, density: bool = False):
     """The map figure, cached per display choice: reruns (selections) don't rebuild it."""
     data = load_artifact_table(c, art_id, "projection.parquet").merge(
         load_table(c, dataset_id), on="_row", how="left")
+    if clustering is not None:
+        data["cluster"] = cluster_column(c, clustering, len(data)).to_numpy()
     if faith_id is not None:
         pp = load_artifact_table(c, faith_id, "per_point.parquet")
         pp = pp[["_row", *[k for k in PER_POINT if k in pp.columns]]].rename(columns=PER_POINT)
         data = data.merge(pp, on="_row", how="left")
     drawn_rows = draw_sample(len(data), budget)
-    return scatter_figure(data.iloc[drawn_rows], color=color, hover=list(hover),
-                          highlight=None if highlight is None else np.asarray(highlight),
-                          all_values=data[color] if color in data.columns else None)
+    fig, note = scatter_figure(data.iloc[drawn_rows], color=color, hover=list(hover),
+                               highlight=None if highlight is None else np.asarray(highlight),
+                               all_values=data[color] if color in data.columns else None)
+    if density and "z" not in data.columns:
+        add_density(fig, c.density(art_id))
+    if clustering is not None and "z" not in data.columns:
+        add_cluster_names(fig, cluster_centres(data["x"], data["y"], c.cluster_labels(*clustering)),
+                          c.cluster_names(*clustering))
+    return fig, note
 
 
 jobs = st.session_state.setdefault("map_jobs", {})
 last_done = st.session_state.setdefault("map_done", {})
 spec = projection_form()
-if spec is None and info.id not in jobs:
+if view.get("projection") and info.id not in last_done:
+    last_done[info.id] = view["projection"]  # the link's map
+if spec is None and info.id not in jobs and info.id not in last_done:
     spec = default_map_spec(info.n_rows)
 if spec is not None:
     try:
@@ -101,24 +115,36 @@ faith = c.status(faith_job) if faith_job else None
 faith_id = faith.artifact_id if faith is not None and faith.state == "done" else None
 proj = map_points.projection(c, art_id)
 table = map_points.dataset_table(c, info.id)
-webgl = RENDERER != "plotly" and "z" not in proj.columns
+webgl_possible = RENDERER != "plotly" and "z" not in proj.columns
 meta_cols = [col for col in table.columns if col != "_row"]
 label_col = info.extra.get("label_column")
 
+clustering = current_clustering(c, info, view)
 with st.sidebar.expander("Display", expanded=True):
-    options = ["(none)", *meta_cols, *(PER_POINT.values() if faith_id else [])]
+    options = ["(none)", *meta_cols, *(["cluster"] if clustering else []),
+               *(PER_POINT.values() if faith_id else [])]
+    first = view.get("color") if view.get("color") in options else label_col
     color = st.selectbox("Colour by", options,
-                         index=options.index(label_col) if label_col in options else 0,
+                         index=options.index(first) if first in options else 0,
                          key=f"color-{info.id}")
+    show_density = st.checkbox(
+        "Density contours", key=f"density-{info.id}",
+        help="Lines around the densest 25, 50 and 75 % of the points.")
     hover = st.multiselect("Hover shows", meta_cols, default=meta_cols[:3], key=f"hover-{info.id}")
-    top = 10_000_000 if webgl else PLOTLY_BUDGET
+    top = 10_000_000 if webgl_possible else PLOTLY_BUDGET
     budget = int(st.number_input(
         "Draw budget (points)", 1_000, top, min(DRAW_BUDGET, top), 10_000,
-        key="draw_budget" if webgl else "draw_budget_plotly",
+        key="draw_budget" if webgl_possible else "draw_budget_plotly",
         help="Points drawn in the browser; selections always cover every row."
-             + ("" if webgl else " This map is drawn with plotly (3-D, or "
+             + ("" if webgl_possible else " This map is drawn with plotly (3-D, or "
                 "LATENT_LENS_MAP_RENDERER=plotly): at most 100,000 points.")))
 
+# cluster colours with names and density contours are layers of the plotly map for now
+webgl = webgl_possible and color != "cluster" and not show_density
+if webgl_possible and not webgl:
+    budget = min(budget, PLOTLY_BUDGET)
+    st.caption("Cluster colours with names and density contours are drawn on the plotly map "
+               f"(at most {PLOTLY_BUDGET:,} points) until the WebGL map draws them as layers.")
 if webgl:
     enc = map_points.coords(c, art_id, budget)
     n_drawn, n_nonfinite = enc.n_drawn, enc.n_nonfinite
@@ -163,6 +189,7 @@ if st.session_state.get("nb_highlight") and nb_row is not None and 0 <= nb_row <
 if search_rows is not None and len(search_rows):
     highlight = search_rows
 three_d = "z" in proj.columns
+geometry = None
 if webgl:
     score_col = next((k for k, v in PER_POINT.items() if v == color), None)
     col_enc = map_points.colors(c, art_id, info.id, None if color == "(none)" else color, budget,
@@ -176,6 +203,7 @@ if webgl:
         map_area.caption(f"Hidden in the legend: {', '.join(event.hidden)}. Their points are "
                          "neither drawn nor selected.")
     selected = map_points.selected_rows(proj, event.selection, col_enc, event.hidden)
+    geometry = event.selection or None
     if event.clicked_row is not None:
         st.session_state["map_clicked"] = (art_id, event.clicked_row)
     last = st.session_state.get("map_clicked")
@@ -185,21 +213,30 @@ if webgl:
             map_area.caption(f"Clicked row **{last[1]}**: " + " · ".join(
                 f"{h}: {str(one.iloc[0][h])[:80]}" for h in hover))
 else:
+    map_state = st.session_state.get(f"map-{art_id}") or {}
+    geometry = selection_geometry(map_state.get("selection")) or view.get("selection")
+    selected = rows_in_selection(proj, geometry) if geometry and not three_d else None
+with st.expander("Filters", expanded=True):
+    passing = filters_area(c, info, table.drop(columns="_row").dtypes.to_dict(), view, selected)
+if passing is not None:
+    highlight = passing
+    selected = passing
+if not webgl:
     fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple(hover),
                         budget, None if highlight is None else tuple(int(h) for h in highlight),
-                        faith_id if color in PER_POINT.values() else None)
+                        faith_id if color in PER_POINT.values() else None,
+                        clustering if clustering and not three_d else None, bool(show_density))
     if note:
         map_area.caption(note)
-    event = map_area.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
-                                 selection_mode=("points", "box", "lasso"))
-    selected = rows_in_selection(proj, event.selection) if not three_d and event and event.selection \
-        else None
+    map_area.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",
+                          selection_mode=("points", "box", "lasso"))
 faithfulness_panel(c, faith, faith_job)
+
 if three_d:
     st.caption("3-D maps rotate and zoom; box and lasso selection work on 2-D maps.")
 
-tab_sel, tab_nb, tab_rep, tab_params = st.tabs(
-    ["Selection", "Nearest neighbours", "Representation", "Parameters"])
+tab_sel, tab_clu, tab_nb, tab_rep, tab_params = st.tabs(
+    ["Selection", "Clusters", "Nearest neighbours", "Representation", "Parameters"])
 shape = info.extra.get("image_shape")
 with tab_sel:
     if three_d:
@@ -236,6 +273,13 @@ with tab_sel:
             image_grid(c.rows(info.id, show), show, tuple(shape), captions=captions)
             if len(selected) > 48:
                 st.caption(f"First 48 of {len(selected):,} images shown.")
+with tab_clu:
+    clustering = clusters_tab(c, info, art_id, view)
+downloads(c, info, art_id, selected, clustering)
+write_view(c, info, projection=art_id, color=None if color == "(none)" else color,
+           filters=view.get("filters") or None, selection=geometry,
+           clustering=clustering[0] if clustering else None,
+           level=clustering[1] if clustering else None)
 with tab_nb:
     first = int(selected[0]) if selected is not None and len(selected) else None
     if ("nb_row" not in st.session_state or st.session_state.get("nb_dataset") != info.id

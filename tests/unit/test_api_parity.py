@@ -56,6 +56,8 @@ def ws(both):
     text = local.add_text_upload(TEXTS.to_csv(index=False).encode(), "t.csv",
                                  text_column="message").dataset.id
     jobs = {"pca": JobSpec("pca", digits, {"n_components": 2}),
+            "cluster": JobSpec("cluster", digits, {"method": "kmeans", "n_clusters": 4,
+                                                   "space": "vectors"}),
             "knn": JobSpec("knn", up, {"n_neighbors": 3}),
             "embed": JobSpec("text_embed", text, {})}
     ids = {k: local.submit(s) for k, s in jobs.items()}
@@ -112,6 +114,19 @@ CALLS = {
     "artifact_array": lambda b, s, x: b.artifact_array(s["knn"], "indices.npy"),
     "result": lambda b, s, x: b.result(s["pca"]),
     "close": lambda b, s, x: _close_fresh(b, x["svc"], x["tmp"]),
+    "facets": lambda b, s, x: b.facets(s["digits"], ["digit"], [{"kind": "category",
+                                       "column": "digit", "values": ["3"]}], [1, 3, 5], top=5,
+                                       return_rows=True),
+    "selection_bytes": lambda b, s, x: b.selection_bytes(s["digits"], rows=[3, 1], fmt="parquet"),
+    "cluster_names": lambda b, s, x: b.cluster_names(s["cluster"], 1),
+    "rename_clusters": lambda b, s, x: b.rename_clusters(s["cluster"], 0, {1: "ones"}),
+    "cluster_labels": lambda b, s, x: b.cluster_labels(s["cluster"], 1),
+    "assignments_bytes": lambda b, s, x: b.assignments_bytes(s["cluster"], 0, "csv"),
+    "density": lambda b, s, x: b.density(s["pca"], 32),
+    "map_html": lambda b, s, x: b.map_html(s["pca"], s["cluster"]),
+    "open_view": lambda b, s, x: b.open_view({"dataset": s["digits"], "proj": s["pca"],
+                                              "clu": "0123456789abcdef", "level": "x"}),
+    "view_query": lambda b, s, x: b.view_query(dataset=s["digits"], level=2),
 }
 # the same error, class and message, on both
 FAULTS = {
@@ -130,6 +145,8 @@ FAULTS = {
     "zero_row_cosine": lambda b, s: b.neighbors(
         b.add_upload(b"a,b\n0,0\n1,2\n3,1\n2,2\n", "z.csv", n_neighbors=2).dataset.id, 0,
         2, "cosine"),
+    "bad_facet_column": lambda b, s: b.facets(s["digits"], ["nope"]),
+    "bad_cluster_level": lambda b, s: b.cluster_names(s["cluster"], 99),
 }
 
 
@@ -143,6 +160,8 @@ def _same(a, b) -> None:
         timing = {"seconds", "embed_seconds", "index_seconds"}
         assert ({k: v for k, v in a.to_dict().items() if k not in timing}
                 == {k: v for k, v in b.to_dict().items() if k not in timing})
+    elif hasattr(a, "to_dict") and not isinstance(a, tuple):  # FacetCounts, DensityGrid
+        assert type(a) is type(b) and a.to_dict() == b.to_dict()
     elif isinstance(a, tuple):
         assert type(a) is type(b) and len(a) == len(b)
         for x, y in zip(a, b):
@@ -200,6 +219,10 @@ def test_every_method_answers_alike_on_both(both, ws, name, tmp_path):
         assert value.to_dict() == local.artifact(ws["pca"]).meta["result"]
     if name == "search":
         assert set(value.hits["_row"]) <= {0, 1, 2, 3} and len(value.hits) == 3
+    if name == "facets":
+        assert value.n_selected == len(value.rows) and value.facets["digit"].n_counted == 3
+    if name == "open_view":
+        assert value.view.projection == ws["pca"] and len(value.messages) == 2
 
 
 @pytest.mark.parametrize("name", list(FAULTS))

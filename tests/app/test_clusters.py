@@ -1,0 +1,40 @@
+"""The Map page's clusters, linked charts and shareable URL, with AppTest."""
+
+from tests.app.conftest import captions, run_until
+
+
+def _map_drawn(at):
+    return "points drawn" in captions(at) or at.exception or at.error
+
+
+def _markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_clusters_tab_names_and_url(app):
+    at = run_until(app, _map_drawn)
+    assert not at.exception
+    ds = at.session_state["dataset_id"]
+    # the digit chart of the Filters area counts every row
+    assert "Charts of" in [m.label for m in at.multiselect]
+    next(b for b in at.button if b.label == "Compute clusters").click()
+    at = run_until(at, lambda a: "Unclustered:" in _markdown(a) or a.exception or a.error)
+    assert not at.exception and not at.error
+    text = _markdown(at)
+    assert "clusters** (hdbscan on the map coordinates)" in text
+    assert "names: most frequent values of 'digit'" in text
+    # the view is in the URL: dataset, map, clustering and its level
+    assert len(at.query_params["clu"]) == 16 and at.query_params["level"].isdigit()
+    assert at.query_params["dataset"] == ds and len(at.query_params["proj"]) == 16
+    assert "cluster" in at.selectbox(key=f"color-{ds}").options
+
+
+def test_stale_link_shows_a_message(app):
+    at = app
+    at.query_params["clu"] = "0123456789abcdef"
+    at.query_params["filters"] = "[{broken"
+    at = run_until(at, _map_drawn)
+    assert not at.exception
+    warnings = "\n".join(w.value for w in at.warning)
+    assert "filters could not be read" in warnings
+    assert "clustering 0123456789abcdef no longer exists for this dataset" in warnings
