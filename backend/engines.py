@@ -240,10 +240,10 @@ class RayEngine(Engine):
         self.max_retries = int(max_retries)
         self._owned = False
         self._remotes: dict[Callable, Any] = {}
-        if ray.is_initialized():
-            return
         if self.address != "local":
             _check_reachable(self.address)
+        if ray.is_initialized():
+            return
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "configure_logging": False}
         if self.address == "local":
@@ -351,7 +351,7 @@ class RayEngine(Engine):
         ds = ds.map_batches(
             _Carrying, fn_constructor_kwargs={"actor": actor, "kwargs": constructor_kwargs or {}},
             batch_size=batch_size,
-            batch_format="numpy", concurrency=actors, num_cpus=1 if not num_gpus else 0,
+            batch_format="numpy", concurrency=(1, actors),  # scales up while batches queue num_cpus=1 if not num_gpus else 0,
             num_gpus=num_gpus)
         # The driver reads the results in a helper thread, so that a cancel is seen within
         # a poll even while a batch (or an actor's model load) is under way.

@@ -399,6 +399,7 @@ class JobRunner:
     """
 
     def __init__(self, store: Store, max_workers: int = 2, *, engine: Engine | None = None):
+        self._own_engine = engine is None  # an engine handed in is closed by its owner
         self.engine = engine if engine is not None else engine_from_env()
         self.store = store
         self.owner = store.claim_owner()
@@ -495,7 +496,8 @@ class JobRunner:
                 self.store.upsert_job(job_id, state="interrupted",
                                       message="interrupted: the backend stopped; submit it again")
         self.store.release_owner(self.owner)
-        self.engine.close()
+        if self._own_engine:
+            self.engine.close()
 
     # -- running -------------------------------------------------------------------
     def _mark_done_from_store(self, job_id: str, spec: JobSpec, params: dict[str, Any]) -> None:
