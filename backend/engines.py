@@ -294,9 +294,12 @@ class RayEngine(Engine):
         results: list[Any] = [None] * len(tasks)
         in_flight: dict[Any, int] = {}
         submitted = finished = 0
+        cancelled = False
         try:
             while finished < len(tasks):
-                _check_stop(stop)
+                if stop is not None and stop.is_set():
+                    cancelled = True
+                    _check_stop(stop)
                 while submitted < len(tasks) and len(in_flight) < limit:
                     task = tasks[submitted]
                     ref = remote.options(
@@ -313,9 +316,15 @@ class RayEngine(Engine):
                     if progress is not None:
                         progress(finished / len(tasks),
                                  f"{tasks[index].label} done ({finished} of {len(tasks)})")
+        except JobCancelled:
+            cancelled = True
+            raise
         finally:
-            for ref in in_flight:  # cancelled, failed or stopped: nothing keeps running
-                ray.cancel(ref, force=True)
+            # nothing keeps running: a cancelled job's tasks are killed at once (force: a
+            # task inside a library call would not see an interrupt); after a failure the
+            # others are interrupted, which keeps their workers for the next job
+            for ref in in_flight:
+                ray.cancel(ref, force=cancelled)
         return results
 
     def _get(self, ref, label: str):

@@ -20,7 +20,8 @@ Run from the repository root:
    each Ray worker's ``ru_maxrss``), next to the shard size and the process's
    resident size after its imports.
 
-Every configuration runs in a fresh subprocess, so a peak belongs to one configuration.
+Every configuration runs in a fresh subprocess, so a peak belongs to one configuration
+(the driver's peak is its VmHWM, reset when the subprocess starts).
 Timings on a shared machine are noisy: the load average is printed beside them, and the
 two engines run back to back in the same run (ratios, not absolute numbers, matter).
 """
@@ -42,7 +43,21 @@ sys.path.insert(0, str(ROOT))
 
 
 def _rss_mb() -> float:
+    """This process's peak resident size in MiB since :func:`_reset_peak` (Linux VmHWM;
+    ``ru_maxrss`` would include the parent's peak, which survives fork and exec)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak() -> None:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def _load() -> str:
@@ -108,10 +123,12 @@ def child_weights(engine_name: str, folder: str, cpus: int, max_evals: int, out:
 
 
 def _worker_base() -> float:
+    import resource
+
     import backend.diagnostics.weights  # noqa: F401
     import torch  # noqa: F401
 
-    return _rss_mb()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # as the tasks report
 
 
 # ------------------------------------------------------------------------------ parent
@@ -165,6 +182,7 @@ def _shape(text: str) -> tuple[int, int]:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _reset_peak()
         what, *rest = sys.argv[2:]
         if what == "text":
             child_text(rest[0], int(rest[1]), int(rest[2]), int(rest[3]), rest[4])

@@ -89,6 +89,15 @@ def test_an_unreachable_cluster_fails_at_start(tmp_path, monkeypatch, address, m
         JobRunner(Store(tmp_path / "home"))  # never silently in process
 
 
+def test_the_service_refuses_to_start_without_its_cluster(tmp_path, monkeypatch):
+    from backend.service import main
+
+    monkeypatch.setenv("LATENT_LENS_RAY_ADDRESS", "127.0.0.1:1")
+    with pytest.raises(SystemExit, match=r"latent-lens service: the Ray cluster at "
+                                         r"'127.0.0.1:1' .* cannot be reached"):
+        main(["--home", str(tmp_path / "home")])
+
+
 def test_in_process_engine_names_a_failed_task_and_stops():
     engine = InProcessEngine()
     tasks = [Task(f"block {i}", (i, 2)) for i in range(4)]
