@@ -252,7 +252,8 @@ class WeightAnalysis:
     device : str
         Where the eigenvalues were computed.
     timings : dict of str to float
-        Seconds per stage.
+        Seconds per stage; with a distributed engine also ``worker_peak_rss_mb``, the
+        largest peak resident size (MiB) of the worker processes that ran the tasks.
     """
 
     layers: Any
