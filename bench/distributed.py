@@ -20,6 +20,21 @@ Run from the repository root:
    each Ray worker's ``ru_maxrss``), next to the shard size and the process's
    resident size after its imports.
 
+Measured on the shared 2-core development machine (load average 9-17, 2 Ray CPUs;
+2 December 2026):
+
+* text, 10,000 texts (not 50,000: at ~17 texts/s in process that alone would take 50
+  minutes on this loaded machine), batch 64: in process 580.8 s, Ray 226.6 s (0.39x; the
+  in-process embedder runs torch with its default thread count, which spin-waits against
+  the load, while each Ray actor runs one thread), embeddings identical (max |diff| 0);
+  2,000 texts: 91.7 s vs 43.3 s. Driver peak 1,016 MiB in process, 485 MiB with Ray.
+* weights, 4 shards of 480 MiB (k_proj, v_proj 1024 x 8192 analysed, down_proj
+  8192 x 28672 skipped by ``max_evals``): in process 19.3 s, Ray 12.8 s (0.66x; Ray's
+  start-up of ~10-15 s is outside the clock in both), alphas identical. Peak: in-process
+  driver 796 MiB (317 after imports: the skipped 470 MiB down_proj is still read once);
+  Ray driver 391 MiB (382), each worker 616 MiB (367 after importing torch): about one
+  1024 x 8192 matrix's working set per worker, far below two shards (960 MiB).
+
 Every configuration runs in a fresh subprocess, so a peak belongs to one configuration
 (the driver's peak is its VmHWM, reset when the subprocess starts).
 Timings on a shared machine are noisy: the load average is printed beside them, and the

@@ -270,3 +270,26 @@ def test_cancel_stops_the_tasks_on_the_cluster(cluster, tmp_path):
     finally:
         b.runner.shutdown()
         unregister(ray_support.SLEEPY.name)
+
+
+@pytest.mark.slow
+def test_cancel_stops_a_ray_data_embedding(cluster):
+    import threading
+
+    from backend.embed.text import TextEmbedder
+
+    stop = threading.Event()
+    seen = []
+
+    def progress(fraction, message):
+        seen.append(fraction)
+        stop.set()  # cancel once the first batch is back
+
+    texts = [f"sentence {i} about cats and dogs" for i in range(400)]
+    t0 = time.monotonic()
+    with pytest.raises(JobCancelled):
+        TextEmbedder(batch_size=8).encode_with_report(texts, progress=progress, engine=cluster,
+                                                      stop=stop)
+    assert seen and seen[0] < 0.5
+    _wait_for(lambda: ray.available_resources().get("CPU", 0) == 2.0, 30, "free CPUs")
+    assert time.monotonic() - t0 < 120
