@@ -22,6 +22,7 @@ from backend.clusters import DensityGrid, FacetCounts, OpenedView
 from backend.datasets import ingest
 from backend.datasets.bundled import BUNDLED
 from backend.datasets.upload import UploadLimits
+from backend.engines import Engine
 from backend.errors import InvalidInputError, InvalidParameterError, NotFoundError
 from backend.jobs import JobRunner, JobSpec, JobStatus
 from backend.store import ArtifactInfo, DatasetInfo, Store
@@ -43,13 +44,16 @@ class LocalBackend(Backend):
     limits : UploadLimits, optional
         Size and row limits of uploads (default ``$LATENT_LENS_MAX_UPLOAD_MB``,
         ``$LATENT_LENS_MAX_ROWS``); a setting of the backend, not of a call.
+    engine : Engine, optional
+        Where jobs' scale-out work runs (default ``$LATENT_LENS_RAY_ADDRESS``: see
+        :mod:`backend.engines`).
     """
 
     def __init__(self, root: str | os.PathLike | None = None, max_workers: int | None = None,
-                 *, limits: UploadLimits | None = None):
+                 *, limits: UploadLimits | None = None, engine: Engine | None = None):
         self.store = Store(root)
         workers = max_workers or int(os.environ.get("LATENT_LENS_WORKERS", "2"))
-        self.runner = JobRunner(self.store, max_workers=workers)
+        self.runner = JobRunner(self.store, max_workers=workers, engine=engine)
         self.limits = limits or UploadLimits()
 
     # -- datasets ------------------------------------------------------------------

@@ -30,6 +30,7 @@ import pandas as pd
 
 from backend.dataset_kinds import check_dataset_kind
 from backend.device import resolve_device
+from backend.engines import Engine, engine_from_env
 from backend.errors import (
     InvalidParameterError,
     JobCancelled,
@@ -258,6 +259,25 @@ class JobContext:
         resolution = resolve_device(params.get("device"))
         self.device = resolution.device
         self.device_reason = resolution.reason
+        self.engine: Engine = runner.engine
+
+    # -- scale-out work (on the runner's engine: this process or a Ray cluster) ---------
+    def map(self, fn: Callable, tasks, *, span: tuple[float, float] = (0.0, 1.0),
+            **options: Any) -> list:
+        """``[fn(*t.args) for t in tasks]`` on the engine (see :meth:`Engine.map`), filling
+        ``span`` of this job's progress bar; cancelling the job cancels the tasks."""
+        lo, hi = span
+        return self.engine.map(fn, tasks, stop=self._cancel,
+                               progress=lambda f, m: self.progress(lo + (hi - lo) * f, m),
+                               **options)
+
+    def map_batches(self, actor: type, columns: dict, *, batch_size: int,
+                    span: tuple[float, float] = (0.0, 1.0), **options: Any) -> dict:
+        """Rows through a batch actor on the engine (see :meth:`Engine.map_batches`)."""
+        lo, hi = span
+        return self.engine.map_batches(
+            actor, columns, batch_size=batch_size, stop=self._cancel,
+            progress=lambda f, m: self.progress(lo + (hi - lo) * f, m), **options)
 
     # -- progress ------------------------------------------------------------------
     def progress(self, fraction: float, message: str = "") -> None:
@@ -361,6 +381,12 @@ class JobRunner:
     max_workers : int, default=2
         Concurrent heavy jobs. Kinds declared ``quick`` run on a lane of their own (one more
         worker), so a quick job never waits behind heavy ones.
+    engine : Engine, optional
+        Where the kinds' scale-out work runs (``ctx.map``, ``ctx.map_batches``); default:
+        :func:`backend.engines.engine_from_env` (in process unless ``LATENT_LENS_RAY_ADDRESS``
+        names a Ray cluster, which is connected here: an unreachable one raises
+        :class:`~backend.engines.EngineUnavailableError`). Recorded in every artifact's
+        ``meta["engine"]``.
 
     Notes
     -----
@@ -372,7 +398,9 @@ class JobRunner:
     marks the jobs still running *interrupted* and returns without waiting for them.
     """
 
-    def __init__(self, store: Store, max_workers: int = 2):
+    def __init__(self, store: Store, max_workers: int = 2, *, engine: Engine | None = None):
+        self._own_engine = engine is None  # an engine handed in is closed by its owner
+        self.engine = engine if engine is not None else engine_from_env()
         self.store = store
         self.owner = store.claim_owner()
         self._lock = threading.RLock()
@@ -468,6 +496,8 @@ class JobRunner:
                 self.store.upsert_job(job_id, state="interrupted",
                                       message="interrupted: the backend stopped; submit it again")
         self.store.release_owner(self.owner)
+        if self._own_engine:
+            self.engine.close()
 
     # -- running -------------------------------------------------------------------
     def _mark_done_from_store(self, job_id: str, spec: JobSpec, params: dict[str, Any]) -> None:
@@ -563,6 +593,7 @@ class JobRunner:
                 "params": params,
                 "device": ctx.device,
                 "device_reason": ctx.device_reason,
+                "engine": self.engine.describe(),
                 "seconds": round(time.perf_counter() - t0, 4),
                 "finished": time.time(),
                 "versions": _versions(),

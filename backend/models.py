@@ -30,6 +30,8 @@ __all__ = [
     "bundled_minilm",
     "random_init_like",
     "BUNDLED_MODEL_NAME",
+    "group_by_file",
+    "read_tensor",
 ]
 
 BUNDLED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -73,6 +75,9 @@ class ModelWeights:
         What a PyTorch checkpoint held besides the tensors and was left out, one entry
         each (``"epoch (numpy int64 scalar)"``, ``"cfg (a mylib.Config object, not
         loaded)"``); empty for other sources.
+    locations : dict of str to str, or None
+        For safetensors sources: the file (shard) holding each tensor, so that a worker
+        process can read a tensor itself (:func:`read_tensor`); ``None`` otherwise.
 
     Examples
     --------
@@ -93,9 +98,11 @@ class ModelWeights:
         config: dict | None = None,
         description: str = "",
         ignored: list[str] | None = None,
+        locations: dict[str, str] | None = None,
     ) -> None:
         self.ignored = list(ignored or [])
         self.format = format
+        self.locations = locations
         self.path = path
         self.shapes = shapes
         self.dtypes = dtypes
@@ -510,15 +517,13 @@ def _open_safetensors(
     dtypes = {key: dtypes[key] for key in order}
 
     def reader(names: list[str]) -> Iterator[tuple[str, Any]]:
-        by_file: dict[Path, list[str]] = {}
-        for name in names:
-            by_file.setdefault(location[name], []).append(name)
-        for file, file_names in by_file.items():
+        for file, file_names in group_by_file(names, location).items():
             with safe_open(str(file), framework="pt") as handle:
                 for name in file_names:
                     yield name, handle.get_tensor(name)
 
     return ModelWeights(
+        locations={key: str(location[key]) for key in order},
         format=fmt,
         path=str(root),
         shapes=shapes,
@@ -527,6 +532,70 @@ def _open_safetensors(
         config=config,
         description=root.name,
     )
+
+
+def group_by_file(names: list[str], location: Mapping[str, Any]) -> dict[Any, list[str]]:
+    """``names`` grouped by the file holding them, files in order of first appearance: the
+    order in which a :class:`ModelWeights` of safetensors files yields its tensors (one
+    shard open at a time)."""
+    by_file: dict[Any, list[str]] = {}
+    for name in names:
+        by_file.setdefault(location[name], []).append(name)
+    return by_file
+
+
+def read_tensor(path: str | Path, name: str):
+    """One tensor of a safetensors file (a shard), read alone.
+
+    Raises
+    ------
+    InvalidInputError
+        If the shard is missing or unreadable, or does not hold ``name``.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(
+            f"the shard {path.name} holding {name} is missing from {path.parent}; restore the "
+            "checkpoint's complete set of shards.")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.get_tensor(name)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InvalidInputError(
+            f"{name} cannot be read from the shard {path.name} ({exc}); the file is truncated "
+            "or corrupt.") from exc
+
+
+def _check_shard_index(folder: Path, files: list[Path]) -> None:
+    """Refuse a sharded checkpoint whose index names a shard that is not in ``folder``."""
+    present = {f.name for f in files}
+    for file in files:  # "model-00002-of-00004.safetensors": the set's other names are known
+        match = re.fullmatch(r"(.*)-(\d+)-of-(\d+)\.safetensors", file.name)
+        if match:
+            stem, width, total = match.group(1), len(match.group(2)), int(match.group(3))
+            expected = [f"{stem}-{i:0{width}d}-of-{match.group(3)}.safetensors"
+                        for i in range(1, total + 1)]
+            missing = [name for name in expected if name not in present]
+            if missing:
+                raise InvalidInputError(
+                    f"{folder.name} is a sharded checkpoint of {total} shards, but "
+                    f"{len(missing)} are missing: {', '.join(missing[:5])}. Copy the complete "
+                    f"set of shards into {folder}.")
+    for index in sorted(folder.glob("*.safetensors.index.json")):
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map") or {}
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+            raise InvalidInputError(f"{index} is not a valid shard index ({exc}).") from exc
+        named = sorted(set(weight_map.values()), key=_natural_key)
+        missing = [name for name in named if name not in present]
+        if missing:
+            example = next(t for t, f in weight_map.items() if f == missing[0])
+            raise InvalidInputError(
+                f"{folder.name} is a sharded checkpoint of {len(named)} shards, but "
+                f"{len(missing)} named in {index.name} are missing: {', '.join(missing[:5])} "
+                f"(holding e.g. {example}). Copy the complete set of shards into {folder}.")
 
 
 def _open_torch(
@@ -750,6 +819,7 @@ def _open_folder(folder: Path) -> ModelWeights:
                     raise InvalidInputError(
                         f"{file.name} in {folder} has a .safetensors name but not the format."
                     )
+            _check_shard_index(sub, safetensors_files)
             return _open_safetensors(
                 safetensors_files, fmt="hf_folder", config=_read_config(sub), root=sub
             )

@@ -439,14 +439,20 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    backend = LocalBackend(args.home, max_workers=args.workers)
+    try:  # an unreachable Ray cluster (LATENT_LENS_RAY_ADDRESS) stops the start here
+        backend = LocalBackend(args.home, max_workers=args.workers)
+    except LatentLensError as e:
+        sys.exit(f"latent-lens service: {e}")
     home = backend.store.root
     try:
         token, created = load_or_create_token(home, os.environ.get("LATENT_LENS_BACKEND_TOKEN"))
     except LatentLensError as e:
         sys.exit(f"latent-lens service: {e}")
     url = f"http://{args.host}:{args.port}"
-    print(f"Latent Lens backend on {url} (workspace {home}; Ctrl+C stops it)", flush=True)
+    engine = backend.runner.engine.describe()
+    print(f"Latent Lens backend on {url} (workspace {home}; jobs run {engine['name']}"
+          + (f" on the Ray cluster at {engine['address']}, {engine['resources']}"
+             if engine["name"] == "ray" else "") + "; Ctrl+C stops it)", flush=True)
     if created:
         print(f"Generated the service token (shown once; stored in {home / TOKEN_FILE}, "
               "mode 0600):\n"

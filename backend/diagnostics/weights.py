@@ -252,7 +252,8 @@ class WeightAnalysis:
     device : str
         Where the eigenvalues were computed.
     timings : dict of str to float
-        Seconds per stage.
+        Seconds per stage; with a distributed engine also ``worker_peak_rss_mb``, the
+        largest peak resident size (MiB) of the worker processes that ran the tasks.
     """
 
     layers: Any
@@ -659,6 +660,8 @@ def analyze_weights(
     n_jobs: int | None = -1,
     device: str | None = None,
     progress: Callable[[float, str], None] | None = None,
+    engine=None,
+    stop=None,
 ) -> WeightAnalysis:
     """Spectral health metrics for every weight matrix of a model.
 
@@ -720,6 +723,17 @@ def analyze_weights(
     progress : callable (fraction, message) or None, default=None
         Called between layers. An exception raised inside it propagates and stops
         the analysis.
+    engine : backend.engines.Engine or None, default=None
+        A distributed engine (a Ray cluster) analyses each tensor of a safetensors model
+        (one file or a folder of shards) as one task: the worker reads the tensor from its
+        shard by path (the checkpoint must be visible at the same path on every node),
+        computes its spectra and fits, and returns them; at most one task per worker is
+        in flight, in shard order, so the cluster's host memory holds about one tensor
+        per worker (two shards' worth at most) and never the whole checkpoint. The
+        results are the same, bit for bit, as in process. ``None`` or an in-process
+        engine, or weights that are not safetensors: analysed here as described above.
+    stop : threading.Event or None, default=None
+        With a distributed engine: once set, outstanding tasks are cancelled.
 
     Returns
     -------
@@ -782,8 +796,104 @@ def analyze_weights(
         "device_reason": resolution.reason,
     }
     report = progress or (lambda fraction, message: None)
+    if engine is not None and engine.distributed and getattr(weights_iter, "locations", None):
+        params["n_jobs"] = engine.n_workers()
+        return _analyze_on(engine, weights_iter, params, report, stop)
     with cpu_threads(dev):
         return _analyze(weights_iter, params, report)
+
+
+def _analyze_on(engine, weights, params: dict, report, stop) -> WeightAnalysis:
+    """analyze_weights with one engine task per analysed tensor (see ``engine``).
+
+    The tensors are listed in the order the in-process path reads them (shard by shard),
+    skipped ones decided from the header's shapes and dtypes without reading data, so the
+    frames come out identical.
+    """
+    import torch
+
+    from backend.engines import Task
+    from backend.models import group_by_file
+
+    t0 = time.perf_counter()
+    layers: list[dict] = []
+    skipped: list[dict] = []
+    tasks: list = []
+    n_seen = n_one_d = 0
+    for path, names in group_by_file(weights.names, weights.locations).items():
+        shard = os.path.basename(path)
+        for name in names:
+            n_seen += 1
+            dtype = getattr(torch, weights.dtypes[name], None)
+            if not isinstance(dtype, torch.dtype):  # a safetensors dtype torch lacks
+                dtype = torch.uint8
+            meta = torch.empty(weights.shapes[name], dtype=dtype, device="meta")
+            if meta.ndim < 2:
+                n_one_d += 1
+                continue
+            reason, kind = _skip_reason(name, meta, min_evals=params["min_evals"],
+                                        max_evals=params["max_evals"])
+            if reason:
+                skipped.append({"name": name, "shape": _shape_str(meta.shape), "reason": reason})
+                continue
+            layers.append(_layer_row(name, kind, meta, params))
+            tasks.append(Task(f"tensor {name} (shard {shard})", (path, name, params)))
+    outputs = engine.map(_tensor_task, tasks, stop=stop,
+                         progress=lambda f, m: report(0.99 * f, m)) if tasks else []
+    spectra: dict[str, LayerSpectrum] = {}
+    kept: list[dict] = []
+    zero: list[dict] = []
+    peak = 0.0
+    for row, out in zip(layers, outputs, strict=True):
+        fitted, peak_mb = out
+        peak = max(peak, peak_mb)
+        if fitted is None:
+            zero.append(row)
+            continue
+        row_done, spectrum = fitted
+        kept.append(row_done)
+        spectra[row_done["name"]] = spectrum
+    skipped += [{"name": row["name"], "shape": row["shape"], "reason": "all weights are zero"}
+                for row in zero]
+    if not kept:
+        _raise_nothing_analysed(n_seen, n_one_d, skipped, params)
+    report(1.0, f"analysed {len(kept)} layers")
+    timings = {"spectra_and_fits": round(time.perf_counter() - t0, 4),
+               "worker_peak_rss_mb": round(peak, 1)}
+    return _analysis(kept, skipped, spectra, params, timings)
+
+
+def _tensor_task(path: str, name: str, params: dict):
+    """Engine task: ((row, LayerSpectrum) or None when all weights are zero, the worker
+    process's peak resident memory in MiB) of the tensor ``name`` of the shard ``path``.
+
+    The same steps as the in-process path, on one tensor: Gram matrices, eigenvalues
+    (one LAPACK call per matrix, as the batched call makes), fits.
+    """
+    import resource
+
+    import torch
+
+    from backend.models import read_tensor
+
+    with cpu_threads(params["device"]), torch.no_grad():
+        tensor = read_tensor(path, name)
+        reason, kind = _skip_reason(name, tensor, min_evals=params["min_evals"],
+                                    max_evals=params["max_evals"])
+        if reason:  # the header said otherwise: the shard changed since it was opened
+            raise InvalidInputError(f"{name} in {os.path.basename(path)} changed while it was "
+                                    f"analysed ({reason}); analyse the model again.")
+        row = _layer_row(name, kind, tensor, params)
+        grams = _layer_grams(tensor, name, params)
+        del tensor
+        fitted = None
+        if grams is not None:
+            full = _eigvalsh(grams[0])
+            farms = _eigvalsh(grams[1]) if grams[1] is not None else None
+            del grams
+            fitted = _fit_layer(row, full, farms, params["mp_fit"])
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return fitted, peak_mb
 
 
 def _analyze(weights_iter, params: dict, report) -> WeightAnalysis:
@@ -881,27 +991,14 @@ def _analyze(weights_iter, params: dict, report) -> WeightAnalysis:
         timings["spectra"] = time.perf_counter() - t0
 
         if n_seen == 0:
-            raise InvalidInputError(
-                "The model holds no tensors (an empty state dict); nothing to analyse."
-            )
+            _raise_nothing_analysed(n_seen, n_one_d, skipped, params)
         for index in sorted(zero):
             row = layers[index]
             skipped.append({"name": row["name"], "shape": row["shape"],
                             "reason": "all weights are zero"})
         layers = [layers[index] for index in kept]
         if not layers:
-            if n_one_d == n_seen:
-                raise InvalidInputError(
-                    f"None of the {n_seen} tensors is a weight matrix: all are 1-D (biases, "
-                    "norm scales). Weight spectra need 2-D Linear/Embedding weights or conv "
-                    "kernels."
-                )
-            reasons = "; ".join(f"{row['name']} ({row['reason']})" for row in skipped[:5])
-            raise InvalidInputError(
-                f"None of the {n_seen} tensors could be analysed ({n_one_d} are 1-D; "
-                f"{len(skipped)} skipped: {reasons}). Lower min_evals (now "
-                f"{params['min_evals']}) if the layers are small."
-            )
+            _raise_nothing_analysed(n_seen, n_one_d, skipped, params)
 
         t1 = time.perf_counter()
         report(0.6, f"power-law fits of {len(layers)} layers")
@@ -917,16 +1014,40 @@ def _analyze(weights_iter, params: dict, report) -> WeightAnalysis:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     report(1.0, f"analysed {len(layers)} layers")
+    return _analysis(layers, skipped, spectra, params,
+                     {step: round(seconds, 4) for step, seconds in timings.items()})
 
-    frame = pd.DataFrame(layers, columns=_COLUMNS)
-    skipped_frame = pd.DataFrame(skipped, columns=["name", "shape", "reason"])
+
+def _raise_nothing_analysed(n_seen: int, n_one_d: int, skipped: list[dict], params: dict):
+    if n_seen == 0:
+        raise InvalidInputError(
+            "The model holds no tensors (an empty state dict); nothing to analyse."
+        )
+    if n_one_d == n_seen:
+        raise InvalidInputError(
+            f"None of the {n_seen} tensors is a weight matrix: all are 1-D (biases, "
+            "norm scales). Weight spectra need 2-D Linear/Embedding weights or conv "
+            "kernels."
+        )
+    reasons = "; ".join(f"{row['name']} ({row['reason']})" for row in skipped[:5])
+    raise InvalidInputError(
+        f"None of the {n_seen} tensors could be analysed ({n_one_d} are 1-D; "
+        f"{len(skipped)} skipped: {reasons}). Lower min_evals (now "
+        f"{params['min_evals']}) if the layers are small."
+    )
+
+
+def _analysis(layers: list[dict], skipped: list[dict], spectra: dict, params: dict,
+              timings: dict) -> WeightAnalysis:
+    import pandas as pd
+
     return WeightAnalysis(
-        layers=frame,
-        skipped=skipped_frame,
+        layers=pd.DataFrame(layers, columns=_COLUMNS),
+        skipped=pd.DataFrame(skipped, columns=["name", "shape", "reason"]),
         spectra=spectra,
         params=params,
-        device=dev,
-        timings={step: round(seconds, 4) for step, seconds in timings.items()},
+        device=params["device"],
+        timings=timings,
     )
 
 

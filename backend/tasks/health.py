@@ -79,7 +79,8 @@ def run_weights(ctx: JobContext) -> WeightsResult:
     if p["baseline"] == "random_init":
         weights = random_init_like(weights, random_state=p["random_state"])
     res = analyze_weights(weights, farms=p["farms"], mp_fit=p["mp_fit"], min_evals=p["min_evals"],
-                          device=ctx.device, progress=lambda f, m: ctx.progress(0.02 + 0.93 * f, m))
+                          device=ctx.device, progress=lambda f, m: ctx.progress(0.02 + 0.93 * f, m),
+                          engine=ctx.engine, stop=ctx.stop_event)
     if len(res.layers) == 0:
         reasons = res.skipped["reason"].value_counts().to_dict() if len(res.skipped) else {}
         raise InvalidInputError(

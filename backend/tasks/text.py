@@ -131,7 +131,8 @@ def run_text_embed(ctx: JobContext) -> TextEmbedResult:
     ctx.progress(0.03, "loading all-MiniLM-L6-v2")
     embedder = TextEmbedder(p["batch_size"], device=ctx.device)
     emb, report = embedder.encode_with_report(
-        table[col], progress=lambda f, m: ctx.progress(0.05 + 0.88 * f, m))
+        table[col], progress=lambda f, m: ctx.progress(0.05 + 0.88 * f, m),
+        engine=ctx.engine, stop=ctx.stop_event)
     source_rows = table["_row"].to_numpy(np.int64)
 
     status = np.full(len(table), "", dtype=object)

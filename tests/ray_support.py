@@ -1,0 +1,56 @@
+"""Task functions and a job kind for the engine tests (module level: Ray workers import them
+by name)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.engines import Task
+from backend.jobs import JobContext, JobKind
+from backend.params import Param, ParamSpec
+from backend.results import Result
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def fail_on(x: int, bad: int) -> int:
+    if x == bad:
+        raise ValueError(f"boom at {x}")
+    return x
+
+
+def die_once(marker: str) -> int:
+    """Kills its own worker process the first time (no marker yet), returns 42 after."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text(str(os.getpid()))
+        os._exit(1)
+    return 42
+
+
+def sleep_after_marker(folder: str, i: int, seconds: float) -> int:
+    """Says it started (a file in ``folder``), then sleeps."""
+    (Path(folder) / f"started-{i}").write_text(str(os.getpid()))
+    time.sleep(seconds)
+    (Path(folder) / f"finished-{i}").write_text("")
+    return i
+
+
+@dataclass(frozen=True)
+class SleepResult(Result):
+    n: int
+
+
+def run_sleepy(ctx: JobContext) -> SleepResult:
+    folder = ctx.params["folder"]
+    done = ctx.map(sleep_after_marker, [Task(f"sleeper {i}", (folder, i, 120.0)) for i in range(4)])
+    return SleepResult(n=len(done))
+
+
+SLEEPY = JobKind("ray_sleepy", params=ParamSpec(Param("folder", str, "", help="marker folder")),
+                 run=run_sleepy, result=SleepResult, title="Sleeps on the engine")
