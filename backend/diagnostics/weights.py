@@ -830,6 +830,8 @@ def _analyze_on(engine, weights, params: dict, report, stop) -> WeightAnalysis:
             meta = torch.empty(weights.shapes[name], dtype=dtype, device="meta")
             if meta.ndim < 2:
                 n_one_d += 1
+                skipped.append({"name": name, "shape": _shape_str(meta.shape),
+                                "reason": ONE_D_REASON})
                 continue
             reason, kind = _skip_reason(name, meta, min_evals=params["min_evals"],
                                         max_evals=params["max_evals"])

@@ -18,8 +18,14 @@ def _metrics(at) -> dict:
 
 
 def _highlighted(at) -> list[int]:
-    """Row ids of the map's "highlighted" trace (plotly may send them as a typed array)."""
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    """Row ids ringed on the map: the WebGL map's ``highlight`` (in its JSON data, or the
+    JSON part of mixed data), else the plotly map's "highlighted" trace."""
+    for comp in at.get("bidi_component"):
+        proto = comp.proto
+        text = proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json
+        return sorted(int(v) for v in json.loads(text).get("highlight", []))
+    spec = json.loads(next(p for p in at.get("plotly_chart")
+                           if str(p.key).startswith("map-")).proto.spec)
     trace = [t for t in spec["data"] if t.get("name") == "highlighted"]
     if not trace:
         return []

@@ -13,7 +13,10 @@ pytestmark = pytest.mark.e2e
 
 def _choose(page, label: str, option: str) -> None:
     """Choose ``option`` in the Streamlit selectbox labelled ``label``."""
-    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
+    if box.get_by_text(option, exact=True).count():  # chosen already (the page's default)
+        return
+    box.click()
     page.get_by_role("option", name=option, exact=True).click()
     wait_idle(page, settle_ms=1000)
 

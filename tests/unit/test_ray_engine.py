@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 from backend.client import LocalBackend
-from backend.diagnostics.weights import analyze_weights
+from backend.diagnostics.weights import ONE_D_REASON, analyze_weights
 from backend.engines import (EngineUnavailableError, InProcessEngine, Task, TaskFailedError,
                              engine_from_env)
 from backend.errors import InvalidInputError, JobCancelled
@@ -144,7 +144,8 @@ def test_weight_spectra_on_ray_equal_in_process_bit_for_bit(cluster, tmp_path):
                                           "layers.1.up.weight", "layers.1.conv.weight"]
     pd.testing.assert_frame_equal(here.layers, there.layers, check_exact=True)
     pd.testing.assert_frame_equal(here.skipped, there.skipped, check_exact=True)
-    assert there.skipped["reason"].tolist() == ["normalisation layer", "all weights are zero"]
+    assert there.skipped["reason"].tolist() == [ONE_D_REASON, "normalisation layer",
+                                                "all weights are zero"]
     for name, spectrum in here.spectra.items():
         assert np.array_equal(spectrum.evals, there.spectra[name].evals)
         assert np.array_equal(spectrum.farms_evals, there.spectra[name].farms_evals)
