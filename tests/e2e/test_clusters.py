@@ -14,7 +14,8 @@ def test_chart_filter_clusters_and_link(page, shots_dir, browser):
     from playwright.sync_api import expect
 
     page.screenshot(path=str(shots_dir / "clusters-start.png"))
-    expect(page.get_by_text(re.compile(r"1,797 of 1,797 points drawn"))).to_be_visible(timeout=240_000)
+    expect(page.get_by_text(re.compile(r"1,797 of 1,797 points drawn")).first).to_be_visible(
+        timeout=240_000)
     expect(page.get_by_text(re.compile(r"Trustworthiness \(k=10\)"))).to_be_visible(timeout=240_000)
     wait_idle(page, settle_ms=1000)
     charts = page.get_by_test_id("stPlotlyChart")

@@ -58,13 +58,13 @@ def test_model_health_minilm(page, app_url, shots_dir):
 def test_representation_panel_beside_the_map(page, shots_dir):
     from playwright.sync_api import expect
 
-    expect(page.get_by_text(re.compile(r"1,797 of 1,797 points drawn"))).to_be_visible(
+    expect(page.get_by_text(re.compile(r"1,797 of 1,797 points drawn")).first).to_be_visible(
         timeout=180_000)
     expect(page.get_by_text(re.compile(r"Trustworthiness \(k=10\)"))).to_be_visible(timeout=120_000)
     wait_idle(page, settle_ms=1000)
     page.get_by_role("tab", name="Representation").click()
     wait_idle(page, settle_ms=500)
-    _choose(page, "Label column (for DSMI)", "digit")
+    # the label column defaults to the dataset's label (digit): DSMI below uses it
     page.get_by_role("button", name="Compute representation diagnostics").click()
     expect(page.get_by_text("Diffusion spectral entropy")).to_be_visible(timeout=120_000)
     wait_idle(page, settle_ms=1500)

@@ -41,7 +41,7 @@ def test_text_embed_map_search(page, app_url, shots_dir):
     page.screenshot(path=str(shots_dir / "text_embedded.png"), full_page=False)
 
     page.get_by_role("button", name="Show the map and search it").click()
-    expect(page.get_by_text(re.compile(rf"{SAMPLE} of {SAMPLE} points drawn"))).to_be_visible(
+    expect(page.get_by_text(re.compile(rf"{SAMPLE} of {SAMPLE} points drawn")).first).to_be_visible(
         timeout=240_000)
     wait_idle(page, settle_ms=1500)
     expect(page.get_by_text("Search by meaning")).to_be_visible()  # the Map page, beside the map
