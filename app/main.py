@@ -15,9 +15,20 @@ ICON = Path(__file__).parent / "assets" / "favicon.png"
 st.set_page_config(page_title="Latent Lens", page_icon=str(ICON), layout="wide")
 
 VIEWS = Path(__file__).parent / "views"
+# the default page is served at `/`; its own pathname ("home") stays reserved, so `/map`
+# is free for the alias below
+MAP = st.Page(VIEWS / "map.py", title="Map", icon=":material/scatter_plot:", default=True,
+              url_path="home")
+
+
+def _map_alias() -> None:
+    """`/map?...` (a link typed or kept from an older version): the Map page, same query."""
+    st.switch_page(MAP, query_params=st.query_params.to_dict())
+
+
 pages = {
     "Explore": [
-        st.Page(VIEWS / "map.py", title="Map", icon=":material/scatter_plot:", default=True, url_path="map"),
+        MAP,
         st.Page(VIEWS / "upload.py", title="Upload", icon=":material/upload_file:", url_path="upload"),
         st.Page(VIEWS / "datasets.py", title="Datasets", icon=":material/folder_open:", url_path="datasets"),
     ],
@@ -34,4 +45,7 @@ pages["Graphs"] = [
 ]
 pages["Explore"].append(
     st.Page(VIEWS / "text.py", title="Text", icon=":material/text_fields:", url_path="text"))
+# Streamlit serves the default page only at `/`; without this hidden alias `/map` says
+# "Page not found" (issue 17, item 6).
+pages["Explore"].append(st.Page(_map_alias, title="Map", url_path="map", visibility="hidden"))
 st.navigation(pages).run()

@@ -17,7 +17,7 @@ from components.map.encode import EncodedColor, EncodedCoords, encode_color, enc
 from components.selection import rows_in_selection
 
 __all__ = ["projection", "dataset_table", "row_index", "coords", "colors", "selected_rows",
-           "rows_of"]
+           "rows_of", "row_of_id", "table_options"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -96,3 +96,21 @@ def rows_of(table: pd.DataFrame, index: pd.Index, rows) -> pd.DataFrame:
     pos = index.get_indexer(np.asarray(rows))
     out = table.iloc[pos[pos >= 0]]
     return out[["_row", *[c for c in out.columns if c != "_row"]]]
+
+
+def table_options(columns, id_column: str | None) -> dict:
+    """``st.dataframe`` keyword arguments that show rows by the dataset's id column.
+
+    With an id column (chosen at upload) it comes first and the internal ``_row`` is hidden
+    (issue 17, item 24); without one, ``_row`` is the only id and stays first.
+    """
+    if not id_column or id_column not in columns:
+        return {"hide_index": True}
+    order = [id_column, *[c for c in columns if c not in (id_column, "_row")]]
+    return {"hide_index": True, "column_order": order}
+
+
+def row_of_id(table: pd.DataFrame, id_column: str, value: str) -> int | None:
+    """The ``_row`` whose ``id_column`` reads ``value`` (compared as text), or None."""
+    hit = table.loc[table[id_column].astype(str) == str(value).strip(), "_row"]
+    return int(hit.iloc[0]) if len(hit) else None

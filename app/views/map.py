@@ -115,6 +115,13 @@ faith = c.status(faith_job) if faith_job else None
 faith_id = faith.artifact_id if faith is not None and faith.state == "done" else None
 proj = map_points.projection(c, art_id)
 table = map_points.dataset_table(c, info.id)
+id_col = info.extra.get("id_column") if info.extra.get("id_column") in table.columns else None
+
+
+def id_of(row: int) -> str:
+    """The dataset's id of a row (its id column, chosen at upload)."""
+    return str(table[id_col].iat[map_points.row_index(c, info.id).get_loc(int(row))])
+
 webgl_possible = RENDERER != "plotly" and "z" not in proj.columns
 meta_cols = [col for col in table.columns if col != "_row"]
 label_col = info.extra.get("label_column")
@@ -264,7 +271,8 @@ with tab_sel:
         if n_pages > 1:
             st.caption(f"Page {page} of {n_pages}: rows {lo + 1:,}–"
                        f"{min(lo + SELECTION_PAGE, len(selected)):,} of {len(selected):,}.")
-        st.dataframe(rows, hide_index=True, key="selection_table", height=260)
+        st.dataframe(rows, key="selection_table", height=260,
+                     **map_points.table_options(rows.columns, id_col))
         if shape:
             show = [int(r) for r in selected[:48]]
             labels = map_points.rows_of(table, index, show)[label_col].tolist() if label_col else None
@@ -288,7 +296,23 @@ with tab_nb:
         st.session_state["nb_dataset"] = info.id
     st.session_state["nb_first"] = first
     c1, c2, c3 = st.columns([1, 1, 2])
-    row = c1.number_input("Row", 0, info.n_rows - 1, key="nb_row")
+    if id_col:  # asked for by the dataset's own id (issue 17, item 24)
+        first_id = id_of(st.session_state["nb_row"])
+        if st.session_state.get("nb_id_for") != st.session_state["nb_row"]:
+            st.session_state["nb_id"] = first_id
+            st.session_state["nb_id_for"] = st.session_state["nb_row"]
+        asked = c1.text_input(f"Id ({id_col})", key="nb_id")
+        found = map_points.row_of_id(table, id_col, asked)
+        if found is None:
+            st.warning(f"No row has {id_col} = {asked!r}; showing the neighbours of "
+                       f"{first_id!r}.")
+        elif found != st.session_state["nb_row"]:  # the row the map's highlight reads
+            st.session_state["nb_row"] = st.session_state["nb_id_for"] = found
+            if st.session_state.get("nb_highlight"):
+                st.rerun()
+        row = st.session_state["nb_row"]
+    else:
+        row = c1.number_input("Row", 0, info.n_rows - 1, key="nb_row")
     k = c2.number_input("k", 1, min(100, info.n_rows - 1), min(10, info.n_rows - 1), key="nb_k")
     c3.checkbox("Highlight on the map", key="nb_highlight")
     metric = art.params.get("metric", "euclidean")
@@ -300,9 +324,11 @@ with tab_nb:
         st.warning(str(e))
         out = None
     if out is not None:
-        st.markdown(f"The {len(out)} nearest rows to row **{int(row)}** in the original "
+        who = f"{id_col} **{id_of(row)}**" if id_col else f"row **{int(row)}**"
+        st.markdown(f"The {len(out)} nearest rows to {who} in the original "
                     f"{info.n_dims}-dimensional space ({metric} distance):")
-        st.dataframe(out, hide_index=True, key="neighbors_table", height=260)
+        st.dataframe(out, key="neighbors_table", height=260,
+                     **map_points.table_options(out.columns, id_col))
     if shape and out is not None:
         show = [int(row), *out["_row"].astype(int).tolist()]
         caps = ["query", *[f"d={d:.1f}" for d in out["distance"]]]

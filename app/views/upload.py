@@ -3,6 +3,7 @@
 import hashlib
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import DeletedFile
 
 from app.common import client, current_dataset, select_dataset
 from backend.errors import LatentLensError
@@ -34,6 +35,17 @@ def _drop_id_from_vectors() -> None:
         state["upload_cols"] = [c for c in state["upload_cols"] if c != state.get("upload_id")]
 
 
+def _say_if_lost(key: str) -> bool:
+    """The browser still shows a file the server no longer has (it restarted, or the session
+    expired): Streamlit then returns no file, silently. Say so and what to do (issue 17, item 7)."""
+    lost = isinstance(st.session_state.get(key), DeletedFile)
+    if lost:
+        st.warning("The file shown above is no longer on the server (the app was restarted or "
+                   "this session expired), so nothing was read or stored. Remove it with × and "
+                   "choose it again.", icon=":material/sync_problem:")
+    return lost
+
+
 def _swap_coordinates() -> None:
     state = st.session_state
     state["upload_lat"], state["upload_lon"] = state.get("upload_lon"), state.get("upload_lat")
@@ -54,6 +66,7 @@ st.markdown(
 up = st.file_uploader("Vectors file", key="upload_file",
                       help="Accepted: " + ", ".join("." + f for f in FORMATS) + ".")
 if up is None:
+    _say_if_lost("upload_file")
     st.stop()
 data = up.getvalue()
 if state.get("_upload_seen", (None,))[0] != up.file_id:  # a new file: hash it once
@@ -198,15 +211,19 @@ else:
                            "longitude columns, otherwise the Globe page does not show it.")
     meta_file = st.file_uploader("Extra metadata CSV (optional, one row per vector)",
                                  key="upload_meta")
+lost_meta = meta_file is None and _say_if_lost("upload_meta")
 options["drop_nonfinite"] = st.checkbox("Drop rows with NaN/inf", key="upload_dropna")
-options["n_neighbors"] = st.number_input("n_neighbors the dataset must support", 2, 200, 15,
-                                         key="upload_k")
+# small files (3–15 rows) pass with the default: it follows the preview's row count
+options["n_neighbors"] = st.number_input(
+    "n_neighbors the dataset must support", 2, 200, max(2, min(15, preview.n_rows - 1)),
+    key="upload_k", help="The maps' kNN graph needs n_neighbors + 1 rows; a smaller file is "
+                         "refused with this number in the message.")
 name = st.text_input("Name", up.name.rsplit(".", 1)[0], key="upload_name")
 if meta_file is not None:
     options["metadata"] = meta_file.getvalue()
     options["metadata_filename"] = meta_file.name
 
-if st.button("Add dataset", type="primary", key="upload_add"):
+if st.button("Add dataset", type="primary", key="upload_add", disabled=lost_meta):
     try:
         with st.spinner("Validating and storing…"):
             info, notes = c.add_upload(data, up.name, name=name, **options)

@@ -121,7 +121,7 @@ def _derived_dataset(ctx: JobContext, vectors: np.ndarray, lat_col: str, lon_col
     src = ctx.dataset
     return ctx.store.add_dataset(
         full, vectors, name=name, source=source,
-        extra={"derived_from": src.id, "latitude": lat_col, "longitude": lon_col,
+        extra={"derived_from": src.id, "job_id": ctx.job_id, "latitude": lat_col, "longitude": lon_col,
                "feature_names": [f"e{i}" for i in range(vectors.shape[1])], **extra},
     )
 
@@ -265,7 +265,7 @@ def run_location_encoder(ctx: JobContext) -> LocationEncoderResult:
     derived = _derived_dataset(
         ctx, emb, lat_col, lon_col, derived_table,
         name=f"{src.name} → location embedding ({p['encoder']}, L={p['degree']}, {target})",
-        source=f"location_encoder job {ctx.job_id} on dataset {src.id}",
+        source=f"location encoder ({p['encoder']}) trained on {src.name!r}",
         extra={"label_column": (target if task == "classification"
                                 else src.extra.get("label_column")),
                "location_encoder": {**p, "task": task}},
@@ -387,7 +387,7 @@ def run_satclip_embed(ctx: JobContext) -> SatclipResult:
     derived = _derived_dataset(
         ctx, emb, lat_col, lon_col, table,
         name=f"{src.name} → SatCLIP embedding ({ckpt.name}, L={enc.degree})",
-        source=f"satclip_embed job {ctx.job_id} on dataset {src.id} with checkpoint {ckpt.id}",
+        source=f"SatCLIP checkpoint {ckpt.name!r} on the coordinates of {src.name!r}",
         extra={"label_column": src.extra.get("label_column"), "satclip": enc.to_dict()},
     )
     ctx.progress(1.0, "done")

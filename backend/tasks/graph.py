@@ -328,8 +328,8 @@ def run_graph_embed(ctx: JobContext) -> GraphEmbedResult:
     derived = ctx.store.add_dataset(
         _node_table(ctx), np.asarray(emb, dtype=np.float32),
         name=f"{src.name} → {title}",
-        source=f"graph_embed job {ctx.job_id} on graph {src.id}",
-        extra={"derived_from": src.id, "graph_dataset": src.id,
+        source=f"{title} of the graph {src.name!r}",
+        extra={"derived_from": src.id, "job_id": ctx.job_id, "graph_dataset": src.id,
                "label_column": src.extra.get("label_column"), "graph_embedding": p["method"],
                "graph_embed_params": {k: v for k, v in p.items() if k != "device"},
                "feature_names": [f"e{i}" for i in range(emb.shape[1])]},

@@ -172,8 +172,8 @@ def run_text_embed(ctx: JobContext) -> TextEmbedResult:
     sample = f", a sample of {len(table):,}" if p["max_rows"] is not None else ""
     info = ctx.store.add_dataset(
         derived, emb[kept], name=f"{src.name} → text embeddings ({col}{sample})",
-        source=f"text_embed job {ctx.job_id} on dataset {src.id} ({MODEL_NAME})",
-        extra={"derived_from": src.id, "text_column": col, "label_column": label,
+        source=f"texts of {src.name!r} embedded by {MODEL_NAME}",
+        extra={"derived_from": src.id, "job_id": ctx.job_id, "text_column": col, "label_column": label,
                "id_column": id_col, "source_row_column": source_col,
                "truncated_column": trunc_col, "text_model": MODEL_NAME,
                "model_package": report.model_package, "text_embedding": counts},

@@ -287,3 +287,33 @@ def test_neighbours_tab_says_a_zero_vector_has_no_cosine_distances(app):
     at.number_input(key="nb_row").set_value(1).run()  # another row: its neighbours, not row 0
     table = next(d.value for d in at.dataframe if "distance" in d.value.columns)
     assert 0 not in table["_row"].tolist() and table["distance"].is_monotonic_increasing
+
+
+def test_small_file_with_an_id_column_uploads_and_its_neighbours_are_asked_by_id(app):
+    """Issue 17 item 24 (and item 17's 3–15-row files): a 12-row file passes with the page's
+    default n_neighbors; the Map page asks for neighbours by the id column and its tables
+    show that column first with the internal ``_row`` hidden."""
+    rng = np.random.default_rng(3)
+    names = [f"item-{c}" for c in "abcdefghijkl"]
+    df = pd.DataFrame({"name": names, "u": rng.normal(size=12), "v": rng.normal(size=12),
+                       "w": rng.normal(size=12)})
+    at = _upload(app, "small.csv", df.to_csv(index=False).encode())
+    at.selectbox(key="upload_id").set_value("name").run()
+    assert at.number_input(key="upload_k").value == 11
+    at.button(key="upload_add").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Stored **small**: 12 rows × 3 dimensions." in at.success[0].value
+    at.switch_page("views/map.py")
+    at = run_until(at, _map_drawn)
+    assert not at.exception and "12 of 12 points drawn" in captions(at)
+    assert at.text_input(key="nb_id").value == "item-a"
+    at.text_input(key="nb_id").set_value("item-c").run()
+    table = next(d for d in at.dataframe if "distance" in d.value.columns)
+    assert 2 not in table.value["_row"].tolist() and len(table.value) == 10
+    assert list(table.proto.column_order)[0] == "name" and "_row" not in table.proto.column_order
+    X = df[["u", "v", "w"]].to_numpy()
+    nearest = np.argsort(np.linalg.norm(X - X[2], axis=1))[1]
+    assert table.value["_row"].iloc[0] == nearest
+    at.text_input(key="nb_id").set_value("nope").run()
+    assert any("No row has name = 'nope'" in w.value for w in at.warning)

@@ -44,40 +44,49 @@ def app_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("home")
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory, app_home):
-    port = _free_port()
-    home = app_home
-    logs = tmp_path_factory.mktemp("logs")
-    log = (logs / "streamlit.log").open("w")
+def start_app(port: int, home: Path, log) -> subprocess.Popen:
+    """`streamlit run app/main.py` on 127.0.0.1:``port`` with LATENT_LENS_HOME=``home``,
+    returned once its health endpoint answers (90 s at most)."""
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
            "--server.headless=true", "--server.address=127.0.0.1", f"--server.port={port}",
            "--browser.gatherUsageStats=false"]
     env = dict(os.environ, LATENT_LENS_HOME=str(home))
     env.pop("LATENT_LENS_BACKEND_URL", None)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log.name}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("streamlit did not become healthy in 90 s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log.name}")
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            stop_app(proc)
+            raise TimeoutError("streamlit did not become healthy in 90 s")
+        time.sleep(0.3)
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, app_home):
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("logs") / "streamlit.log").open("w")
+    proc = start_app(port, app_home, log)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_app(proc)
         log.close()
 
 

@@ -42,3 +42,18 @@ def test_page_loads_make_no_request_to_an_outside_host(browser, app_url):
         ctx.close()
     assert requests, "no request recorded"
     assert _outside(requests, app_url) == [], _outside(requests, app_url)
+
+
+def test_map_url_opens_the_map_page_with_its_dataset(page, app_url):
+    """Issue 17 item 6: `/map?dataset=…` (typed, or kept from a link) opens the Map page on that
+    dataset instead of "Page not found"."""
+    from playwright.sync_api import expect
+
+    expect(page).to_have_url(re.compile(r"[?&]dataset=\w+"), timeout=120_000)
+    dataset = re.search(r"dataset=(\w+)", page.url).group(1)
+    page.goto(f"{app_url}/map?dataset={dataset}", wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name="Map", exact=True)).to_be_visible(timeout=120_000)
+    wait_idle(page)
+    expect(page).to_have_url(re.compile(rf"[?&]dataset={dataset}"))
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    expect(page.get_by_test_id("stException")).to_have_count(0)

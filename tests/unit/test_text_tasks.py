@@ -107,6 +107,9 @@ def test_embedding_job_leaves_out_rows_without_text(local, embedded):
     assert derived.kind == "vectors" and derived.n_rows == 18 and derived.n_dims == 384
     assert derived.extra["derived_from"] == info.id and derived.extra["text_column"] == "message"
     assert derived.extra["label_column"] == "topic"
+    # the caption shows names, not internal ids (issue 17 item 24); the ids stay in extra
+    assert derived.source == "texts of 'msgs' embedded by sentence-transformers/all-MiniLM-L6-v2"
+    assert info.id not in derived.source and derived.extra["job_id"] == meta["job_id"]
     table = local.table(derived.id)
     assert table["source_row"].tolist() == [0, 1, 2, 3, *range(7, 21)]
     assert table["message"].tolist() == ANIMALS + FOOD + MONEY
