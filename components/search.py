@@ -79,15 +79,18 @@ def filter_controls(table: pd.DataFrame, categorical: list[str], numeric: list[s
 
 def hits_frame(hits: pd.DataFrame, table: pd.DataFrame, text_column: str,
                columns: list[str] | None = None) -> pd.DataFrame:
-    """The hits with a few metadata columns and their text: rank, score, ..., text, _row."""
+    """The hits with their text and a few metadata columns: rank, text, score, ..., _row.
+
+    The text comes right after the rank, so a narrow search column shows it whole and the
+    metadata columns scroll in beside it (issue 17, item 26)."""
     cols = [c for c in (columns or []) if c in table.columns and c not in (text_column, "_row")]
     out = hits[["rank", "score", "_row"]].merge(table[["_row", text_column, *cols]], on="_row",
                                                 how="left")
-    return out[["rank", "score", *cols, text_column, "_row"]]
+    return out[["rank", text_column, "score", *cols, "_row"]]
 
 
 #: The hits table's text column: its width in pixels (it sits in a column two fifths of the
-#: page wide, beside the small rank/score/metadata columns) and the most lines it wraps to.
+#: page wide, after the small rank column) and the most lines it wraps to.
 HITS_TEXT_WIDTH = 270
 HITS_MAX_LINES = 6
 _CHAR_PX, _LINE_PX = 7.0, 19

@@ -150,6 +150,9 @@ class GraphReport:
         nodes included, each counting as one.
     findings : tuple of GraphFinding
         Empty when the data had nothing to report.
+    largest_component : int or None
+        Nodes in the largest connected component (None in reports stored before it was
+        recorded).
     """
 
     n_nodes: int
@@ -159,6 +162,7 @@ class GraphReport:
     weighted: bool
     n_components: int
     findings: tuple[GraphFinding, ...] = ()
+    largest_component: int | None = None  # nodes; None in reports stored before it was kept
 
     def get(self, kind: str) -> GraphFinding | None:
         """The finding of this kind, or None when the data had none."""
@@ -186,6 +190,7 @@ class GraphReport:
             "weighted": bool(self.weighted),
             "n_components": int(self.n_components),
             "findings": [f.to_dict() for f in self.findings],
+            "largest_component": self.largest_component,
         }
 
     @classmethod
@@ -199,7 +204,7 @@ class GraphReport:
         )
         return cls(
             int(d["n_nodes"]), int(d["n_edges"]), int(d["n_edge_rows"]), bool(d["directed"]),
-            bool(d["weighted"]), int(d["n_components"]), findings,
+            bool(d["weighted"]), int(d["n_components"]), findings, d.get("largest_component"),
         )
 
 
@@ -711,6 +716,7 @@ def graph_from_frames(
         weighted=weight is not None,
         n_components=int(n_comp),
         findings=tuple(sorted(findings, key=lambda f: FINDING_KINDS.index(f.kind))),
+        largest_component=int(np.bincount(comp).max()) if n else 0,
     )
     return graph, report
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -302,7 +303,9 @@ def _exact_search(Q: np.ndarray, Z: np.ndarray, k: int, metric: str, device: str
     import torch
 
     dev = torch.device(device)
-    Zt = torch.from_numpy(Z).to(dev)
+    with warnings.catch_warnings():  # Z may be a read-only memory map; it is only read here
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        Zt = torch.from_numpy(Z).to(dev)
     sq = (Zt * Zt).sum(1)
     n = len(Z)
     rows = max(1, block_elements // max(n, 1))

@@ -174,7 +174,8 @@ def _parse_sparsity(v: Any, name: str) -> float | str:
 GRAPH_EMBED_PARAMS = ParamSpec(
     Param("method", str, "fastrp", choices=EMBED_METHODS, help="FastRP or Laplacian eigenmaps."),
     Param("n_components", int, 64, low=1, high=2048, label="n_components (d)",
-          help="Dimensions of the node embedding (eigenmaps: at most n - components)."),
+          help="Dimensions of the node embedding (eigenmaps: at most the largest connected "
+               "component's size - 1)."),
     Param("iteration_weights", list, [0.0, 1.0, 1.0], parse=_parse_weights,
           help="FastRP: alpha_i of A¹, A², …; the paper's BlogCatalog setting is 0, 0, 1, 6.67."),
     Param("beta", float, 0.0, low=-2.0, high=2.0, step=0.01, label="β (degree normalisation)",
@@ -249,12 +250,18 @@ class GraphDiagnosticsResult(Result):
 
 def _check_graph_embed(p: dict[str, Any], info: DatasetInfo) -> None:
     if p["method"] == "eigenmaps":
-        n_comp = int(info.extra.get("graph_report", {}).get("n_components", 1))
-        hi = max(1, info.n_rows - n_comp)
+        # each connected component is embedded on its own (components="separate"), so the
+        # largest one bounds d: it has `largest - 1` non-trivial eigenvectors
+        report = info.extra.get("graph_report", {})
+        n_comp = int(report.get("n_components", 1))
+        largest = report.get("largest_component")
+        hi = max(1, int(largest) - 1 if largest else info.n_rows - n_comp)
         if p["n_components"] > hi:
+            where = (f"its largest connected component has {int(largest):,} of {info.n_rows:,} "
+                     "nodes" if largest else f"{info.n_rows:,} nodes, {n_comp} component(s)")
             raise InvalidParameterError(
                 f"n_components must be at most {hi} for Laplacian eigenmaps of {info.name!r} "
-                f"({info.n_rows:,} nodes, {n_comp} component(s)); got {p['n_components']}.")
+                f"({where}); got {p['n_components']}.")
 
 
 def _check_graph_layout(p: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:

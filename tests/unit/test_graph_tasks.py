@@ -157,3 +157,19 @@ def test_uploaded_graph_findings_and_bad_weights(backend):
     info, _ = backend.add_graph(b"source\ttarget\n1\t2\n2\t3\n3\t1\n", "cycle.tsv", directed=True)
     assert info.extra["directed"] and info.n_rows == 3
     assert len(backend.graph_edges(info.id)) == 3
+
+
+def test_eigenmaps_bound_is_the_largest_component_minus_one(backend):
+    """A 6-node path and a 3-node triangle: each component is embedded on its own, so d is
+    at most 6 - 1 = 5 (the former bound, n - components = 7, let d = 6 reach the job and fail
+    there); d = 5 runs, and the triangle's nodes are not all-zero."""
+    edges = b"source,target\n" + b"".join(f"p{i},p{i + 1}\n".encode() for i in range(5)) \
+        + b"t0,t1\nt1,t2\nt2,t0\n"
+    info, _ = backend.add_graph(edges, "two.csv", name="two parts")
+    assert info.extra["graph_report"]["largest_component"] == 6
+    with pytest.raises(InvalidParameterError,
+                       match=r"at most 5 .*largest connected component has 6 of 9 nodes\); got 6"):
+        backend.submit(JobSpec("graph_embed", info.id, {"method": "eigenmaps", "n_components": 6}))
+    art = _run(backend, "graph_embed", info.id, {"method": "eigenmaps", "n_components": 5})
+    X = backend.rows(backend.result(art).derived_dataset, list(range(9)))
+    assert X.shape == (9, 5) and (np.abs(X).sum(axis=1) > 0).all()

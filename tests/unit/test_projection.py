@@ -234,9 +234,11 @@ def test_duplicates_and_tiny_datasets_in_pca_and_umap_jobs(backend):
 
     rng = np.random.default_rng(0)
     dup = np.repeat(rng.normal(size=(8, 4)), 5, axis=0).astype(np.float32)  # 40 rows, 8 distinct
+    cliques = None
     for X in (dup, rng.normal(size=(5, 4)).astype(np.float32)):
         info = backend.store.add_dataset(pd.DataFrame({"i": np.arange(len(X))}), X,
                                          name=f"d{len(X)}", source="test")
+        cliques = info if X is dup else cliques
         # duplicates: more neighbours than copies, so the kNN graph is connected (a graph of
         # separate cliques sends umap-learn into a slow multi-component spectral start)
         runs = [("pca", {}), ("umap", {"n_neighbors": 2 if len(X) <= 5 else 7})]
@@ -247,6 +249,12 @@ def test_duplicates_and_tiny_datasets_in_pca_and_umap_jobs(backend):
             assert status.state == "done", (kind, params, status.error)
             proj = backend.artifact_table(status.artifact_id, "projection.parquet")
             assert len(proj) == len(X) and np.isfinite(proj.drop(columns="_row").to_numpy()).all()
+    # fewer neighbours than copies: the kNN graph is 8 separate cliques (slow in umap-learn's
+    # multi-component spectral start); the torch layout gives a finite map that is not collapsed
+    status = backend.wait(backend.submit(JobSpec("umap", cliques.id, {"n_neighbors": 4})), 180)
+    assert status.state == "done", status.error
+    xy = backend.artifact_table(status.artifact_id, "projection.parquet")[["x", "y"]].to_numpy()
+    assert np.isfinite(xy).all() and np.ptp(xy, axis=0).min() > 0
     three = backend.store.add_dataset(pd.DataFrame({"i": np.arange(3)}),
                                       rng.normal(size=(3, 4)).astype(np.float32), name="three",
                                       source="test")

@@ -30,7 +30,7 @@ def test_hits_frame_and_summary():
     t = pd.DataFrame({"_row": range(4), "text": ["w", "x", "y", "z"], "topic": list("abab")})
     res = _result()
     out = hits_frame(res.hits, t, "text", ["topic"])
-    assert out.columns.tolist() == ["rank", "score", "topic", "text", "_row"]
+    assert out.columns.tolist() == ["rank", "text", "score", "topic", "_row"]  # text 2nd
     assert out["text"].tolist() == ["y", "w"] and out["topic"].tolist() == ["a", "a"]
     assert search_summary(res) == "**2** hits · among 4 rows · exact scan of every row · 12 ms"
     f = _result(filters=[{"kind": "category", "column": "topic", "values": ["a"]}],
