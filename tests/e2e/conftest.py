@@ -44,13 +44,15 @@ def app_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("home")
 
 
-def start_app(port: int, home: Path, log) -> subprocess.Popen:
-    """`streamlit run app/main.py` on 127.0.0.1:``port`` with LATENT_LENS_HOME=``home``,
-    returned once its health endpoint answers (90 s at most)."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
+def start_app(port: int, home: Path, log, script: Path = ROOT / "app" / "main.py",
+              env: dict | None = None) -> subprocess.Popen:
+    """`streamlit run <script>` (the app by default) on 127.0.0.1:``port`` with
+    LATENT_LENS_HOME=``home`` and ``env`` added, returned once its health endpoint answers
+    (90 s at most)."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script),
            "--server.headless=true", "--server.address=127.0.0.1", f"--server.port={port}",
            "--browser.gatherUsageStats=false"]
-    env = dict(os.environ, LATENT_LENS_HOME=str(home))
+    env = dict(os.environ, LATENT_LENS_HOME=str(home), **(env or {}))
     env.pop("LATENT_LENS_BACKEND_URL", None)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 90

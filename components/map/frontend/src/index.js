@@ -427,6 +427,28 @@ async function update(inst, d) {
   inst.wrap.dataset.ready = '1';
 }
 
+// One update at a time per map, the latest data last: Streamlit may hand over new data while
+// a draw is still running (a 1M-point draw takes seconds in software WebGL), and
+// regl-scatterplot refuses a draw call before the previous one has finished.
+function schedule(inst, data) {
+  inst.pending = data;
+  if (inst.running) return;
+  inst.running = true;
+  (async () => {
+    while (inst.pending) {
+      const d = inst.pending;
+      inst.pending = null;
+      try {
+        await update(inst, d);
+      } catch (e) {
+        inst.info.textContent = `The map could not draw: ${e && e.message ? e.message : e}`;
+        console.error(e);
+      }
+    }
+    inst.running = false;
+  })();
+}
+
 export default function mount(component) {
   const { data, parentElement, setStateValue, setTriggerValue } = component;
   let inst = INSTANCES.get(parentElement);
@@ -437,12 +459,7 @@ export default function mount(component) {
   clearTimeout(inst.destroyTimer);
   inst.setStateValue = setStateValue;
   inst.setTriggerValue = setTriggerValue;
-  if (data) {
-    update(inst, data).catch((e) => {
-      inst.info.textContent = `The map could not draw: ${e && e.message ? e.message : e}`;
-      console.error(e);
-    });
-  }
+  if (data) schedule(inst, data);
   return () => {
     // Streamlit calls this before each new `data` too: destroy only when really unmounted.
     inst.destroyTimer = setTimeout(() => {
