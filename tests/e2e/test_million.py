@@ -45,10 +45,11 @@ def test_a_million_points_drawn_and_box_selected(browser, tmp_path):
         assert sum(received) / N <= 16 + 0.5, sum(received) / N  # 0.5: bundle and page
         page.screenshot(path=str(tmp_path / "million.png"))
 
-        box = plot.bounding_box()
-        page.mouse.move(box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05)
+        box = plot.locator("canvas.sel").bounding_box()
+        x0, y0, x1, y1 = box["width"] * 0.05, box["height"] * 0.05, box["width"] * 0.5, box["height"] * 0.95
+        page.mouse.move(box["x"] + x0, box["y"] + y0)
         page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.95, steps=8)
+        page.mouse.move(box["x"] + x1, box["y"] + y1, steps=8)
         page.mouse.up()
         sel = page.get_by_text(re.compile(r"^[\d,]+ selected$"))
         expect(sel).to_be_visible(timeout=300_000)
@@ -57,6 +58,14 @@ def test_a_million_points_drawn_and_box_selected(browser, tmp_path):
         points = pd.read_parquet(tmp_path / f"points_{N}.parquet", columns=["_row", "x", "y"])
         expected = rows_in_selection(points, json.loads(plot.get_attribute("data-selection")))
         assert 300_000 < n == len(expected) < 700_000
+        # ... and they are the points the renderer draws inside the dragged rectangle
+        on_screen = plot.evaluate(
+            """(el, [x0, y0, x1, y1]) => { const sp = el.llmap.sp; let k = 0;
+                 for (let i = 0; i < el.llmap.coords.x.length; i++) {
+                   const [x, y] = sp.getScreenPosition(i);
+                   if (x >= x0 && x <= x1 && y >= y0 && y <= y1) k++; }
+                 return k; }""", [x0, y0, x1, y1])
+        assert abs(on_screen - n) <= 1e-4 * N, (on_screen, n)
         expect(page.get_by_test_id("stException")).to_have_count(0)
     finally:
         ctx.close()

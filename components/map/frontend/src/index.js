@@ -17,6 +17,7 @@ const CSS = `
 .llmap .plot { position: relative; border: 1px solid #e6e6e6; border-radius: 6px; overflow: hidden; }
 .llmap .plot canvas { position: absolute; left: 0; top: 0; }
 .llmap .plot canvas.rings { pointer-events: none; }
+.llmap .plot canvas.sel { cursor: crosshair; touch-action: none; }
 .llmap .tip { position: absolute; pointer-events: none; background: rgba(255,255,255,.95);
   border: 1px solid #bbb; border-radius: 4px; padding: 2px 6px; white-space: nowrap; display: none; }
 .llmap .legend { display: flex; flex-wrap: wrap; gap: 2px 10px; margin-top: 4px; }
@@ -116,7 +117,7 @@ function createInstance(root) {
       <button data-act="reset" title="Show every point">Reset view</button>
       <button data-act="clear">Clear selection</button>
       <span class="info"></span></div>
-    <div class="plot" data-testid="map-plot"><canvas class="points"></canvas><canvas class="rings"></canvas>
+    <div class="plot" data-testid="map-plot"><canvas class="points"></canvas><canvas class="rings"></canvas><canvas class="sel"></canvas>
       <div class="tip" data-testid="map-tip"></div></div>
     <div class="legend" data-testid="map-legend"></div>`;
   root.appendChild(style);
@@ -130,6 +131,9 @@ function createInstance(root) {
   inst.plot = plot;
   inst.canvas = wrap.querySelector('canvas.points');
   inst.rings = wrap.querySelector('canvas.rings');
+  inst.sel = wrap.querySelector('canvas.sel');
+  plot.llmap = inst; // tests read the renderer's own screen positions through this
+  listenForSelection(inst);
   inst.tip = wrap.querySelector('.tip');
   inst.info = wrap.querySelector('.info');
   inst.legend = wrap.querySelector('.legend');
@@ -154,9 +158,105 @@ function setMode(inst, mode) {
   inst.wrap.querySelectorAll('[data-mode]').forEach((b) => {
     b.setAttribute('aria-pressed', String(b.dataset.mode === mode));
   });
+  // box and lasso are drawn on the overlay canvas; pan goes to the renderer itself
+  inst.sel.style.pointerEvents = mode === 'pan' ? 'none' : 'auto';
   if (!inst.sp) return;
-  if (mode === 'pan') inst.sp.set({ mouseMode: 'panZoom' });
-  else inst.sp.set({ mouseMode: 'lasso', lassoType: mode === 'box' ? 'rectangle' : 'freeform' });
+  inst.sp.set({ mouseMode: mode === 'pan' ? 'panZoom' : 'lasso' });
+}
+
+// Screen pixels (CSS, relative to the plot) -> the renderer's GL coordinates: the inverse of
+// regl-scatterplot's projection * camera view * model (each a 2-D scale and translation).
+function screenToGl(inst, [sx, sy]) {
+  const v = inst.sp.get('cameraView');
+  const ar = inst.width / inst.height, dar = inst.sp.get('aspectRatio');
+  const nx = (2 * sx) / inst.width - 1, ny = 1 - (2 * sy) / inst.height;
+  const a = (v[0] * dar) / ar, b = v[4] / ar, e = v[12] / ar;
+  const c = v[1] * dar, d = v[5], f = v[13];
+  const det = a * d - b * c || 1e-12;
+  const rx = nx - e, ry = ny - f;
+  return [(d * rx - b * ry) / det, (a * ry - c * rx) / det];
+}
+
+function forward(inst, type, e, extra) {
+  const Ctor = type === 'wheel' ? WheelEvent : MouseEvent;
+  inst.canvas.dispatchEvent(new Ctor(type, {
+    bubbles: true, cancelable: true, clientX: e.clientX, clientY: e.clientY, screenX: e.screenX,
+    screenY: e.screenY, shiftKey: e.shiftKey, altKey: e.altKey, ctrlKey: e.ctrlKey,
+    metaKey: e.metaKey, button: 0, buttons: 0, ...extra,
+  }));
+}
+
+// Box and lasso on a 2-D overlay: the drag redraws one rectangle or path, never the points
+// (regl-scatterplot's own lasso redraws every point each frame: seconds a frame for a
+// million points in software WebGL). On release the geometry goes to the server and the
+// points inside it are selected in one redraw. Wheel, hover and clicks reach the renderer.
+function listenForSelection(inst) {
+  const cv = inst.sel;
+  const pos = (e) => { const r = cv.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+  let path = null;
+  let dragged = false; // the browser follows a drag with a click: not a point pick
+  const paint = () => {
+    const g = cv.getContext('2d');
+    g.clearRect(0, 0, cv.width, cv.height);
+    if (!path || path.length < 2) return;
+    g.lineWidth = 1.5;
+    g.strokeStyle = '#ff4b4b';
+    g.fillStyle = 'rgba(255,75,75,0.08)';
+    g.beginPath();
+    if (inst.mode === 'box') {
+      const [x0, y0] = path[0], [x1, y1] = path[path.length - 1];
+      g.rect(x0, y0, x1 - x0, y1 - y0);
+    } else {
+      path.forEach(([x, y], k) => (k ? g.lineTo(x, y) : g.moveTo(x, y)));
+      g.closePath();
+    }
+    g.fill();
+    g.stroke();
+  };
+  cv.addEventListener('pointerdown', (e) => {
+    if (e.button !== 0 || !inst.sp || !inst.coords) return;
+    path = [pos(e)];
+    cv.setPointerCapture(e.pointerId);
+  });
+  cv.addEventListener('pointermove', (e) => {
+    if (!path) return;
+    const p = pos(e), q = path[path.length - 1];
+    if (inst.mode === 'box') path[1] = p;
+    else if (Math.hypot(p[0] - q[0], p[1] - q[1]) >= 3) path.push(p);
+    paint();
+  });
+  // while dragging, the renderer does not see the mouse (its hover would redraw the points)
+  cv.addEventListener('mousemove', (e) => { if (path) e.stopPropagation(); });
+  const finish = (e) => {
+    if (!path) return;
+    const done = path;
+    path = null;
+    paint();
+    const xs = done.map((p) => p[0]), ys = done.map((p) => p[1]);
+    dragged = !(Math.max(...xs) - Math.min(...xs) < 4 && Math.max(...ys) - Math.min(...ys) < 4);
+    if (!dragged) return; // a click: the click handler picks the point
+    const pts = inst.mode === 'box'
+      ? [done[0], [done[0][0], done[done.length - 1][1]], done[done.length - 1], [done[done.length - 1][0], done[0][1]]]
+      : done;
+    if (pts.length < 3) return;
+    inst.selection = geometry(inst, pts.map((p) => screenToGl(inst, p)));
+    restoreSelection(inst);
+    sendState(inst, {});
+  };
+  cv.addEventListener('pointerup', finish);
+  cv.addEventListener('pointercancel', () => { path = null; paint(); });
+  cv.addEventListener('click', (e) => {
+    // a click (no drag) picks the point under the mouse, as in pan mode
+    if (dragged) { dragged = false; return; }
+    forward(inst, 'mousedown', e, { buttons: 1 });
+    forward(inst, 'mouseup', e);
+    forward(inst, 'click', e);
+  });
+  cv.addEventListener('dblclick', (e) => forward(inst, 'dblclick', e));
+  cv.addEventListener('wheel', (e) => {
+    e.preventDefault();
+    forward(inst, 'wheel', e, { deltaX: e.deltaX, deltaY: e.deltaY, deltaMode: e.deltaMode });
+  }, { passive: false });
 }
 
 function placeTip(inst) {
@@ -214,17 +314,9 @@ function createPlot(inst, n) {
     colorBy: 'valueA', syncEvents: false,
   });
   inst.sp = sp;
-  sp.subscribe('lassoStart', () => { inst.lassoRunning = true; });
-  sp.subscribe('lassoEnd', ({ coordinates }) => {
-    inst.lassoRunning = false;
-    if (!coordinates || coordinates.length < 3) return;
-    inst.selection = geometry(inst, coordinates);
-    restoreSelection(inst); // show exactly what the server selects (thinned lasso, hidden excluded)
-    sendState(inst, {});
-  });
   sp.subscribe('select', ({ points }) => {
     // A click (no lasso running) selects one point: report its row, keep the drawn selection.
-    if (points.length === 1 && !inst.lassoRunning) {
+    if (points.length === 1) {
       inst.setTriggerValue('click', inst.coords.rows[points[0]]);
       restoreSelection(inst);
     }
@@ -385,6 +477,7 @@ async function update(inst, d) {
     inst.width = w; inst.height = h;
     inst.plot.style.height = `${h}px`;
     inst.rings.width = w; inst.rings.height = h;
+    inst.sel.width = w; inst.sel.height = h;
     if (inst.sp) inst.sp.set({ width: w, height: h });
   }
   if (!inst.sp) createPlot(inst, coords.x.length);
