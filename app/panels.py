@@ -83,6 +83,8 @@ def faithfulness_panel(c, faith, faith_job: str | None) -> None:
                       key="faith-job", again="reload the page to score it again")
     if status is None:
         return
+    if faith.state != "done":  # finished during this run: rerun, so the colour choices
+        st.rerun()             # above (per-point scores) agree with the scores shown here
     f = c.result(status.artifact_id).faithfulness
     k = f["n_neighbors"]
     m = st.columns(4)
