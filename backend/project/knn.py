@@ -536,16 +536,10 @@ def knn_query(base: np.ndarray, queries: np.ndarray, n_neighbors: int, *,
     B, zb = _prepare(np.ascontiguousarray(base, dtype=np.float32), metric)
     Q, zq = _prepare(np.ascontiguousarray(queries, dtype=np.float32), metric)
     k = int(n_neighbors)
-    work = float(len(B)) * len(Q) * B.shape[1]
-    method = "exact" if dev.startswith("cuda") or work <= EXACT_MAX_WORK or len(B) < 400 \
-        else "ivf"
+    method = _query_method(B, Q, dev)
     if _on_cluster(engine, dev):
-        index = None if method == "exact" else _ivf_index(B, k, metric, random_state, {}, dev,
-                                                          report, queries=Q)
-        lo = 0.0 if method == "exact" else 0.2
-        idx, dist, _ = _search_on(engine, Q, B, zq, zb, k, metric, index, drop_self=False,
-                                  what="kNN query", stop=stop, block_rows=block_rows,
-                                  progress=lambda f, m: report(lo + (1.0 - lo) * f, m))
+        (idx, dist), _ = _query_on(engine, Q, B, zq, zb, k, metric, method, random_state, dev,
+                                   report, stop, block_rows)
         return idx, dist, method
     if method == "exact":
         idx = _exact_search(Q, B, k, metric, dev, report)
@@ -562,6 +556,29 @@ def knn_query(base: np.ndarray, queries: np.ndarray, n_neighbors: int, *,
 def _on_cluster(engine: Any, device: str) -> bool:
     """Whether the search goes to the engine: a distributed one, from a CPU driver."""
     return engine is not None and engine.distributed and not device.startswith("cuda")
+
+
+def _query_method(B: np.ndarray, Q: np.ndarray, device: str) -> str:
+    """:func:`knn_query`'s search: exact up to :data:`EXACT_MAX_WORK` (or on CUDA), else IVF."""
+    work = float(len(B)) * len(Q) * B.shape[1]
+    return "exact" if device.startswith("cuda") or work <= EXACT_MAX_WORK or len(B) < 400 \
+        else "ivf"
+
+
+def _query_on(engine, Q, B, zq, zb, k, metric, method, random_state, device, report, stop,
+              block_rows, what="kNN query", fn=None, extra=()):
+    """:func:`knn_query` of the prepared ``Q`` against ``B`` in row blocks on ``engine``
+    (the IVF index built and tuned here): ``((indices, distances), n_blocks)``, or
+    ``(fn's outputs concatenated, n_blocks)`` with ``fn`` (a kernel with
+    :func:`search_rows`'s arguments and ``extra``)."""
+    index = None if method == "exact" else _ivf_index(B, k, metric, random_state, {}, device,
+                                                      report, queries=Q)
+    lo = 0.0 if method == "exact" else 0.2
+    idx, dist, n_blocks = _search_on(engine, Q, B, zq, zb, k, metric, index, drop_self=False,
+                                     what=what, stop=stop, block_rows=block_rows, fn=fn,
+                                     extra=extra,
+                                     progress=lambda f, m: report(lo + (1.0 - lo) * f, m))
+    return ((idx, dist) if fn is None else idx), n_blocks
 
 
 def _search_on(engine, Q, B, zq, zb, k, metric, index, *, drop_self, what, stop, progress,

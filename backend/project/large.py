@@ -29,7 +29,8 @@ import numpy as np
 
 from backend.errors import InvalidInputError
 
-__all__ = ["project_umap", "quick_map", "place", "place_rows", "LARGE_N", "SAMPLE_SIZE", "REFINE_EPOCHS",
+__all__ = ["project_umap", "quick_map", "place", "place_rows", "place_rest", "LARGE_N",
+           "SAMPLE_SIZE", "REFINE_EPOCHS",
            "REFINE_ALPHA", "PLACE_NEIGHBORS", "QUICK_SAMPLE"]
 
 #: Above this many rows, UMAP is fitted on a sample.
@@ -100,10 +101,62 @@ def place_rows(Q: np.ndarray, B: np.ndarray, zq: np.ndarray, zb: np.ndarray, lo:
     return place(Y_sample, idx, dist)
 
 
-def _place_rest(Xs, Ys, X_rest, m, *, metric, random_state, device, progress, engine, stop):
-    """Positions of ``X_rest`` from their ``m`` nearest sample rows, and the search method:
-    :func:`knn_query` then :func:`place` here, or :func:`place_rows` in row blocks on a
-    distributed engine (the same search, method and arithmetic)."""
+def place_rest(Xs: np.ndarray, Ys: np.ndarray, X_rest: np.ndarray,
+               n_neighbors: int = PLACE_NEIGHBORS, *, metric: str = "euclidean",
+               random_state: int | None = 0, device: str | None = None,
+               progress: Progress | None = None, engine: Any = None,
+               stop: threading.Event | None = None, block_rows: int | None = None,
+               ) -> tuple[np.ndarray, str]:
+    """Map positions of rows outside a fitted sample, from their nearest sample rows.
+
+    :func:`backend.project.knn.knn_query` then :func:`place`, here; or, with a distributed
+    engine, :func:`place_rows` in row blocks (the same search method, index and
+    arithmetic: the same positions bit for bit).
+
+    Parameters
+    ----------
+    Xs : ndarray of shape (n_sample, n_features)
+        The sample's vectors.
+    Ys : ndarray of shape (n_sample, n_components)
+        Their map positions.
+    X_rest : ndarray of shape (n_rest, n_features)
+        The rows to place.
+    n_neighbors : int, default=10
+        Sample rows each row is placed from, ``1 <= n_neighbors <= n_sample``.
+    metric, random_state, device : as :func:`backend.project.knn.knn_query`
+    progress : callable(fraction, message), optional
+        With a distributed engine, called after each finished block.
+    engine : backend.engines.Engine, optional
+        A distributed engine (Ray): row blocks as tasks; None or in-process: here.
+    stop : threading.Event, optional
+        With a distributed engine: once set, the block tasks are cancelled and
+        ``JobCancelled`` is raised.
+    block_rows : int, optional
+        Rows per task (rounded up to the in-process row chunk).
+
+    Returns
+    -------
+    positions : ndarray of shape (n_rest, n_components), float32
+    method : str
+        The nearest-sample search: ``"exact"`` or ``"ivf"``.
+
+    Raises
+    ------
+    InvalidInputError
+        If the shapes disagree or ``n_neighbors`` is out of range.
+    backend.engines.TaskFailedError
+        If a block task failed (the message names its rows).
+    """
+    Xs, X_rest, Ys = np.asarray(Xs), np.asarray(X_rest), np.asarray(Ys)
+    m = n_neighbors
+    if Xs.ndim != 2 or X_rest.ndim != 2 or Xs.shape[1] != X_rest.shape[1] \
+            or Ys.ndim != 2 or len(Ys) != len(Xs):
+        raise InvalidInputError(
+            f"place_rest needs Xs (n_sample, d), Ys (n_sample, c) and X_rest (n_rest, d); "
+            f"got shapes {Xs.shape}, {Ys.shape} and {X_rest.shape}.")
+    if not 1 <= m <= len(Xs):
+        raise InvalidInputError(
+            f"n_neighbors must be in [1, {len(Xs)}] (the sample's rows); got {m}.")
     from backend.device import resolve_device
     from backend.project import knn
 
@@ -112,16 +165,13 @@ def _place_rest(Xs, Ys, X_rest, m, *, metric, random_state, device, progress, en
         qi, qd, method = knn.knn_query(Xs, X_rest, m, metric=metric, random_state=random_state,
                                        device=device, progress=progress)
         return place(Ys, qi, qd), method
-    report = progress or knn._noop
     B, zb = knn._prepare(np.ascontiguousarray(Xs, dtype=np.float32), metric)
     Q, zq = knn._prepare(np.ascontiguousarray(X_rest, dtype=np.float32), metric)
-    exact = float(len(B)) * len(Q) * B.shape[1] <= knn.EXACT_MAX_WORK or len(B) < 400
-    index = None if exact else knn._ivf_index(B, m, metric, random_state, {}, dev, report,
-                                              queries=Q)
-    Y, _, _ = knn._search_on(engine, Q, B, zq, zb, m, metric, index, drop_self=False,
-                             what="placement", stop=stop, progress=report, fn=place_rows,
-                             extra=(engine.put(np.asarray(Ys)),))
-    return Y, "exact" if exact else "ivf"
+    method = knn._query_method(B, Q, dev)
+    Y, _ = knn._query_on(engine, Q, B, zq, zb, m, metric, method, random_state, dev,
+                         progress or knn._noop, stop, block_rows, what="placement",
+                         fn=place_rows, extra=(engine.put(Ys),))
+    return Y, method
 
 
 def _span(progress: Progress | None, lo: float, hi: float) -> Progress | None:
@@ -153,7 +203,7 @@ def _fit_sample_and_place(X, rows, n_neighbors, *, min_dist, metric, n_component
     if len(rest):
         # placed in blocks so that a cancel is seen between them
         m = min(PLACE_NEIGHBORS, len(rows))
-        Y[rest], method = _place_rest(Xs, Ys, X[rest], m, metric=metric,
+        Y[rest], method = place_rest(Xs, Ys, X[rest], m, metric=metric,
                                       random_state=random_state, device=device,
                                       progress=_span(progress, 0.8, 1.0), engine=engine,
                                       stop=stop)

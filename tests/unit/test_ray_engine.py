@@ -1,5 +1,5 @@
-"""Execution engines: the in-process engine and a local Ray cluster (one for the whole module,
-2 CPUs) give the same results (weight spectra bit for bit, text embeddings within 1e-5);
+"""Execution engines: the in-process engine and a local Ray cluster (the session's ``cluster``
+fixture, 2 CPUs) give the same results (weight spectra bit for bit, text embeddings within 1e-5);
 cancel reaches the cluster; a killed worker's task is retried; a failed task is named; an
 unreachable cluster and a missing shard are refused with a clear message."""
 
@@ -36,18 +36,6 @@ def _wait_for(condition, timeout: float, what: str):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """One local Ray cluster for every Ray test here (2 CPUs, a 200 MiB object store)."""
-    from backend.engines import RayEngine
-
-    engine = RayEngine("local", num_cpus=2, object_store_mb=200)
-    try:
-        yield engine
-    finally:
-        engine.close()
 
 
 def _checkpoint(folder: Path) -> Path:
