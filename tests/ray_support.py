@@ -14,6 +14,18 @@ from backend.params import Param, ParamSpec
 from backend.results import Result
 
 
+def wait_for(condition, timeout: float, what: str):
+    """``condition()``'s first truthy value, polled every 50 ms; AssertionError after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 def square(x: int) -> int:
     return x * x
 

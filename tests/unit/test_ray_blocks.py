@@ -24,16 +24,6 @@ from tests import ray_support
 ray = pytest.importorskip("ray")
 
 
-def _wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def _vectors(n: int, d: int, seed: int = 0) -> np.ndarray:
     """Clustered float32 rows with an all-zero row and two exact duplicates."""
     rng = np.random.default_rng(seed)
@@ -181,4 +171,4 @@ def test_cancel_stops_the_blocks_within_2_s(cluster):
                    progress=progress, block_rows=1)
     assert cancelled_at and time.monotonic() - cancelled_at[0] < 2.0
     assert len(done) == 1 and done[0].endswith("(1 of 24)")  # the other 23 never came back
-    _wait_for(lambda: ray.available_resources().get("CPU", 0) == 2.0, 20, "free CPUs")
+    ray_support.wait_for(lambda: ray.available_resources().get("CPU", 0) == 2.0, 20, "free CPUs")
