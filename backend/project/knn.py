@@ -634,7 +634,7 @@ def search_rows(Q: np.ndarray, B: np.ndarray, zq: np.ndarray, zb: np.ndarray, lo
         Neighbours per row (not counting the row itself when ``drop_self``).
     metric : str
         One of :data:`KNN_METRICS`.
-    index : tuple (str, ndarray of uint8, dict), optional
+    index : tuple (ndarray of uint8, dict), optional
         A serialised faiss index (:func:`_serialize_index`) of ``B``; None: exact search.
     drop_self : bool, default=False
         The queries are the searched rows (a kNN graph): search ``k + 1`` and drop the
@@ -669,10 +669,8 @@ def search_rows(Q: np.ndarray, B: np.ndarray, zq: np.ndarray, zb: np.ndarray, lo
     return _sort_rows(cand, dist)
 
 
-def _serialize_index(index, params) -> tuple[str, np.ndarray, dict]:
-    """A faiss index as ``(token, bytes, search settings)`` for tasks (picklable)."""
-    import uuid
-
+def _serialize_index(index, params) -> tuple[np.ndarray, dict]:
+    """A faiss index as ``(bytes, search settings)`` for tasks (picklable)."""
     import faiss
 
     settings = {}
@@ -680,28 +678,24 @@ def _serialize_index(index, params) -> tuple[str, np.ndarray, dict]:
         settings["nprobe"] = int(params.nprobe)
     if hasattr(index, "hnsw"):
         settings["efSearch"] = int(index.hnsw.efSearch)
-    return uuid.uuid4().hex, faiss.serialize_index(index), settings
-
-
-_LOADED: dict[str, tuple] = {}  # a worker's last deserialised index, by token
+    return faiss.serialize_index(index), settings
 
 
 def _load_index(index: tuple) -> tuple[Any, Any]:
-    """The faiss index and search parameters of :func:`_serialize_index`'s tuple, read
-    once per worker process (its blocks reuse it)."""
+    """The faiss index and search parameters of :func:`_serialize_index`'s tuple.
+
+    Read again by every block task (about a second per 1.5 GB, against minutes of search
+    for such an index's block), so that no idle worker keeps an index after its job."""
     import faiss
 
-    token, blob, settings = index
-    if token not in _LOADED:
-        _LOADED.clear()
-        loaded = faiss.deserialize_index(np.asarray(blob))
-        params = None
-        if "nprobe" in settings:
-            params = faiss.SearchParametersIVF(nprobe=settings["nprobe"])
-        if "efSearch" in settings:
-            loaded.hnsw.efSearch = settings["efSearch"]
-        _LOADED[token] = (loaded, params)
-    return _LOADED[token]
+    blob, settings = index
+    loaded = faiss.deserialize_index(np.asarray(blob))
+    params = None
+    if "nprobe" in settings:
+        params = faiss.SearchParametersIVF(nprobe=settings["nprobe"])
+    if "efSearch" in settings:
+        loaded.hnsw.efSearch = settings["efSearch"]
+    return loaded, params
 
 
 def _noop(fraction: float, message: str) -> None:

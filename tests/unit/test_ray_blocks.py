@@ -66,6 +66,17 @@ def test_placement_in_blocks_equals_in_process_bit_for_bit(cluster, n_rest, meth
     assert np.array_equal(here, there)
 
 
+@pytest.mark.slow  # compiles umap-learn's numba code (~20 s) unless a UMAP test ran first
+def test_quick_map_on_ray_equals_in_process_bit_for_bit(cluster):
+    from backend.project.large import quick_map
+
+    X = _vectors(6000, 16, seed=8)
+    here, rep_here = quick_map(X, sample_size=1000, random_state=42)
+    there, rep_there = quick_map(X, sample_size=1000, random_state=42, engine=cluster)
+    assert rep_here["place_search"] == rep_there["place_search"] == "exact"
+    assert np.array_equal(here, there)  # the sample's UMAP here, 5,000 rows placed on Ray
+
+
 def test_placement_refuses_bad_input():
     from backend.errors import InvalidInputError
 
