@@ -88,7 +88,7 @@ def place_rows(Q: np.ndarray, B: np.ndarray, zq: np.ndarray, zb: np.ndarray, lo:
         The sample's vectors, prepared the same way.
     zq, zb, lo, hi, k, metric, index, drop_self
         As :func:`backend.project.knn.search_rows` (``drop_self`` is False here).
-    Y_sample : ndarray of shape (n_sample, n_components), float32
+    Y_sample : ndarray of shape (n_sample, n_components) (any float dtype)
         The sample's map positions.
 
     Returns

@@ -34,6 +34,19 @@ def _vectors(n: int, d: int, seed: int = 0) -> np.ndarray:
     return X
 
 
+def test_row_blocks_are_aligned_and_cover_every_row():
+    from backend.engines import row_blocks
+
+    assert row_blocks(9000, n_workers=2, align=1864) == [
+        (0, 1864), (1864, 3728), (3728, 5592), (5592, 7456), (7456, 9000)]
+    assert row_blocks(10, n_workers=8) == [(i, i + 1) for i in range(10)]
+    assert row_blocks(100, block_rows=30, align=40) == [(0, 40), (40, 80), (80, 100)]
+    assert row_blocks(0) == []
+    with pytest.raises(ValueError, match=r"row_blocks needs n_rows >= 0 and align, n_workers, "
+                                         r"block_rows >= 1; got n_rows=5, align=0"):
+        row_blocks(5, align=0)
+
+
 # exact search: 9,000 rows in 5 blocks of 1,864 rows (its in-process chunk); faiss: 6,000
 # rows in 2 blocks of 4,096 (its search chunk). Exact Euclidean: the killed-worker test.
 @pytest.mark.parametrize("method, metric, n", [("exact", "cosine", 9000),
@@ -128,7 +141,7 @@ def test_knn_and_faithfulness_jobs_on_ray_and_their_sidecars(cluster, tmp_path):
                 b.artifact(faith).meta)
         finally:
             b.runner.shutdown()
-    (i1, d1, p1, _, f1), (i2, d2, p2, k2, f2) = out["in-process"], out["ray"]
+    (i1, d1, p1, k1, f1), (i2, d2, p2, k2, f2) = out["in-process"], out["ray"]
     assert np.array_equal(i1, i2) and np.array_equal(d1, d2)
     pd.testing.assert_frame_equal(p1, p2, check_exact=True)
     assert f1["result"]["faithfulness"] == f2["result"]["faithfulness"]
@@ -137,6 +150,7 @@ def test_knn_and_faithfulness_jobs_on_ray_and_their_sidecars(cluster, tmp_path):
         assert meta["engine"]["resources"]["CPU"] == 2.0 and meta["engine"]["nodes"] == 1
     assert k2["result"]["knn"]["settings"]["row_blocks"] == 2  # 5,000 rows: 2 of 3,355
     assert f1["engine"]["name"] == "in-process"
+    assert "row_blocks" not in k1["result"]["knn"]["settings"]  # in process: no blocks
 
 
 def test_a_killed_worker_s_block_is_retried(cluster, tmp_path):
