@@ -118,7 +118,7 @@ def test_faithfulness_in_blocks_equals_in_process_bit_for_bit(cluster):
 
 
 def test_knn_and_faithfulness_jobs_on_ray_and_their_sidecars(cluster, tmp_path):
-    X = _vectors(5000, 16, seed=5)
+    X = _vectors(4500, 16, seed=5)
     out = {}
     for engine in (InProcessEngine(), cluster):
         b = LocalBackend(tmp_path / engine.name, engine=engine)
@@ -131,7 +131,7 @@ def test_knn_and_faithfulness_jobs_on_ray_and_their_sidecars(cluster, tmp_path):
                 status = b.wait(job, 120)
                 assert status.state == "done", status.error
             faith = b.submit(JobSpec("faithfulness", info.id,
-                                     {"projection": pca, "n_neighbors": 10, "n_rows": 3000}))
+                                     {"projection": pca, "n_neighbors": 10, "n_rows": 2000}))
             status = b.wait(faith, 120)
             assert status.state == "done", status.error
             out[engine.name] = (
@@ -148,7 +148,7 @@ def test_knn_and_faithfulness_jobs_on_ray_and_their_sidecars(cluster, tmp_path):
     for meta in (k2, f2):  # the engine's own description, as for every Ray kind
         assert meta["engine"]["name"] == "ray" and meta["engine"]["address"] == "local"
         assert meta["engine"]["resources"]["CPU"] == 2.0 and meta["engine"]["nodes"] == 1
-    assert k2["result"]["knn"]["settings"]["row_blocks"] == 2  # 5,000 rows: 2 of 3,355
+    assert k2["result"]["knn"]["settings"]["row_blocks"] == 2  # 4,500 rows: 2 of 3,728
     assert f1["engine"]["name"] == "in-process"
     assert "row_blocks" not in k1["result"]["knn"]["settings"]  # in process: no blocks
 
