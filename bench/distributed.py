@@ -36,6 +36,10 @@ Measured on the shared 2-core development machine (load average 9-17, 2 Ray CPUs
   driver 796 MiB (317 after imports: the skipped 470 MiB down_proj is still read once);
   Ray driver 391 MiB (382), each worker 616 MiB (367 after importing torch): about one
   1024 x 8192 matrix's working set per worker, far below two shards (960 MiB).
+* row blocks, 100,000 x 32 (``--rows 100000 --dims 32 --sample 20000``, load 5-16): kNN
+  graph (IVF, 7 blocks) 9.0 s in process, 16.1 s on Ray; placement of 80,000 rows 1.5 s vs
+  1.7 s; faithfulness (2,000 rows against all) 112.3 s vs 169.6 s; every output identical;
+  driver peak 1,007 MiB vs 697 MiB, worker peak 1,167 MiB (``bench/distributed_results.md``).
 
 3. **Row blocks**: ``--rows`` seeded clustered float32 vectors of ``--dims`` dimensions:
    the kNN graph (15 neighbours, ``auto``: IVF above 20,000 rows), the placement of the

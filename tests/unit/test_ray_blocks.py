@@ -1,4 +1,5 @@
-"""Row blocks on Ray (the session's local ``cluster``, 2 CPUs): the kNN graph, the placement
+"""Row blocks on Ray (the session's local ``cluster``, 2 CPUs; the driver on the CPU, since a
+CUDA driver keeps these searches on its GPU): the kNN graph, the placement
 of the rows outside a UMAP sample and the scored rows of the faithfulness scores equal the
 in-process results bit for bit; the kNN and faithfulness jobs record the engine; a killed
 worker's block is retried; a failed block is named; a cancel stops the blocks within 2 s."""
@@ -54,10 +55,10 @@ def test_row_blocks_are_aligned_and_cover_every_row():
                                                ("hnsw", "euclidean", 6000)])
 def test_knn_graph_in_blocks_equals_in_process_bit_for_bit(cluster, method, metric, n):
     X = _vectors(n, 16)
-    here = knn_search(X, 10, method=method, metric=metric, recall_sample=0)
+    here = knn_search(X, 10, method=method, metric=metric, recall_sample=0, device="cpu")
     seen = []
-    there = knn_search(X, 10, method=method, metric=metric, recall_sample=0, engine=cluster,
-                       progress=lambda f, m: seen.append(m))
+    there = knn_search(X, 10, method=method, metric=metric, recall_sample=0, device="cpu",
+                       engine=cluster, progress=lambda f, m: seen.append(m))
     assert np.array_equal(here[0], there[0]) and np.array_equal(here[1], there[1])
     assert there[2].method == method and there[2].n_zero_rows == here[2].n_zero_rows
     blocks = 5 if method == "exact" else 2
@@ -72,8 +73,8 @@ def test_placement_in_blocks_equals_in_process_bit_for_bit(cluster, n_rest, meth
     X = _vectors(4000 + n_rest, 16, seed=1)
     Xs, rest = X[:4000], X[4000:]
     Ys = np.random.default_rng(2).normal(size=(4000, 2)).astype(np.float32)
-    here, m_here = place_rest(Xs, Ys, rest, 10)
-    there, m_there = place_rest(Xs, Ys, rest, 10, engine=cluster)
+    here, m_here = place_rest(Xs, Ys, rest, 10, device="cpu")
+    there, m_there = place_rest(Xs, Ys, rest, 10, device="cpu", engine=cluster)
     assert m_here == m_there == method
     assert there.dtype == np.float32 and there.shape == (n_rest, 2)
     assert np.array_equal(here, there)
@@ -84,8 +85,9 @@ def test_quick_map_on_ray_equals_in_process_bit_for_bit(cluster):
     from backend.project.large import quick_map
 
     X = _vectors(6000, 16, seed=8)
-    here, rep_here = quick_map(X, sample_size=1000, random_state=42)
-    there, rep_there = quick_map(X, sample_size=1000, random_state=42, engine=cluster)
+    here, rep_here = quick_map(X, sample_size=1000, random_state=42, device="cpu")
+    there, rep_there = quick_map(X, sample_size=1000, random_state=42, device="cpu",
+                                  engine=cluster)
     assert rep_here["place_search"] == rep_there["place_search"] == "exact"
     assert np.array_equal(here, there)  # the sample's UMAP here, 5,000 rows placed on Ray
 
@@ -107,9 +109,9 @@ def test_faithfulness_in_blocks_equals_in_process_bit_for_bit(cluster):
     X[5] = 1.0
     Y = X[:, :2] + np.random.default_rng(4).normal(0, 0.5, (3000, 2))
     truth = X[:, :3]
-    here = projection_faithfulness(X, Y, n_neighbors=10, n_rows=2000,
+    here = projection_faithfulness(X, Y, n_neighbors=10, n_rows=2000, device="cpu",
                                    ground_truth_coordinates=truth)
-    there = projection_faithfulness(X, Y, n_neighbors=10, n_rows=2000,
+    there = projection_faithfulness(X, Y, n_neighbors=10, n_rows=2000, device="cpu",
                                     ground_truth_coordinates=truth, engine=cluster)
     assert here.to_dict() == there.to_dict()
     for name, values in here.per_point.items():
@@ -125,13 +127,15 @@ def test_knn_and_faithfulness_jobs_on_ray_and_their_sidecars(cluster, tmp_path):
         try:
             info = b.store.add_dataset(pd.DataFrame({"i": np.arange(len(X))}), X, name="x",
                                        source="test")
-            knn = b.submit(JobSpec("knn", info.id, {"n_neighbors": 15, "metric": "euclidean"}))
+            knn = b.submit(JobSpec("knn", info.id, {"n_neighbors": 15, "metric": "euclidean",
+                                                    "device": "cpu"}))
             pca = b.submit(JobSpec("pca", info.id, {"n_components": 2}))
             for job in (knn, pca):
                 status = b.wait(job, 120)
                 assert status.state == "done", status.error
             faith = b.submit(JobSpec("faithfulness", info.id,
-                                     {"projection": pca, "n_neighbors": 10, "n_rows": 2000}))
+                                     {"projection": pca, "n_neighbors": 10, "n_rows": 2000,
+                                      "device": "cpu"}))
             status = b.wait(faith, 120)
             assert status.state == "done", status.error
             out[engine.name] = (
@@ -155,10 +159,10 @@ def test_knn_and_faithfulness_jobs_on_ray_and_their_sidecars(cluster, tmp_path):
 
 def test_a_killed_worker_s_block_is_retried(cluster, tmp_path):
     X = _vectors(9000, 16, seed=6)
-    here = knn_search(X, 10, method="exact", recall_sample=0)
+    here = knn_search(X, 10, method="exact", recall_sample=0, device="cpu")
     marker = tmp_path / "died"
     dying = ray_support.WrappingEngine(ray_support.die_first, str(marker))
-    there = knn_search(X, 10, method="exact", recall_sample=0, engine=dying)
+    there = knn_search(X, 10, method="exact", recall_sample=0, device="cpu", engine=dying)
     assert marker.exists()  # one block's first attempt killed its worker
     assert np.array_equal(here[0], there[0]) and np.array_equal(here[1], there[1])
 
@@ -169,11 +173,12 @@ def test_a_failed_block_is_named(cluster):
     with pytest.raises(TaskFailedError, match=r"task kNN graph rows 1,864-3,727 failed: "
                                               r"RuntimeError: simulated failure in the block "
                                               r"at row 1864"):
-        knn_search(X, 10, method="exact", recall_sample=0, engine=failing)
+        knn_search(X, 10, method="exact", recall_sample=0, device="cpu", engine=failing)
     failing = ray_support.WrappingEngine(ray_support.fail_at_row, (3, 0))  # score_rows' lo
     with pytest.raises(TaskFailedError, match=r"task faithfulness rows 0-999 of 2,000 scored "
                                               r"failed: RuntimeError: simulated failure"):
-        projection_faithfulness(X[:4000], X[:4000, :2], n_rows=2000, engine=failing)
+        projection_faithfulness(X[:4000], X[:4000, :2], n_rows=2000, device="cpu",
+                                engine=failing)
 
 
 def test_cancel_stops_the_blocks_within_2_s(cluster):
@@ -192,8 +197,8 @@ def test_cancel_stops_the_blocks_within_2_s(cluster):
                 stop.set()
 
     with pytest.raises(JobCancelled):
-        knn_search(X, 10, method="exact", recall_sample=0, engine=cluster, stop=stop,
-                   progress=progress, block_rows=1)
+        knn_search(X, 10, method="exact", recall_sample=0, device="cpu", engine=cluster,
+                   stop=stop, progress=progress, block_rows=1)
     assert cancelled_at and time.monotonic() - cancelled_at[0] < 2.0
     assert len(done) == 1 and done[0].endswith("(1 of 24)")  # the other 23 never came back
     ray_support.wait_for(lambda: ray.available_resources().get("CPU", 0) == 2.0, 20, "free CPUs")
