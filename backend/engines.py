@@ -34,7 +34,7 @@ import numpy as np
 from backend.errors import JobCancelled, LatentLensError
 
 __all__ = ["ADDRESS_ENV", "Engine", "EngineUnavailableError", "InProcessEngine", "RayEngine",
-           "Task", "TaskFailedError", "engine_from_env"]
+           "Task", "TaskFailedError", "engine_from_env", "row_blocks", "BLOCKS_PER_WORKER"]
 
 ADDRESS_ENV = "LATENT_LENS_RAY_ADDRESS"
 CPUS_ENV = "LATENT_LENS_RAY_CPUS"
@@ -42,6 +42,9 @@ STORE_ENV = "LATENT_LENS_RAY_OBJECT_STORE_MB"
 RETRIES_ENV = "LATENT_LENS_RAY_MAX_RETRIES"
 _CONNECT_TIMEOUT = 5.0  # seconds to open a TCP connection to the cluster's head
 _POLL = 0.1  # seconds between checks of the stop signal while tasks run
+#: Row blocks per worker that :func:`row_blocks` aims at (several, so that a slow block or a
+#: retried one does not leave the other workers idle at the end).
+BLOCKS_PER_WORKER = 4
 
 
 class EngineUnavailableError(LatentLensError):
@@ -87,6 +90,15 @@ class Engine:
     def n_gpus(self) -> int:
         """GPUs the engine's workers can use."""
         return 0
+
+    def put(self, value: Any) -> Any:
+        """A handle to pass ``value`` to many tasks of :meth:`map` as a top-level argument.
+
+        On Ray the value is stored once in the cluster's object store (``ray.put``) and
+        every task receives it from there (numpy arrays without a copy, read-only), instead
+        of being pickled into each task; in process the value itself.
+        """
+        return value
 
     def map(self, fn: Callable, tasks: Sequence[Task], *, stop: threading.Event | None = None,
             progress: Callable[[float, str], None] | None = None,
@@ -280,6 +292,9 @@ class RayEngine(Engine):
     def n_gpus(self) -> int:
         return int(self._ray.cluster_resources().get("GPU", 0))
 
+    def put(self, value: Any) -> Any:
+        return self._ray.put(value)
+
     # -- tasks ---------------------------------------------------------------------
     def _remote(self, fn: Callable):
         if fn not in self._remotes:
@@ -461,6 +476,42 @@ def _arrow(values: np.ndarray):
     if values.dtype == object:
         return pa.array(values.tolist(), type=pa.string())
     return pa.array(values)
+
+
+def row_blocks(n_rows: int, *, n_workers: int = 1, align: int = 1,
+               block_rows: int | None = None) -> list[tuple[int, int]]:
+    """Half-open row intervals ``[(lo, hi), ...]`` covering ``range(n_rows)``, for tasks.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows to split (>= 0).
+    n_workers : int, default=1
+        Tasks that can run at once: about :data:`BLOCKS_PER_WORKER` blocks per worker.
+    align : int, default=1
+        Every block but the last is a multiple of this many rows (the row chunk an
+        in-process kernel works in, so that a block's chunks are the in-process ones and
+        the results are identical bit for bit).
+    block_rows : int, optional
+        Rows per block instead of the even split (rounded up to a multiple of ``align``).
+
+    Returns
+    -------
+    list of (int, int)
+        Ascending, contiguous; empty when ``n_rows`` is 0.
+
+    Raises
+    ------
+    ValueError
+        If ``n_rows`` is negative, or ``align``, ``n_workers`` or ``block_rows`` below 1.
+    """
+    if n_rows < 0 or align < 1 or n_workers < 1 or (block_rows is not None and block_rows < 1):
+        raise ValueError(f"row_blocks needs n_rows >= 0 and align, n_workers, block_rows >= 1; "
+                         f"got n_rows={n_rows}, align={align}, n_workers={n_workers}, "
+                         f"block_rows={block_rows}.")
+    size = block_rows or -(-n_rows // (BLOCKS_PER_WORKER * n_workers))
+    size = max(align, -(-size // align) * align)
+    return [(lo, min(lo + size, n_rows)) for lo in range(0, n_rows, size)]
 
 
 def _n_rows(columns: dict[str, np.ndarray]) -> int:

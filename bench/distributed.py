@@ -1,9 +1,11 @@
-"""In process against Ray (a local cluster), in one run: text embedding and weight spectra.
+"""In process against Ray (a local cluster), in one run: text embedding, weight spectra, and
+the row-block jobs (kNN graph, sample placement, faithfulness).
 
 Run from the repository root:
 
     .venv/bin/python bench/distributed.py [--texts 50000] [--layers 4]
         [--shape 1024x8192] [--filler 8192x28672] [--cpus 2] [--skip-text] [--skip-weights]
+        [--rows 100000] [--dims 32] [--sample 20000] [--skip-blocks]
 
 1. **Text embedding**: ``--texts`` short texts (the bundled ChatterBot statements,
    numbered so every text is distinct) through :class:`TextEmbedder` in process, then
@@ -34,6 +36,19 @@ Measured on the shared 2-core development machine (load average 9-17, 2 Ray CPUs
   driver 796 MiB (317 after imports: the skipped 470 MiB down_proj is still read once);
   Ray driver 391 MiB (382), each worker 616 MiB (367 after importing torch): about one
   1024 x 8192 matrix's working set per worker, far below two shards (960 MiB).
+* row blocks, 100,000 x 32 (``--rows 100000 --dims 32 --sample 20000``, load 5-16): kNN
+  graph (IVF, 7 blocks) 9.0 s in process, 16.1 s on Ray; placement of 80,000 rows 1.5 s vs
+  1.7 s; faithfulness (2,000 rows against all) 112.3 s vs 169.6 s; every output identical;
+  driver peak 1,007 MiB vs 697 MiB, worker peak 1,167 MiB (``bench/distributed_results.md``).
+
+3. **Row blocks**: ``--rows`` seeded clustered float32 vectors of ``--dims`` dimensions:
+   the kNN graph (15 neighbours, ``auto``: IVF above 20,000 rows), the placement of the
+   rows outside a ``--sample``-row sample from their 10 nearest sample rows (the sample's
+   "map" is two of its coordinates: the placement's cost does not depend on the map),
+   and the faithfulness scores of a 2-D map (2,000 scored rows, the graph's kNN recall),
+   in process and then in row blocks on Ray. Time per step, Ray / in-process ratio,
+   whether the outputs are identical, and the peaks of the driver and of the workers.
+   Results: ``bench/distributed_results.md``.
 
 Every configuration runs in a fresh subprocess, so a peak belongs to one configuration
 (the driver's peak is its VmHWM, reset when the subprocess starts).
@@ -146,6 +161,73 @@ def _worker_base() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # as the tasks report
 
 
+def _worker_warm() -> float:
+    """:func:`_worker_base` after importing the row-block kernels (and faiss), holding the
+    worker for a second so that each warm-up task starts its own worker."""
+    import backend.diagnostics.projection  # noqa: F401
+    import backend.project.large  # noqa: F401
+    import faiss  # noqa: F401
+
+    time.sleep(1.0)
+    return _worker_base()
+
+
+def _block_vectors(n: int, d: int):
+    """``n`` seeded float32 rows of ``d`` dimensions around 50 centres."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 3, (50, d))
+    return (centres[rng.integers(0, 50, n)] + rng.normal(0, 1, (n, d))).astype(np.float32)
+
+
+def child_blocks(engine_name: str, n: int, d: int, sample: int, cpus: int, out: str) -> None:
+    """kNN graph, placement and faithfulness on one engine; outputs saved beside ``out``."""
+    import numpy as np
+
+    from backend.diagnostics.projection import projection_faithfulness
+    from backend.engines import Task
+    from backend.project.knn import knn_search
+    from backend.project.large import place_rest
+
+    X = _block_vectors(n, d)
+    engine = _ray_engine(cpus) if engine_name == "ray" else None
+    try:
+        worker_base = None
+        if engine is not None:  # every worker started, with the kernels' modules imported
+            worker_base = max(engine.map(_worker_warm, [Task(f"warm {i}", ())
+                                                        for i in range(cpus)]))
+        base = _rss_mb()
+        seconds = {}
+        t0 = time.perf_counter()
+        idx, dist, rep = knn_search(X, 15, engine=engine)
+        seconds["knn"] = time.perf_counter() - t0
+        rows = np.sort(np.random.default_rng(1).choice(n, sample, replace=False))
+        rest = np.setdiff1d(np.arange(n), rows)
+        t0 = time.perf_counter()
+        Y_rest, place_method = place_rest(X[rows], X[rows, :2], X[rest], engine=engine)
+        seconds["placement"] = time.perf_counter() - t0
+        Y = X[:, :2].astype(np.float64)
+        t0 = time.perf_counter()
+        faith = projection_faithfulness(X, Y, n_neighbors=10, knn=(idx, dist), n_rows=2000,
+                                        engine=engine)
+        seconds["faithfulness"] = time.perf_counter() - t0
+        worker_peak = None
+        if engine is not None:
+            worker_peak = max(engine.map(_worker_base, [Task(f"peak {i}", ())
+                                                         for i in range(2 * cpus)]))
+        np.savez(out + ".npz", idx=idx, dist=dist, place=Y_rest,
+                 **{f"faith_{k}": v for k, v in faith.per_point.items()})
+        Path(out).write_text(json.dumps({
+            "seconds": seconds, "knn_method": rep.method, "knn_settings": rep.settings,
+            "place_method": place_method, "trustworthiness": faith.trustworthiness,
+            "driver_base_mb": base, "driver_peak_mb": _rss_mb(),
+            "worker_base_mb": worker_base, "worker_peak_mb": worker_peak}))
+    finally:
+        if engine is not None:
+            engine.close()
+
+
 # ------------------------------------------------------------------------------ parent
 
 
@@ -164,6 +246,11 @@ def _run_child(*args: str) -> dict:
             import numpy as np
 
             result["embeddings"] = np.load(out + ".npy")
+        if Path(out + ".npz").exists():
+            import numpy as np
+
+            with np.load(out + ".npz") as arrays:
+                result["arrays"] = {k: arrays[k] for k in arrays.files}
         return result
 
 
@@ -201,6 +288,9 @@ def main() -> None:
         what, *rest = sys.argv[2:]
         if what == "text":
             child_text(rest[0], int(rest[1]), int(rest[2]), int(rest[3]), rest[4])
+        elif what == "blocks":
+            child_blocks(rest[0], int(rest[1]), int(rest[2]), int(rest[3]), int(rest[4]),
+                         rest[5])
         else:
             child_weights(rest[0], rest[1], int(rest[2]), int(rest[3]), rest[4])
         return
@@ -213,7 +303,16 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--skip-text", action="store_true")
     parser.add_argument("--skip-weights", action="store_true")
+    parser.add_argument("--rows", type=int, default=100_000,
+                        help="rows of the row-block jobs (kNN graph, placement, faithfulness)")
+    parser.add_argument("--dims", type=int, default=32)
+    parser.add_argument("--sample", type=int, default=20_000,
+                        help="sample rows the other rows are placed from")
+    parser.add_argument("--skip-blocks", action="store_true")
     args = parser.parse_args()
+    if args.texts < 1 or args.rows < 100 or not 11 <= args.sample < args.rows:
+        parser.error(f"need --texts >= 1, --rows >= 100 and 11 <= --sample < --rows; got "
+                     f"{args.texts}, {args.rows}, {args.sample}")
     import numpy as np
 
     print(f"# bench/distributed.py, {args.cpus} CPUs for Ray, {_load()}")
@@ -254,6 +353,37 @@ def main() -> None:
             ratio = rows["ray"]["seconds"] / rows["in-process"]["seconds"]
             print(f"weights: Ray / in-process time {ratio:.2f} (overhead {100 * (ratio - 1):+.0f}%);"
                   f" alphas and top eigenvalues identical: {same}; shard {shard_mb:.0f} MiB")
+    if not args.skip_blocks:
+        bench_blocks(args)
+
+
+def bench_blocks(args) -> None:
+    """The row-block jobs in process, then on Ray: times, ratios, equality, peaks."""
+    import numpy as np
+
+    rows = {}
+    for engine in ("in-process", "ray"):
+        rows[engine] = r = _run_child("blocks", engine, str(args.rows), str(args.dims),
+                                      str(args.sample), str(args.cpus))
+        workers = "" if r["worker_peak_mb"] is None else (
+            f", worker peak {r['worker_peak_mb']:.0f} MiB (after imports "
+            f"{r['worker_base_mb']:.0f})")
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in r["seconds"].items())
+        print(f"blocks {engine}: {steps}; driver peak {r['driver_peak_mb']:.0f} MiB (after "
+              f"imports {r['driver_base_mb']:.0f}){workers} ({_load()})", flush=True)
+    here, there = rows["in-process"], rows["ray"]
+    print(f"blocks: {args.rows:,} x {args.dims} float32, kNN {there['knn_method']} "
+          f"{there['knn_settings']}, placement of {args.rows - args.sample:,} rows from "
+          f"{args.sample:,} ({there['place_method']})")
+    for step in here["seconds"]:
+        ratio = there["seconds"][step] / here["seconds"][step]
+        print(f"  {step}: Ray / in-process time {ratio:.2f} ({here['seconds'][step]:.1f} s "
+              f"-> {there['seconds'][step]:.1f} s)")
+    same = {k: bool(np.array_equal(v, there["arrays"][k], equal_nan=True))
+            for k, v in here["arrays"].items()}
+    print(f"  identical outputs: {all(same.values())} "
+          f"({', '.join(k for k, v in same.items() if not v) or 'every array'}"
+          f"{' differ' if not all(same.values()) else ''})")
 
 
 if __name__ == "__main__":

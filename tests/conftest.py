@@ -38,3 +38,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is missing (the shared/ folder beside the repo)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """One local Ray cluster for every Ray test of the session (2 CPUs, a 200 MiB object
+    store), started by the first test that asks for it and shut down at the end."""
+    pytest.importorskip("ray")
+    from backend.engines import RayEngine
+
+    engine = RayEngine("local", num_cpus=2, object_store_mb=200)
+    try:
+        yield engine
+    finally:
+        engine.close()

@@ -10,10 +10,17 @@ as dataset means and per point (for colouring the map). Memory is O(chunk x n), 
 n x n: trustworthiness, continuity and the Spearman scores are exact over all rows up to
 ``n_rows`` points and estimated from ``n_rows`` random rows (each against all n points)
 above; the result states which.
+
+With a distributed engine (a Ray cluster), the scored rows go to tasks in row blocks
+(:func:`score_rows`): the vectors and the map are put into the object store once, each
+task ranks its block of rows against all n points in the in-process chunks and returns
+their per-row scores, and the driver assembles them. The kNN recall (one search over all
+rows, or the shared graph) stays on the driver.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +37,7 @@ __all__ = [
     "continuity",
     "knn_recall",
     "row_spearman",
+    "score_rows",
 ]
 
 Progress = Callable[[float, str], None]
@@ -109,6 +117,9 @@ def projection_faithfulness(
     device: str | None = None,
     progress: Progress | None = None,
     max_rows: int | None = None,
+    engine: Any = None,
+    stop: threading.Event | None = None,
+    block_rows: int | None = None,
 ) -> ProjectionFaithfulness:
     """Trustworthiness, continuity, kNN recall and row-Spearman of a projection.
 
@@ -146,6 +157,15 @@ def projection_faithfulness(
         ``trustworthiness(X[s], Y[s])``; ``rank_sample`` in the result says so), so the
         cost no longer grows with n; kNN recall still covers every row (pass the shared
         ``knn`` graph, or it is searched). None: every row is ranked against all n.
+    engine : backend.engines.Engine, optional
+        A distributed engine scores the rows in blocks, one task each (module docstring;
+        the same per-row arithmetic, so the same scores); None or an in-process engine:
+        here. Not used from a CUDA device.
+    stop : threading.Event, optional
+        With a distributed engine: once set, the block tasks are cancelled (``ray.cancel``)
+        and ``JobCancelled`` is raised.
+    block_rows : int, optional
+        Scored rows per task (rounded up to the row chunk); default about four per worker.
 
     Returns
     -------
@@ -157,6 +177,8 @@ def projection_faithfulness(
         Shapes that disagree, non-finite values, fewer than 4 points.
     InvalidParameterError
         ``n_neighbors`` out of ``[1, n_samples / 2)``, unknown metric, both ground truths.
+    backend.engines.TaskFailedError
+        With a distributed engine, if a block task failed (the message names its rows).
 
     Notes
     -----
@@ -191,7 +213,8 @@ def projection_faithfulness(
         knn_idx = _check_knn(knn, n, k)
     if max_rows is not None and n > max_rows and gt is None:
         return _sampled_faithfulness(X, Y, k, metric, knn_idx if knn is not None else None,
-                                     n_rows, random_state, device, progress, max_rows)
+                                     n_rows, random_state, device, progress, max_rows,
+                                     engine, stop, block_rows)
     dev = resolve_device(device).device
 
     if metric == "cosine":
@@ -208,26 +231,19 @@ def projection_faithfulness(
     sampled = n > n_rows
     rows = (np.sort(np.random.default_rng(random_state).choice(n, n_rows, replace=False))
             if sampled else np.arange(n))
-    per = {name: np.full(n, np.nan) for name in
-           ("trustworthiness", "continuity", "row_spearman", "row_spearman_original")}
-    norm = 2.0 / (k * (2.0 * n - 3.0 * k - 1.0))
+    per = {name: np.full(n, np.nan) for name in _ROW_SCORES}
     chunk = max(1, _CHUNK_ELEMENTS // n)
-    for s in range(0, len(rows), chunk):
-        r = rows[s:s + chunk]
-        rt = torch.from_numpy(r).to(dev)
-        rx = _RowRanks(torch.cdist(Xt[rt], Xt, compute_mode=x_mode), rt)
-        ry = _RowRanks(torch.cdist(Yt[rt], Yt, compute_mode="donot_use_mm_for_euclid_dist"), rt)
-        per["trustworthiness"][r] = 1.0 - norm * rx.penalty(ry.neighbors(k), k).cpu().numpy()
-        per["continuity"][r] = 1.0 - norm * ry.penalty(rx.neighbors(k), k).cpu().numpy()
-        rank_y = ry.average()
-        per["row_spearman_original"][r] = _row_pearson(rank_y, rx.average()).cpu().numpy()
-        del rx
-        if gt is not None:
-            g = torch.from_numpy(np.ascontiguousarray(gt(r), dtype=np.float64)).to(dev)
-            per["row_spearman"][r] = _row_pearson(rank_y, _RowRanks(g).average()).cpu().numpy()
-        if progress is not None:
-            progress(0.9 * min(1.0, (s + len(r)) / len(rows)),
-                     f"projection faithfulness: {s + len(r)} of {len(rows)} rows")
+    if engine is not None and engine.distributed and not dev.startswith("cuda"):
+        _score_on(engine, per, Xt.numpy(), Yt.numpy(), rows, chunk, k, x_mode, gt, stop,
+                  progress, block_rows)
+    else:
+        for s in range(0, len(rows), chunk):
+            r = rows[s:s + chunk]
+            for name, values in _score_chunk(Xt, Yt, r, k, x_mode, gt).items():
+                per[name][r] = values
+            if progress is not None:
+                progress(0.9 * min(1.0, (s + len(r)) / len(rows)),
+                         f"projection faithfulness: {s + len(r)} of {len(rows)} rows")
 
     if knn is None:
         knn_idx = _knn_indices(X, k)
@@ -249,14 +265,16 @@ def projection_faithfulness(
 
 
 def _sampled_faithfulness(X, Y, k, metric, knn_idx, n_rows, random_state, device, progress,
-                          max_rows) -> ProjectionFaithfulness:
+                          max_rows, engine=None, stop=None,
+                          block_rows=None) -> ProjectionFaithfulness:
     """Rank-based scores within a seeded sample of ``max_rows`` rows; kNN recall on all."""
     n = len(X)
     rows = np.sort(np.random.default_rng(random_state).choice(n, max_rows, replace=False))
     sub = None if progress is None else (lambda f, m: progress(0.5 * f, m))
     inner = projection_faithfulness(
         X[rows], Y[rows], n_neighbors=k, metric=metric, n_rows=min(n_rows, max_rows),
-        random_state=random_state, device=device, progress=sub)
+        random_state=random_state, device=device, progress=sub, engine=engine, stop=stop,
+        block_rows=block_rows)
     per = {name: np.full(n, np.nan) for name in
            ("trustworthiness", "continuity", "row_spearman", "row_spearman_original")}
     for name in per:
@@ -394,6 +412,96 @@ def row_spearman(
         g = torch.from_numpy(np.ascontiguousarray(gt(r), dtype=np.float64))
         out[r] = _row_pearson(_RowRanks(dY).average(), _RowRanks(g).average()).numpy()
     return out if per_point else float(np.nanmean(out))
+
+
+# ----------------------------------------------------------------------------------------
+# scored rows: one chunk (in process), blocks of chunks (engine tasks)
+# ----------------------------------------------------------------------------------------
+_ROW_SCORES = ("trustworthiness", "continuity", "row_spearman", "row_spearman_original")
+
+
+def _score_chunk(Xt, Yt, r: np.ndarray, k: int, x_mode: str, gt) -> dict[str, np.ndarray]:
+    """Per-row trustworthiness, continuity and Spearman scores of the rows ``r``, each
+    ranked against all n points (float64 tensors ``Xt`` (n, d) and ``Yt`` (n, c));
+    ``row_spearman`` is NaN without a ground truth ``gt``."""
+    import torch
+
+    n = Xt.shape[0]
+    dev = Xt.device
+    norm = 2.0 / (k * (2.0 * n - 3.0 * k - 1.0))
+    rt = torch.from_numpy(r).to(dev)
+    rx = _RowRanks(torch.cdist(Xt[rt], Xt, compute_mode=x_mode), rt)
+    ry = _RowRanks(torch.cdist(Yt[rt], Yt, compute_mode="donot_use_mm_for_euclid_dist"), rt)
+    out = {"trustworthiness": 1.0 - norm * rx.penalty(ry.neighbors(k), k).cpu().numpy(),
+           "continuity": 1.0 - norm * ry.penalty(rx.neighbors(k), k).cpu().numpy()}
+    rank_y = ry.average()
+    out["row_spearman_original"] = _row_pearson(rank_y, rx.average()).cpu().numpy()
+    del rx
+    out["row_spearman"] = np.full(len(r), np.nan)
+    if gt is not None:
+        g = torch.from_numpy(np.ascontiguousarray(gt(r), dtype=np.float64)).to(dev)
+        out["row_spearman"] = _row_pearson(rank_y, _RowRanks(g).average()).cpu().numpy()
+    return out
+
+
+def score_rows(X: np.ndarray, Y: np.ndarray, rows: np.ndarray, lo: int, hi: int, chunk: int,
+               k: int, x_mode: str, gt: Callable | None = None) -> dict[str, np.ndarray]:
+    """Engine task: the per-row scores of ``rows[lo:hi]``, chunk by chunk as in process.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64
+        Original vectors (L2-normalised for the cosine metric); may be read-only.
+    Y : ndarray of shape (n_samples, n_components), float64
+        The map.
+    rows : ndarray of shape (n_scored,), int64
+        All scored rows (sorted); this task scores ``rows[lo:hi]``.
+    lo, hi : int
+        The block, ``0 <= lo < hi <= n_scored``; ``lo`` a multiple of ``chunk``.
+    chunk : int
+        Rows ranked at once (the in-process chunk: the same arithmetic per chunk).
+    k : int
+        Neighbourhood size, ``1 <= k < n_samples / 2``.
+    x_mode : str
+        ``torch.cdist``'s ``compute_mode`` for ``X``.
+    gt : callable rows -> ndarray of shape (len(rows), n_samples), optional
+        Ground-truth distances.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (hi - lo,), float64
+        ``trustworthiness``, ``continuity``, ``row_spearman`` (NaN without ``gt``),
+        ``row_spearman_original``.
+    """
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # torch warns about read-only arrays (never written)
+        warnings.simplefilter("ignore", UserWarning)
+        Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    block = rows[lo:hi]
+    parts = [_score_chunk(Xt, Yt, block[s:s + chunk], k, x_mode, gt)
+             for s in range(0, len(block), chunk)]
+    return {name: np.concatenate([p[name] for p in parts]) for name in _ROW_SCORES}
+
+
+def _score_on(engine, per, X, Y, rows, chunk, k, x_mode, gt, stop, progress, block_rows):
+    """:func:`score_rows` over blocks of ``rows`` on ``engine``, written into ``per``."""
+    from backend.engines import Task, row_blocks
+
+    blocks = row_blocks(len(rows), n_workers=engine.n_workers(), align=chunk,
+                        block_rows=block_rows)
+    x_ref, y_ref, rows_ref = engine.put(X), engine.put(Y), engine.put(rows)
+    gt_ref = None if gt is None else engine.put(gt)
+    tasks = [Task(f"faithfulness rows {lo:,}-{hi - 1:,} of {len(rows):,} scored",
+                  (x_ref, y_ref, rows_ref, lo, hi, chunk, k, x_mode, gt_ref))
+             for lo, hi in blocks]
+    report = None if progress is None else (lambda f, m: progress(0.9 * f, m))
+    parts = engine.map(score_rows, tasks, stop=stop, progress=report)
+    for (lo, hi), part in zip(blocks, parts, strict=True):
+        for name in _ROW_SCORES:
+            per[name][rows[lo:hi]] = part[name]
 
 
 # ----------------------------------------------------------------------------------------

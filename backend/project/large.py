@@ -11,18 +11,26 @@ quarter of the rate). Every row is in the map; the sidecar states all of this.
 
 The quick first map (:func:`quick_map`) is the same construction with a
 :data:`QUICK_SAMPLE`-row sample and no refinement: seconds at a million rows.
+
+With a distributed engine (a Ray cluster), the placement runs in row blocks: the sample's
+vectors and map positions (and the IVF index over the sample, when the search is
+approximate) are put into the object store once, each task finds the nearest sample rows
+of its block of other rows and places them (:func:`place_rows`), and the driver fills the
+map. The sample's UMAP fit and the refinement over all rows stay on the driver.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from backend.errors import InvalidInputError
 
-__all__ = ["project_umap", "quick_map", "place", "LARGE_N", "SAMPLE_SIZE", "REFINE_EPOCHS",
+__all__ = ["project_umap", "quick_map", "place", "place_rows", "place_rest", "LARGE_N",
+           "SAMPLE_SIZE", "REFINE_EPOCHS",
            "REFINE_ALPHA", "PLACE_NEIGHBORS", "QUICK_SAMPLE"]
 
 #: Above this many rows, UMAP is fitted on a sample.
@@ -66,6 +74,106 @@ def place(Y_sample: np.ndarray, idx: np.ndarray, dist: np.ndarray) -> np.ndarray
     return np.einsum("ij,ijk->ik", w, Y_sample[idx]).astype(np.float32)
 
 
+def place_rows(Q: np.ndarray, B: np.ndarray, zq: np.ndarray, zb: np.ndarray, lo: int,
+               hi: int, k: int, metric: str, index: tuple | None, drop_self: bool,
+               Y_sample: np.ndarray) -> np.ndarray:
+    """Engine task: map positions of the rows ``lo:hi`` of ``Q``, placed from their ``k``
+    nearest sample rows (:func:`backend.project.knn.search_rows`, then :func:`place`).
+
+    Parameters
+    ----------
+    Q : ndarray of shape (n_rest, n_features), float32
+        The rows to place, prepared for the metric (unit rows for cosine/correlation).
+    B : ndarray of shape (n_sample, n_features), float32
+        The sample's vectors, prepared the same way.
+    zq, zb, lo, hi, k, metric, index, drop_self
+        As :func:`backend.project.knn.search_rows` (``drop_self`` is False here).
+    Y_sample : ndarray of shape (n_sample, n_components) (any float dtype)
+        The sample's map positions.
+
+    Returns
+    -------
+    ndarray of shape (hi - lo, n_components), float32
+    """
+    from backend.project.knn import search_rows
+
+    idx, dist = search_rows(Q, B, zq, zb, lo, hi, k, metric, index, drop_self)
+    return place(Y_sample, idx, dist)
+
+
+def place_rest(Xs: np.ndarray, Ys: np.ndarray, X_rest: np.ndarray,
+               n_neighbors: int = PLACE_NEIGHBORS, *, metric: str = "euclidean",
+               random_state: int | None = 0, device: str | None = None,
+               progress: Progress | None = None, engine: Any = None,
+               stop: threading.Event | None = None, block_rows: int | None = None,
+               ) -> tuple[np.ndarray, str]:
+    """Map positions of rows outside a fitted sample, from their nearest sample rows.
+
+    :func:`backend.project.knn.knn_query` then :func:`place`, here; or, with a distributed
+    engine, :func:`place_rows` in row blocks (the same search method, index and
+    arithmetic: the same positions bit for bit).
+
+    Parameters
+    ----------
+    Xs : ndarray of shape (n_sample, n_features)
+        The sample's vectors.
+    Ys : ndarray of shape (n_sample, n_components)
+        Their map positions.
+    X_rest : ndarray of shape (n_rest, n_features)
+        The rows to place.
+    n_neighbors : int, default=10
+        Sample rows each row is placed from, ``1 <= n_neighbors <= n_sample``.
+    metric, random_state, device : as :func:`backend.project.knn.knn_query`
+    progress : callable(fraction, message), optional
+        With a distributed engine, called after each finished block.
+    engine : backend.engines.Engine, optional
+        A distributed engine (Ray): row blocks as tasks; None or in-process: here.
+    stop : threading.Event, optional
+        With a distributed engine: once set, the block tasks are cancelled and
+        ``JobCancelled`` is raised.
+    block_rows : int, optional
+        Rows per task (rounded up to the in-process row chunk).
+
+    Returns
+    -------
+    positions : ndarray of shape (n_rest, n_components), float32
+    method : str
+        The nearest-sample search: ``"exact"`` or ``"ivf"``.
+
+    Raises
+    ------
+    InvalidInputError
+        If the shapes disagree or ``n_neighbors`` is out of range.
+    backend.engines.TaskFailedError
+        If a block task failed (the message names its rows).
+    """
+    Xs, X_rest, Ys = np.asarray(Xs), np.asarray(X_rest), np.asarray(Ys)
+    m = n_neighbors
+    if Xs.ndim != 2 or X_rest.ndim != 2 or Xs.shape[1] != X_rest.shape[1] \
+            or Ys.ndim != 2 or len(Ys) != len(Xs):
+        raise InvalidInputError(
+            f"place_rest needs Xs (n_sample, d), Ys (n_sample, c) and X_rest (n_rest, d); "
+            f"got shapes {Xs.shape}, {Ys.shape} and {X_rest.shape}.")
+    if not 1 <= m <= len(Xs):
+        raise InvalidInputError(
+            f"n_neighbors must be in [1, {len(Xs)}] (the sample's rows); got {m}.")
+    from backend.device import resolve_device
+    from backend.project import knn
+
+    dev = resolve_device(device).device
+    if not knn._on_cluster(engine, dev):
+        qi, qd, method = knn.knn_query(Xs, X_rest, m, metric=metric, random_state=random_state,
+                                       device=device, progress=progress)
+        return place(Ys, qi, qd), method
+    B, zb = knn._prepare(np.ascontiguousarray(Xs, dtype=np.float32), metric)
+    Q, zq = knn._prepare(np.ascontiguousarray(X_rest, dtype=np.float32), metric)
+    method = knn._query_method(B, Q, dev)
+    Y, _ = knn._query_on(engine, Q, B, zq, zb, m, metric, method, random_state, dev,
+                         progress or knn._noop, stop, block_rows, what="placement",
+                         fn=place_rows, extra=(engine.put(Ys),))
+    return Y, method
+
+
 def _span(progress: Progress | None, lo: float, hi: float) -> Progress | None:
     if progress is None:
         return None
@@ -73,9 +181,10 @@ def _span(progress: Progress | None, lo: float, hi: float) -> Progress | None:
 
 
 def _fit_sample_and_place(X, rows, n_neighbors, *, min_dist, metric, n_components,
-                          random_state, device, progress, n_epochs=None):
+                          random_state, device, progress, n_epochs=None, engine=None,
+                          stop=None):
     """UMAP of ``X[rows]`` and every other row placed from its nearest sample rows."""
-    from backend.project.knn import knn_query, knn_search
+    from backend.project.knn import knn_search
     from backend.project.umap_ import umap_fit
 
     n = len(X)
@@ -83,7 +192,7 @@ def _fit_sample_and_place(X, rows, n_neighbors, *, min_dist, metric, n_component
     k = min(n_neighbors, len(rows) - 1)
     idx, dist, krep = knn_search(Xs, k, metric=metric, random_state=random_state,
                                  device=device, progress=_span(progress, 0.0, 0.15),
-                                 recall_sample=0)
+                                 recall_sample=0, engine=engine, stop=stop)
     Ys, urep = umap_fit(Xs, (idx, dist), n_components=n_components, min_dist=min_dist,
                         metric=metric, random_state=random_state, device=device,
                         n_epochs=n_epochs, progress=_span(progress, 0.15, 0.8))
@@ -94,9 +203,10 @@ def _fit_sample_and_place(X, rows, n_neighbors, *, min_dist, metric, n_component
     if len(rest):
         # placed in blocks so that a cancel is seen between them
         m = min(PLACE_NEIGHBORS, len(rows))
-        qi, qd, method = knn_query(Xs, X[rest], m, metric=metric, random_state=random_state,
-                                   device=device, progress=_span(progress, 0.8, 1.0))
-        Y[rest] = place(Ys, qi, qd)
+        Y[rest], method = place_rest(Xs, Ys, X[rest], m, metric=metric,
+                                      random_state=random_state, device=device,
+                                      progress=_span(progress, 0.8, 1.0), engine=engine,
+                                      stop=stop)
     return Y, {"sample_knn_method": krep.method, "place_search": method,
                "umap": urep.to_dict()}
 
@@ -104,6 +214,7 @@ def _fit_sample_and_place(X, rows, n_neighbors, *, min_dist, metric, n_component
 def quick_map(X: np.ndarray, *, n_components: int = 2, metric: str = "euclidean",
               sample_size: int = QUICK_SAMPLE, random_state: int | None = 0,
               device: str | None = None, progress: Progress | None = None,
+              engine: Any = None, stop: threading.Event | None = None,
               ) -> tuple[np.ndarray, dict]:
     """A first map in seconds: UMAP of a seeded sample, every other row placed from it.
 
@@ -118,6 +229,10 @@ def quick_map(X: np.ndarray, *, n_components: int = 2, metric: str = "euclidean"
     random_state : int or None, default=0
     device : str or None
     progress : callable(fraction, message), optional
+    engine : backend.engines.Engine, optional
+        A distributed engine places the other rows in row blocks (module docstring).
+    stop : threading.Event, optional
+        With a distributed engine: once set, the block tasks are cancelled.
 
     Returns
     -------
@@ -141,7 +256,8 @@ def quick_map(X: np.ndarray, *, n_components: int = 2, metric: str = "euclidean"
     rows = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
     Y, info = _fit_sample_and_place(
         X, rows, 15, min_dist=0.1, metric=metric, n_components=n_components,
-        random_state=random_state, device=device, progress=progress, n_epochs=200)
+        random_state=random_state, device=device, progress=progress, n_epochs=200,
+        engine=engine, stop=stop)
     desc = (f"Quick map: UMAP of a seeded sample of {m:,} of {n:,} rows; every other row "
             f"placed at the weighted mean of its {PLACE_NEIGHBORS} nearest sample rows.")
     if m == n:
@@ -165,6 +281,8 @@ def project_umap(
     large_n: int = LARGE_N,
     sample_size: int = SAMPLE_SIZE,
     refine_epochs: int = REFINE_EPOCHS,
+    engine: Any = None,
+    stop: threading.Event | None = None,
 ) -> tuple[np.ndarray, dict]:
     """The full UMAP map of every row: plain up to ``large_n`` rows, sampled above.
 
@@ -179,6 +297,11 @@ def project_umap(
         The shared kNN graph of all rows (computed here when None).
     large_n, sample_size, refine_epochs : int
         See the module docstring.
+    engine : backend.engines.Engine, optional
+        A distributed engine searches a missing kNN graph and places the rows outside the
+        sample in row blocks (module docstring); the UMAP fits stay here.
+    stop : threading.Event, optional
+        With a distributed engine: once set, the block tasks are cancelled.
 
     Returns
     -------
@@ -197,7 +320,8 @@ def project_umap(
     knn_report = None
     if knn is None and n <= large_n:
         i, d, r = knn_search(X, n_neighbors, metric=metric, random_state=random_state,
-                             device=device, progress=_span(progress, 0.0, 0.2))
+                             device=device, progress=_span(progress, 0.0, 0.2),
+                             engine=engine, stop=stop)
         knn, knn_report = (i, d), r.to_dict()
         seconds["knn"] = round(time.perf_counter() - t0, 3)
     if n <= large_n:
@@ -214,12 +338,14 @@ def project_umap(
     t1 = time.perf_counter()
     Y, info = _fit_sample_and_place(
         X, rows, n_neighbors, min_dist=min_dist, metric=metric, n_components=n_components,
-        random_state=random_state, device=device, progress=_span(progress, 0.0, 0.55))
+        random_state=random_state, device=device, progress=_span(progress, 0.0, 0.55),
+        engine=engine, stop=stop)
     seconds["sample_fit_and_place"] = round(time.perf_counter() - t1, 3)
     if knn is None:
         t1 = time.perf_counter()
         i, d, r = knn_search(X, n_neighbors, metric=metric, random_state=random_state,
-                             device=device, progress=_span(progress, 0.55, 0.8))
+                             device=device, progress=_span(progress, 0.55, 0.8),
+                             engine=engine, stop=stop)
         knn, knn_report = (i, d), r.to_dict()
         seconds["knn"] = round(time.perf_counter() - t1, 3)
     t1 = time.perf_counter()

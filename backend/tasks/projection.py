@@ -3,6 +3,11 @@ the faithfulness scores of a projection.
 
 ``n_neighbors`` counts neighbours *excluding* the point itself in every kind (scikit-learn's
 convention); umap-learn's own count (which includes the point) is made inside the UMAP adapter.
+
+On a distributed engine (``LATENT_LENS_RAY_ADDRESS``), the kNN graph, the placement of the
+rows outside a UMAP's sample and the scored rows of the faithfulness scores run as Ray tasks
+over row blocks; the driver assembles them and writes the artifacts (whose ``meta.json``
+records the engine and the cluster's resources, as for every kind).
 """
 
 from __future__ import annotations
@@ -144,7 +149,8 @@ def run_knn(ctx: JobContext) -> KnnResult:
     ctx.progress(0.0, "building the kNN graph")
     X = np.asarray(ctx.vectors())
     idx, dist, rep = knn_search(X, ctx.params["n_neighbors"], metric=ctx.params["metric"],
-                                device=ctx.device, progress=ctx.progress)
+                                device=ctx.device, progress=ctx.progress,
+                                engine=ctx.engine, stop=ctx.stop_event)
     ctx.save_npy("indices.npy", idx)
     ctx.save_npy("distances.npy", dist)
     ctx.progress(1.0, "kNN graph done")
@@ -191,6 +197,7 @@ def run_umap(ctx: JobContext) -> ProjectionResult:
         n_components=p["n_components"], min_dist=p["min_dist"], metric=p["metric"],
         random_state=p["random_state"], device=ctx.device,
         progress=lambda f, m: ctx.progress(0.2 + 0.8 * f, m),
+        engine=ctx.engine, stop=ctx.stop_event,
     )
     save_projection(ctx, emb)
     return ProjectionResult(n_components=p["n_components"], knn_artifact=knn_id, umap=rep,
@@ -206,7 +213,8 @@ def run_quick_map(ctx: JobContext) -> ProjectionResult:
     p = ctx.params
     emb, rep = quick_map(np.asarray(ctx.vectors()), n_components=p["n_components"],
                          metric=p["metric"], random_state=p["random_state"],
-                         device=ctx.device, progress=ctx.progress)
+                         device=ctx.device, progress=ctx.progress, engine=ctx.engine,
+                         stop=ctx.stop_event)
     save_projection(ctx, emb)
     return ProjectionResult(n_components=p["n_components"], umap=rep,
                             description=rep["description"])
@@ -260,6 +268,7 @@ def run_faithfulness(ctx: JobContext) -> FaithfulnessResult:
         X, Y, n_neighbors=p["n_neighbors"], knn=knn,
         metric="cosine" if metric == "cosine" else "euclidean", n_rows=p["n_rows"],
         random_state=0, device=ctx.device, max_rows=FAITHFULNESS_RANK_SAMPLE,
+        engine=ctx.engine, stop=ctx.stop_event,
         progress=lambda f, m: ctx.progress(0.3 + 0.7 * f, m) if knn is not None
         else ctx.progress(f, m),
     )

@@ -1,5 +1,5 @@
-"""Execution engines: the in-process engine and a local Ray cluster (one for the whole module,
-2 CPUs) give the same results (weight spectra bit for bit, text embeddings within 1e-5);
+"""Execution engines: the in-process engine and a local Ray cluster (the session's ``cluster``
+fixture, 2 CPUs) give the same results (weight spectra bit for bit, text embeddings within 1e-5);
 cancel reaches the cluster; a killed worker's task is retried; a failed task is named; an
 unreachable cluster and a missing shard are refused with a clear message."""
 
@@ -26,28 +26,6 @@ from backend.store import Store
 from tests import ray_support
 
 ray = pytest.importorskip("ray")
-
-
-def _wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """One local Ray cluster for every Ray test here (2 CPUs, a 200 MiB object store)."""
-    from backend.engines import RayEngine
-
-    engine = RayEngine("local", num_cpus=2, object_store_mb=200)
-    try:
-        yield engine
-    finally:
-        engine.close()
 
 
 def _checkpoint(folder: Path) -> Path:
@@ -259,13 +237,16 @@ def test_cancel_stops_the_tasks_on_the_cluster(cluster, tmp_path):
         store = b.store
         info = store.add_dataset(pd.DataFrame({"a": [1]}), np.ones((1, 2)), name="x", source="t")
         job = b.submit(JobSpec("ray_sleepy", info.id, {"folder": str(tmp_path)}))
-        _wait_for(lambda: len(list(tmp_path.glob("started-*"))) == 2, 60, "2 tasks to start")
+        ray_support.wait_for(lambda: len(list(tmp_path.glob("started-*"))) == 2, 60,
+                             "2 tasks to start")
         t0 = time.monotonic()
         b.cancel(job)
-        status = _wait_for(lambda: (s := b.status(job)).finished and s, 2.0, "the cancel")
+        status = ray_support.wait_for(lambda: (s := b.status(job)).finished and s, 2.0,
+                                      "the cancel")
         assert status.state == "cancelled" and time.monotonic() - t0 < 2.0
         # the sleepers were killed (their CPUs are free again), and none finished
-        _wait_for(lambda: ray.available_resources().get("CPU", 0) == 2.0, 20, "free CPUs")
+        ray_support.wait_for(lambda: ray.available_resources().get("CPU", 0) == 2.0, 20,
+                             "free CPUs")
         assert not list(tmp_path.glob("finished-*"))
         assert len(list(tmp_path.glob("started-*"))) == 2  # the rest never started
     finally:
@@ -292,5 +273,6 @@ def test_cancel_stops_a_ray_data_embedding(cluster):
         TextEmbedder(batch_size=8).encode_with_report(texts, progress=progress, engine=cluster,
                                                       stop=stop)
     assert seen and seen[0] < 0.5
-    _wait_for(lambda: ray.available_resources().get("CPU", 0) == 2.0, 30, "free CPUs")
+    ray_support.wait_for(lambda: ray.available_resources().get("CPU", 0) == 2.0, 30,
+                         "free CPUs")
     assert time.monotonic() - t0 < 120
