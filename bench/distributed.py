@@ -25,8 +25,9 @@ Run from the repository root:
 Measured on the shared 2-core development machine (load average 9-17, 2 Ray CPUs;
 2 December 2026):
 
-* text, 10,000 texts (not 50,000: at ~17 texts/s in process that alone would take 50
-  minutes on this loaded machine), batch 64: in process 580.8 s, Ray 226.6 s (0.39x; the
+* text, 50,000 texts, batch 64 (load 3-8): in process 378.6 s, Ray 435.6 s (1.15x, +15 %),
+  embeddings identical, driver peak 1,070 vs 700 MiB (``bench/distributed_results.md``).
+* text, 10,000 texts, batch 64 (load 9-17): in process 580.8 s, Ray 226.6 s (0.39x; the
   in-process embedder runs torch with its default thread count, which spin-waits against
   the load, while each Ray actor runs one thread), embeddings identical (max |diff| 0);
   2,000 texts: 91.7 s vs 43.3 s. Driver peak 1,016 MiB in process, 485 MiB with Ray.
