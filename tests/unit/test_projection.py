@@ -167,6 +167,32 @@ def test_layout_epoch_is_umaps_update_rule():
     assert next_s.item() == 3.0 and next_neg.item() == pytest.approx(2.0)
 
 
+def test_fuzzy_graph_is_umap_learns():
+    """Our numpy fuzzy simplicial set equals umap-learn's ``fuzzy_simplicial_set`` on the
+    same graph (digits, 15 neighbours with the row itself): same edges, weights within
+    float32 rounding; ``a, b`` equal umap-learn's ``find_ab_params``."""
+    from umap.umap_ import find_ab_params as ref_ab
+    from umap.umap_ import fuzzy_simplicial_set
+
+    from backend.project.umap_ import find_ab_params, fuzzy_graph, smooth_knn_dist, with_self
+
+    X = load_digits().data.astype(np.float32)
+    knn = knn_graph(X, 14)
+    idx, dist = with_self(*knn)
+    ref, sigma, rho = fuzzy_simplicial_set(np.empty((len(X), 1)), 15,
+                                           np.random.RandomState(0), "euclidean",
+                                           knn_indices=idx, knn_dists=dist)
+    ours = fuzzy_graph(knn, n_epochs=10**9).tocsr()  # no pruning
+    assert ours.nnz == ref.nnz == 34238
+    assert abs(ours - ref.tocsr()).max() < 1e-5
+    assert (ours != ours.T).nnz == 0
+    s, r = smooth_knn_dist(dist, 15.0)
+    np.testing.assert_allclose(s, sigma, rtol=1e-4)
+    np.testing.assert_array_equal(r, rho)
+    for min_dist in (0.0, 0.1, 0.5):
+        assert find_ab_params(1.0, min_dist) == pytest.approx(ref_ab(1.0, min_dist), rel=1e-6)
+
+
 def test_spectral_init_matches_dense_eigenvectors():
     """The start is the 2nd and 3rd eigenvectors of I + D^-1/2 W D^-1/2 (dense check)."""
     from backend.project.umap_ import fuzzy_graph, spectral_init
