@@ -43,7 +43,8 @@ from backend.threads import cpu_threads
 __all__ = [
     "umap_embedding", "umap_fit", "UmapReport", "with_self", "fuzzy_graph", "layout_epoch",
     "optimize_layout", "spectral_init", "pca_init", "default_epochs", "UMAP_ENGINES",
-    "SPECTRAL_MAX_ROWS", "layout_threads",
+    "SPECTRAL_MAX_ROWS", "layout_threads", "edge_steps", "apply_steps", "smooth_knn_dist",
+    "membership_strengths", "find_ab_params",
 ]
 
 UMAP_ENGINES = ("auto", "torch", "umap-learn", "cuml")
@@ -51,11 +52,13 @@ UMAP_ENGINES = ("auto", "torch", "umap-learn", "cuml")
 SPECTRAL_MAX_ROWS = 250_000
 #: ARPACK restarts allowed to the spectral start before it falls back to PCA.
 SPECTRAL_MAXITER = 300
-#: Edges per kernel call: the driver checks for a cancel between calls.
+#: Edges per group of parts: the driver checks for a cancel between groups.
 EDGE_CHUNK = 4_000_000
-#: The negative-sample pool holds this many epochs' expected samples (see
+#: Edges per part (the unit of work of one layout thread).
+PART_EDGES = 1 << 17
+#: The negative-sample pool holds this many times :data:`PART_EDGES` rows (see
 #: :func:`optimize_layout`).
-NEGATIVE_POOL = 2
+NEGATIVE_POOL = 8
 NEGATIVE_SAMPLE_RATE = 5
 CLIP = 4.0
 
@@ -470,23 +473,105 @@ def _repulsion(diff, due, a: float, b: float, gamma: float, alpha: float) -> lis
     return [d.mul_(coef).clamp_(-CLIP, CLIP).sum(0).mul_(alpha) for d in diff]
 
 
+def _negative_rows(need: int, u: float, pool, generator, n_vertices: int, device):
+    """``need`` uniform random rows: a slice of ``pool`` at offset ``u`` (in [0, 1)) of
+    its free range (wrapping round when the pool is shorter), else drawn by
+    ``generator``."""
+    import torch
+
+    if pool is None:
+        return torch.randint(n_vertices, (need,), generator=generator, device=device)
+    size = len(pool)
+    if size >= need:
+        off = min(int(u * (size - need + 1)), size - need)
+        return pool[off:off + need]
+    start = int(u * size)
+    return pool[(torch.arange(need, device=device) + start) % size]
+
+
+def edge_steps(cols, head, tail, eps, next_s, eps_neg, next_neg, epoch: int, a: float,
+               b: float, alpha: float, *, u: float = 0.0, pool=None, generator=None,
+               gamma: float = 1.0, n_vertices: int | None = None):
+    """The steps of one epoch on a slice of edges, from the layout as it is (no writes).
+
+    Every edge of the slice due in this epoch (``next_s <= epoch``) and its due negative
+    samples (umap-learn's count, ``floor((epoch - next_neg) / eps_neg)``) give the head
+    its attractive step plus the sum of its repulsive ones, and the tail minus the
+    attractive step; the slice's ``next_s`` and ``next_neg`` are advanced in place.
+
+    Parameters
+    ----------
+    cols : list of torch.Tensor of shape (n_vertices,), float32
+        The layout's coordinate columns (read only).
+    head, tail : torch.Tensor of shape (n_edges,), int64
+    eps, next_s, eps_neg, next_neg : torch.Tensor of shape (n_edges,), float64
+        As :func:`layout_epoch`.
+    epoch : int
+    a, b, alpha : float
+    u : float in [0, 1), default=0
+        Where in ``pool`` this slice's negative samples start.
+    pool : torch.Tensor of shape (n_pool,), int, optional
+        Uniform random rows; when None they are drawn by ``generator``.
+    generator : torch.Generator, optional
+    gamma : float, default=1.0
+    n_vertices : int, optional
+        Negative samples are rows ``0 .. n_vertices - 1`` (default: all).
+
+    Returns
+    -------
+    (j, k, to_head, to_tail) or None
+        ``j, k``: int64 tensors of shape (n_due,), the due edges' ends; ``to_head`` and
+        ``to_tail``: lists (one per component) of float32 tensors of shape (n_due,).
+        None when no edge is due.
+    """
+    import torch
+
+    active = (next_s <= epoch).nonzero().squeeze(1)
+    n_act = active.numel()
+    if n_act == 0:
+        return None
+    j, k = head.index_select(0, active), tail.index_select(0, active)
+    next_s.index_add_(0, active, eps.index_select(0, active))
+    ena = eps_neg.index_select(0, active)
+    due = (epoch - next_neg.index_select(0, active)).div_(ena).floor_().clamp_(min=0)
+    next_neg.index_add_(0, active, due * ena)
+    yj = [x.index_select(0, j) for x in cols]
+    step = _attraction([v - x.index_select(0, k) for v, x in zip(yj, cols)], a, b, alpha)
+    m = int(due.max())
+    if m == 0:
+        return j, k, step, step
+    nv = n_vertices if n_vertices is not None else len(cols[0])
+    kr = _negative_rows(m * n_act, u, pool, generator, nv, cols[0].device)
+    diff = [torch.sub(v[None], x.index_select(0, kr).view(m, n_act))
+            for v, x in zip(yj, cols)]
+    push = _repulsion(diff, due, a, b, gamma, alpha)
+    return j, k, [s + p for s, p in zip(step, push)], step
+
+
+def apply_steps(cols, steps, move_other: bool = True) -> int:
+    """Add :func:`edge_steps`' steps to the layout's columns in place; the edges moved."""
+    if steps is None:
+        return 0
+    j, k, to_head, to_tail = steps
+    for x, gh, gt in zip(cols, to_head, to_tail):
+        x.index_add_(0, j, gh)
+        if move_other:
+            x.index_add_(0, k, gt, alpha=-1.0)
+    return int(j.numel())
+
+
 def layout_epoch(Y, head, tail, eps, next_s, eps_neg, next_neg, epoch: int, a: float,
                  b: float, alpha: float, generator, *, move_other: bool = True,
-                 gamma: float = 1.0, n_vertices: int | None = None, pool=None) -> int:
+                 gamma: float = 1.0, n_vertices: int | None = None) -> int:
     """One epoch of UMAP's layout optimisation over the given edges, in place.
 
-    Every edge due in this epoch (``next_s <= epoch``) and its due negative samples
-    (umap-learn's count, ``floor((epoch - next_neg) / eps_neg)``) are updated from the
-    layout as it was at the start of the call (a batched step; umap-learn updates edge
-    after edge): the head moves by its attractive step plus the sum of its repulsive
-    ones, the tail by minus the attractive step.
+    :func:`edge_steps` on all the edges, then :func:`apply_steps` (a batched step;
+    umap-learn updates edge after edge).
 
     Parameters
     ----------
     Y : torch.Tensor of shape (n_vertices, n_components), float32
-        The layout; updated in place. Fastest as the transpose of a contiguous
-        ``(n_components, n_vertices)`` tensor (each column contiguous), as
-        :func:`optimize_layout` holds it.
+        The layout; updated in place.
     head, tail : torch.Tensor of shape (n_edges,), int64
         Edge endpoints (each undirected edge appears in both directions).
     eps, next_s, eps_neg, next_neg : torch.Tensor of shape (n_edges,), float64
@@ -498,7 +583,7 @@ def layout_epoch(Y, head, tail, eps, next_s, eps_neg, next_neg, epoch: int, a: f
     alpha : float
         Learning rate of this epoch.
     generator : torch.Generator
-        Draws the negative samples (or the offset into ``pool``).
+        Draws the negative samples.
     move_other : bool, default=True
         Also move the tail of each positive edge (False: tails are fixed, as in
         umap-learn's ``transform``).
@@ -506,56 +591,30 @@ def layout_epoch(Y, head, tail, eps, next_s, eps_neg, next_neg, epoch: int, a: f
         Repulsion weight.
     n_vertices : int, optional
         Negative samples are drawn from rows ``0 .. n_vertices - 1`` (default: all).
-    pool : torch.Tensor of shape (n_pool,), int, optional
-        Uniform random rows in that range: the negative samples are a slice of it at a
-        random offset when it is long enough (drawing them is then free; ``randint``
-        costs ~2.6 ns a sample on one thread), else they are drawn.
 
     Returns
     -------
     int
         Edges sampled in this epoch.
     """
-    import torch
-
-    active = (next_s <= epoch).nonzero().squeeze(1)
-    n_act = active.numel()
-    if n_act == 0:
-        return 0
-    j, k = head.index_select(0, active), tail.index_select(0, active)
-    next_s.index_add_(0, active, eps.index_select(0, active))
-    ena = eps_neg.index_select(0, active)
-    due = (epoch - next_neg.index_select(0, active)).div_(ena).floor_().clamp_(min=0)
-    next_neg.index_add_(0, active, due * ena)
     cols = [Y[:, c] for c in range(Y.shape[1])]
-    yj = [x.index_select(0, j) for x in cols]
-    step = _attraction([v - x.index_select(0, k) for v, x in zip(yj, cols)], a, b, alpha)
-    m = int(due.max())
-    if m > 0:
-        nv = n_vertices if n_vertices is not None else Y.shape[0]
-        need = m * n_act
-        if pool is not None and len(pool) >= need:
-            off = int(torch.randint(len(pool) - need + 1, (1,), generator=generator,
-                                    device=generator.device))
-            kr = pool[off:off + need]
-        else:
-            kr = torch.randint(nv, (need,), generator=generator, device=Y.device)
-        diff = [torch.sub(v[None], x.index_select(0, kr).view(m, n_act))
-                for v, x in zip(yj, cols)]
-        push = _repulsion(diff, due, a, b, gamma, alpha)
-    for c, x in enumerate(cols):
-        x.index_add_(0, j, step[c] + push[c] if m > 0 else step[c])
-        if move_other:
-            x.index_add_(0, k, step[c], alpha=-1.0)
-    return int(n_act)
+    steps = edge_steps(cols, head, tail, eps, next_s, eps_neg, next_neg, epoch, a, b,
+                       alpha, generator=generator, gamma=gamma, n_vertices=n_vertices)
+    return apply_steps(cols, steps, move_other)
 
 
 def optimize_layout(Y0: np.ndarray, graph, n_epochs: int, a: float, b: float, *,
                     random_state: int | None = 42, device: str = "cpu",
                     progress: Progress | None = None, move_other: bool = True,
                     fixed_rows: np.ndarray | None = None, initial_alpha: float = 1.0,
-                    label: str = "UMAP epoch") -> np.ndarray:
-    """The driver: ``n_epochs`` of :func:`layout_epoch`, with progress and cancellation.
+                    label: str = "UMAP epoch", workers: int | None = None) -> np.ndarray:
+    """The driver: ``n_epochs`` epochs over all edges, with progress and cancellation.
+
+    The edges are cut into parts of :data:`PART_EDGES`; :func:`edge_steps` runs on the
+    parts of a group of at most :data:`EDGE_CHUNK` edges in ``workers`` threads (torch
+    releases the GIL inside its operations), all from the layout as it was before the
+    group, then :func:`apply_steps` adds their steps in part order. The result depends on
+    the seed only, not on ``workers``.
 
     Parameters
     ----------
@@ -567,13 +626,16 @@ def optimize_layout(Y0: np.ndarray, graph, n_epochs: int, a: float, b: float, *,
     random_state : int or None
     device : str
     progress : callable(fraction, message), optional
-        Called after every chunk of at most :data:`EDGE_CHUNK` edges; an exception it
+        Called after every group of at most :data:`EDGE_CHUNK` edges; an exception it
         raises (``JobCancelled``) stops the loop.
     move_other : bool, default=True
     fixed_rows : ndarray of bool, shape (n,), optional
         Rows that keep their place (their coordinates are restored after each epoch).
     initial_alpha : float, default=1.0
     label : str
+    workers : int or None
+        Threads computing parts at once; default: the CPU count on the CPU (run each
+        with one torch thread, :func:`layout_threads`), 1 on CUDA.
 
     Returns
     -------
@@ -581,11 +643,15 @@ def optimize_layout(Y0: np.ndarray, graph, n_epochs: int, a: float, b: float, *,
 
     Notes
     -----
-    The negative samples of an epoch are a slice, at a seeded random offset, of one
-    pool of uniform random rows drawn at the start (:data:`NEGATIVE_POOL` times the
-    expected samples of an epoch): within an epoch they are independent uniform draws
-    as umap-learn's; across epochs the pool is reused at other offsets.
+    The negative samples of a part are a slice, at a seeded random offset, of one pool
+    of :data:`NEGATIVE_POOL` ``* PART_EDGES`` uniform random rows drawn at the start:
+    within a part they are independent uniform draws as umap-learn's; across parts and
+    epochs the pool is reused at other offsets (drawing them afresh cost ~2.6 ns a
+    sample on one thread, ~20% of the layout at 100,000 rows).
     """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     import torch
 
     dev = torch.device(device)
@@ -598,33 +664,51 @@ def optimize_layout(Y0: np.ndarray, graph, n_epochs: int, a: float, b: float, *,
     eps_neg = eps / NEGATIVE_SAMPLE_RATE
     next_s, next_neg = eps.clone(), eps_neg.clone()
     n = len(Y0)
-    # (n_components, n) storage: every coordinate column is contiguous for the kernel
+    # (n_components, n) storage: every coordinate column is contiguous
     Yt = torch.from_numpy(np.ascontiguousarray(np.asarray(Y0, np.float32).T)).to(dev)
     Y = Yt.T
+    cols = list(Yt)
     gen = torch.Generator(device=dev)
     gen.manual_seed(int(random_state if random_state is not None else
                         np.random.SeedSequence().entropy % (2**63)))
-    E = head.numel()
-    per_epoch = (NEGATIVE_SAMPLE_RATE + 1) * float((1.0 / eps_np[keep]).sum()) if E else 0
-    size = int(min(NEGATIVE_POOL * per_epoch, (NEGATIVE_SAMPLE_RATE + 2) * EDGE_CHUNK))
-    pool = torch.randint(n, (max(size, 1),), generator=gen, device=dev,
+    pool = torch.randint(n, (NEGATIVE_POOL * PART_EDGES,), generator=gen, device=dev,
                          dtype=torch.int32 if n < 2**31 else torch.int64)
     fixed = None
     if fixed_rows is not None and fixed_rows.any():
         fixed = torch.from_numpy(np.flatnonzero(fixed_rows)).to(dev)
         anchor = Y[fixed].clone()
-    chunks = [(s, min(E, s + EDGE_CHUNK)) for s in range(0, E, EDGE_CHUNK)] or [(0, 0)]
-    for epoch in range(n_epochs):
-        alpha = initial_alpha * (1.0 - epoch / float(n_epochs))
-        for ci, (s, e) in enumerate(chunks):
-            layout_epoch(Y, head[s:e], tail[s:e], eps[s:e], next_s[s:e], eps_neg[s:e],
-                         next_neg[s:e], epoch, a, b, alpha, gen, move_other=move_other,
-                         pool=pool)
-            if progress is not None and (len(chunks) > 1 or ci == len(chunks) - 1):
-                progress((epoch + (ci + 1) / len(chunks)) / n_epochs,
-                         f"{label} {epoch + 1}/{n_epochs}")
-        if fixed is not None:
-            Y[fixed] = anchor
+    E = head.numel()
+    parts = [(s, min(E, s + PART_EDGES)) for s in range(0, E, PART_EDGES)]
+    per_group = max(1, EDGE_CHUNK // PART_EDGES)
+    groups = [range(g, min(len(parts), g + per_group))
+              for g in range(0, len(parts), per_group)] or [range(0)]
+    if workers is None:
+        workers = (os.cpu_count() or 1) if dev.type == "cpu" else 1
+    pooled = ThreadPoolExecutor(workers) if workers > 1 and len(parts) > 1 else None
+    try:
+        for epoch in range(n_epochs):
+            alpha = initial_alpha * (1.0 - epoch / float(n_epochs))
+            u = torch.rand(len(parts), generator=gen, dtype=torch.float64,
+                           device=dev).tolist()
+
+            def part(p, epoch=epoch, alpha=alpha, u=u):
+                s, e = parts[p]
+                return edge_steps(cols, head[s:e], tail[s:e], eps[s:e], next_s[s:e],
+                                  eps_neg[s:e], next_neg[s:e], epoch, a, b, alpha, u=u[p],
+                                  pool=pool)
+
+            for gi, group in enumerate(groups):
+                steps = list(pooled.map(part, group) if pooled else map(part, group))
+                for st in steps:
+                    apply_steps(cols, st, move_other)
+                if progress is not None and (len(groups) > 1 or gi == len(groups) - 1):
+                    progress((epoch + (gi + 1) / len(groups)) / n_epochs,
+                             f"{label} {epoch + 1}/{n_epochs}")
+            if fixed is not None:
+                Y[fixed] = anchor
+    finally:
+        if pooled is not None:
+            pooled.shutdown()
     return np.ascontiguousarray(Y.cpu().numpy())
 
 
@@ -745,17 +829,16 @@ def umap_fit(
 
 
 def layout_threads(device: str):
-    """Torch threads of the layout: all cores on an idle CPU, one on a busy one.
+    """One torch thread per layout worker on the CPU (:func:`backend.threads.cpu_threads`);
+    the layout runs parts of the edges in parallel threads instead (:func:`optimize_layout`).
 
-    Measured on 2 cores, 100,000 x 64: the layout took 25 s with 2 threads at load 1 and
-    44 s with one; at load 10-15 two threads spin against other processes and were 4x
-    slower than one (digits: 2.1 s vs 0.5 s for 50 epochs). A no-op on CUDA.
+    Torch's own threads meet at a barrier in every operation, and an epoch is ~50 small
+    operations: on the shared 2-core machine with one other busy process, an elementwise
+    operation on 3.5M floats took 7 ms on 2 torch threads and 0.3-1.2 ms on one (at load
+    10-15 the old 2-thread layout was 4x slower than one thread). Worker threads only
+    meet once per group of parts. A no-op on CUDA.
     """
-    import contextlib
-    import os
-
-    busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
-    return cpu_threads(device) if busy else contextlib.nullcontext()
+    return cpu_threads(device)
 
 
 def umap_embedding(X, knn, **kwargs) -> np.ndarray:
