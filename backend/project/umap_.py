@@ -417,6 +417,14 @@ def _power(x, p: float):
     return x.log().mul_(p).exp_()
 
 
+def _squared_norm(diff):
+    """``sum_c diff[c] ** 2`` of a list of per-component tensors: a new tensor."""
+    d2 = diff[0] * diff[0]
+    for d in diff[1:]:
+        d2.addcmul_(d, d)
+    return d2
+
+
 def _attraction(diff, a: float, b: float, alpha: float) -> list:
     """Clipped attractive steps of positive edges (umap-learn's rule), per component.
 
@@ -433,10 +441,7 @@ def _attraction(diff, a: float, b: float, alpha: float) -> list:
         ends coincide (``d2`` is floored at 1e-12 only to keep the coefficient finite;
         the difference is 0 there).
     """
-    d2 = diff[0] * diff[0]
-    for d in diff[1:]:
-        d2.addcmul_(d, d)
-    d2.clamp_(min=1e-12)
+    d2 = _squared_norm(diff).clamp_(min=1e-12)
     pb = _power(d2, b)
     coef = pb.mul(-2.0 * a * b).div_(d2).div_(pb.mul_(a).add_(1.0))
     return [d.mul_(coef).clamp_(-CLIP, CLIP).mul_(alpha) for d in diff]
@@ -462,9 +467,7 @@ def _repulsion(diff, due, a: float, b: float, gamma: float, alpha: float) -> lis
     import torch
 
     m = diff[0].shape[0]
-    d2 = diff[0] * diff[0]
-    for d in diff[1:]:
-        d2.addcmul_(d, d)
+    d2 = _squared_norm(diff)
     coef = _power(d2, b).mul_(a).add_(1.0).mul_(d2.add_(0.001)).reciprocal_()
     coef.mul_(2.0 * gamma * b)
     if bool((due < m).any()):

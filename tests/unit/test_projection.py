@@ -167,6 +167,26 @@ def test_layout_epoch_is_umaps_update_rule():
     assert next_s.item() == 3.0 and next_neg.item() == pytest.approx(2.0)
 
 
+def test_layout_workers_do_not_change_the_result(monkeypatch):
+    """Edge parts computed in worker threads from one snapshot and applied in part order:
+    the layout depends on the seed only (several parts and groups here), and it still
+    keeps digits' neighbourhoods."""
+    from backend.project import umap_ as U
+
+    monkeypatch.setattr(U, "PART_EDGES", 4096)
+    monkeypatch.setattr(U, "EDGE_CHUNK", 3 * 4096)
+    X = load_digits().data.astype(np.float32)
+    graph = U.fuzzy_graph(knn_graph(X, 14), n_epochs=200)
+    assert graph.nnz > 6 * 4096  # at least two groups of three parts
+    Y0 = U._initial_layout(X, graph, 2, np.random.RandomState(0), "cpu", None, "auto")[0]
+    a, b = U.find_ab_params(1.0, 0.1)
+    one = U.optimize_layout(Y0, graph, 100, a, b, random_state=3, workers=1)
+    two = U.optimize_layout(Y0, graph, 100, a, b, random_state=3, workers=2)
+    np.testing.assert_array_equal(one, two)
+    assert one.shape == (1797, 2) and one.dtype == np.float32
+    assert trustworthiness(X, one, n_neighbors=10) >= 0.9886 - 0.01
+
+
 def test_fuzzy_graph_is_umap_learns():
     """Our numpy fuzzy simplicial set equals umap-learn's ``fuzzy_simplicial_set`` on the
     same graph (digits, 15 neighbours with the row itself): same edges, weights within
