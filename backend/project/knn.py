@@ -424,7 +424,7 @@ def _ivf(Z, k, metric, random_state, settings, device, progress, queries=None):
     rows = np.sort(rng.choice(len(Q), size=min(200, len(Q)), replace=False))
     truth = _exact_search(Q[rows], Z, k, metric, device, lambda f, m: None)
     kth = _pair_distances(Q[rows], Z, truth, metric).max(axis=1)
-    nprobe = 8
+    nprobe, step = 8, 0
     while True:
         params = faiss.SearchParametersIVF(nprobe=min(nprobe, nlist))
         _, I = index.search(Q[rows], k, params=params)
@@ -434,7 +434,8 @@ def _ivf(Z, k, metric, random_state, settings, device, progress, queries=None):
         progress(0.18, f"kNN graph: nprobe={nprobe} gives recall {recall:.3f}")
         if recall >= RECALL_TARGET + 0.01 or nprobe >= nlist:
             break
-        nprobe = int(round(nprobe * math.sqrt(2)))
+        step += 1
+        nprobe = int(round(8 * 2 ** (step / 2)))
     nprobe = min(nprobe, nlist)
     settings.update(nlist=nlist, nprobe=nprobe, tuning_recall=round(recall, 4))
     return _chunked_search(index, Q, k, progress, 0.2, "kNN graph: IVF search",

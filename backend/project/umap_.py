@@ -464,15 +464,13 @@ def _repulsion(diff, due, a: float, b: float, gamma: float, alpha: float) -> lis
         ``alpha * sum_s clip(2 gamma b / ((0.001 + d2)(1 + a d2^b)) * diff_s, -4, 4)``
         over the due samples ``s`` (umap-learn's rule; a sample at distance 0 adds 0).
     """
-    import torch
-
     m = diff[0].shape[0]
     d2 = _squared_norm(diff)
     coef = _power(d2, b).mul_(a).add_(1.0).mul_(d2.add_(0.001)).reciprocal_()
     coef.mul_(2.0 * gamma * b)
-    if bool((due < m).any()):
-        rows = torch.arange(m, device=coef.device, dtype=due.dtype)
-        coef.masked_fill_(rows[:, None] >= due[None, :], 0.0)
+    # rows below the fewest due samples are all due: only the last rows need a mask
+    for r in range(int(due.min()), m):
+        coef[r].masked_fill_(due <= r, 0.0)
     return [d.mul_(coef).clamp_(-CLIP, CLIP).sum(0).mul_(alpha) for d in diff]
 
 
