@@ -665,8 +665,9 @@ def optimize_layout(Y0: np.ndarray, graph, n_epochs: int, a: float, b: float, *,
     eps_neg = eps / NEGATIVE_SAMPLE_RATE
     next_s, next_neg = eps.clone(), eps_neg.clone()
     n = len(Y0)
-    # (n_components, n) storage: every coordinate column is contiguous
-    Yt = torch.from_numpy(np.ascontiguousarray(np.asarray(Y0, np.float32).T)).to(dev)
+    # (n_components, n) storage, every coordinate column contiguous; a copy (Y0 is not
+    # written to, whatever its memory order)
+    Yt = torch.from_numpy(np.array(np.asarray(Y0).T, np.float32, order="C")).to(dev)
     Y = Yt.T
     cols = list(Yt)
     gen = torch.Generator(device=dev)

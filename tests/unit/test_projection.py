@@ -169,8 +169,8 @@ def test_layout_epoch_is_umaps_update_rule():
 
 def test_layout_workers_do_not_change_the_result(monkeypatch):
     """Edge parts computed in worker threads from one snapshot and applied in part order:
-    the layout depends on the seed only (several parts and groups here), and it still
-    keeps digits' neighbourhoods."""
+    the layout depends on the seed only (several parts and groups here), the start is
+    left as it was, and the layout still keeps digits' neighbourhoods."""
     from backend.project import umap_ as U
 
     monkeypatch.setattr(U, "PART_EDGES", 4096)
@@ -179,9 +179,12 @@ def test_layout_workers_do_not_change_the_result(monkeypatch):
     graph = U.fuzzy_graph(knn_graph(X, 14), n_epochs=200)
     assert graph.nnz > 6 * 4096  # at least two groups of three parts
     Y0 = U._initial_layout(X, graph, 2, np.random.RandomState(0), "cpu", None, "auto")[0]
+    Y0 = np.asfortranarray(Y0)  # its transpose is C-ordered: still not written to
+    start = Y0.copy()
     a, b = U.find_ab_params(1.0, 0.1)
     one = U.optimize_layout(Y0, graph, 100, a, b, random_state=3, workers=1)
     two = U.optimize_layout(Y0, graph, 100, a, b, random_state=3, workers=2)
+    np.testing.assert_array_equal(Y0, start)
     np.testing.assert_array_equal(one, two)
     assert one.shape == (1797, 2) and one.dtype == np.float32
     assert trustworthiness(X, one, n_neighbors=10) >= 0.9886 - 0.01
