@@ -6,8 +6,10 @@ Sections (each prints a table; timings beside the load average):
    (exact torch blocks on a sample only, faiss HNSW, faiss IVF, pynndescent): time and
    recall@15 against exact search on 1,000 seeded rows.
 2. ``umap``: full UMAP of 100,000 x 64 clustered points (kNN graph included, default map
-   parameters) -- ours against umap-learn's ``UMAP().fit_transform`` on the same data --
-   with trustworthiness (k=10) on a 5,000-row sample; and ours on 100,000 x 384.
+   parameters) -- ours against umap-learn's ``UMAP().fit_transform`` (defaults: parallel,
+   no seed) and ``UMAP(random_state=42)`` (seeded: single-threaded) on the same data, after
+   a warm-up fit that compiles umap-learn's numba code -- with trustworthiness (k=10) on a
+   5,000-row sample; and ours on 100,000 x 384.
 3. ``million``: a 1,000,000 x 16 dataset: the first map (quick) and the full map, each in
    a fresh child process so its peak memory (max RSS) is its own.
 

@@ -48,7 +48,10 @@ AUTO_APPROXIMATE = "ivf"
 RECALL_TARGET = 0.95
 #: Rows of the recall sample (exact neighbours are computed for these only).
 RECALL_SAMPLE = 1000
-_IVF_KMEANS_ITER = 10
+#: k-means iterations of the IVF cells: at 100,000 x 64 clustered rows 10, 4 and 2 gave
+#: recall@15 0.970, 0.970 and 0.973 (nprobe 32 each; nprobe is tuned to the recall target
+#: anyway), and each iteration cost ~0.6 s of the ~17 s search at load 3.
+_IVF_KMEANS_ITER = 4
 
 Progress = Callable[[float, str], None]
 
