@@ -455,7 +455,8 @@ def _repulsion(diff, due, a: float, b: float, gamma: float, alpha: float) -> lis
     diff : list of torch.Tensor of shape (m, n_edges), float32
         ``y_head - y_random`` for up to ``m`` negative samples of each edge (overwritten).
     due : torch.Tensor of shape (n_edges,), float
-        Negative samples due for each edge (``<= m``); the rest of its column is ignored.
+        Negative samples due for each edge; rows at or past it in its column are ignored
+        (those past ``m`` are the caller's).
     a, b, gamma, alpha : float
 
     Returns
@@ -541,11 +542,23 @@ def edge_steps(cols, head, tail, eps, next_s, eps_neg, next_neg, epoch: int, a: 
     m = int(due.max())
     if m == 0:
         return j, k, step, step
+    # a (block, n_due) array of samples, block the usual count (on 30,000 clustered rows
+    # 70% of the edges have 5 due, 4% 7 to 9: a block of the largest count would be 44%
+    # padding), and the samples past the block as one flat batch
+    block = min(m, NEGATIVE_SAMPLE_RATE)
+    sel = [(due > r).nonzero().squeeze(1) for r in range(block, m)]
+    sel = torch.cat(sel) if sel else j[:0]
     nv = n_vertices if n_vertices is not None else len(cols[0])
-    kr = _negative_rows(m * n_act, u, pool, generator, nv, cols[0].device)
-    diff = [torch.sub(v[None], x.index_select(0, kr).view(m, n_act))
+    kr = _negative_rows(block * n_act + sel.numel(), u, pool, generator, nv, cols[0].device)
+    diff = [torch.sub(v[None], x.index_select(0, kr[:block * n_act]).view(block, n_act))
             for v, x in zip(yj, cols)]
     push = _repulsion(diff, due, a, b, gamma, alpha)
+    if sel.numel():
+        diff = [torch.sub(v.index_select(0, sel), x.index_select(0, kr[block * n_act:]))[None]
+                for v, x in zip(yj, cols)]
+        for p, extra in zip(push, _repulsion(diff, due.new_ones(sel.numel()), a, b, gamma,
+                                             alpha)):
+            p.index_add_(0, sel, extra)
     return j, k, [s + p for s, p in zip(step, push)], step
 
 

@@ -167,6 +167,43 @@ def test_layout_epoch_is_umaps_update_rule():
     assert next_s.item() == 3.0 and next_neg.item() == pytest.approx(2.0)
 
 
+def test_edge_steps_sum_every_due_negative_sample():
+    """Two edges with 3 and 7 negative samples due: the first uses 3 rows of the 5-row
+    block, the second all 5 and 2 more from the flat batch past it; each head's step is
+    the attractive step plus the sum of its clipped repulsive steps (umap-learn's rule)."""
+    import torch
+
+    from backend.project.umap_ import edge_steps
+
+    a, b, alpha = 1.58, 0.9, 0.5
+    rng = np.random.default_rng(0)
+    Y = torch.from_numpy(rng.uniform(0, 3, size=(20, 2)).astype(np.float32))
+    f64 = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    pool = torch.from_numpy(rng.integers(4, 20, size=12))  # exactly the 5 * 2 + 2 needed
+    next_neg = f64([0.25, 0.125])
+    j, k, to_head, to_tail = edge_steps(
+        [Y[:, 0], Y[:, 1]], torch.tensor([0, 1]), torch.tensor([2, 3]), f64([1.0, 1.0]),
+        f64([1.0, 1.0]), f64([0.25, 0.125]), next_neg, 1, a, b, alpha, u=0.3, pool=pool)
+    assert j.tolist() == [0, 1] and k.tolist() == [2, 3]
+    np.testing.assert_allclose(next_neg.numpy(), [1.0, 1.0])
+    y = Y.numpy().astype(np.float64)
+    rows = {0: [pool[2 * r].item() for r in range(3)],
+            1: [pool[2 * r + 1].item() for r in range(5)] + [pool[10].item(), pool[11].item()]}
+    for e, (h, t) in enumerate([(0, 2), (1, 3)]):
+        d = y[h] - y[t]
+        d2 = d @ d
+        att = alpha * np.clip(-2 * a * b * d2 ** (b - 1) / (1 + a * d2**b) * d, -4, 4)
+        rep = np.zeros(2)
+        for r in rows[e]:
+            dn = y[h] - y[r]
+            dn2 = dn @ dn
+            rep += alpha * np.clip(2 * b / ((0.001 + dn2) * (1 + a * dn2**b)) * dn, -4, 4)
+        got = np.array([to_head[0][e].item(), to_head[1][e].item()])
+        np.testing.assert_allclose(got, att + rep, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose([to_tail[0][e].item(), to_tail[1][e].item()], att,
+                                   rtol=1e-4, atol=1e-6)
+
+
 def test_layout_workers_do_not_change_the_result(monkeypatch):
     """Edge parts computed in worker threads from one snapshot and applied in part order:
     the layout depends on the seed only (several parts and groups here), the start is
