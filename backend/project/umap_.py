@@ -12,9 +12,11 @@ implementations do it), which is what makes it fast on the CPU and runs it on CU
 the negative samples are slices of one seeded pool of random rows
 (:func:`optimize_layout`). The torch engine never imports umap-learn (no numba compile).
 
-A pure kernel (:func:`layout_epoch`, one epoch) and a driver (:func:`optimize_layout`)
-that owns the loop, progress and cancellation (checked between edge chunks, so a cancel
-is seen within a second). The spectral start is our own, cancellable too
+Kernels (:func:`edge_steps`: one epoch's steps on a slice of edges, read only;
+:func:`apply_steps`; :func:`layout_epoch`, both on all edges) and a driver
+(:func:`optimize_layout`) that owns the loop, the worker threads, progress and
+cancellation (checked between groups of edge parts, so a cancel is seen within a
+second). The spectral start is our own, cancellable too
 (:func:`spectral_init`): the leading eigenvectors of ``I + D^-1/2 W D^-1/2`` (the
 smallest of umap-learn's normalised Laplacian) by ARPACK through a linear operator
 whose every product checks for a cancel, with bounded iterations; a disconnected graph,
