@@ -496,7 +496,7 @@ def _negative_rows(need: int, u: float, pool, generator, n_vertices: int, device
 def edge_steps(cols, head, tail, eps, next_s, eps_neg, next_neg, epoch: int, a: float,
                b: float, alpha: float, *, u: float = 0.0, pool=None, generator=None,
                gamma: float = 1.0, n_vertices: int | None = None):
-    """The steps of one epoch on a slice of edges, from the layout as it is (no writes).
+    """The steps of one epoch on a slice of edges, from the layout as it is (not written).
 
     Every edge of the slice due in this epoch (``next_s <= epoch``) and its due negative
     samples (umap-learn's count, ``floor((epoch - next_neg) / eps_neg)``) give the head
