@@ -59,7 +59,10 @@ AUTO_APPROXIMATE = "ivf"
 RECALL_TARGET = 0.95
 #: Rows of the recall sample (exact neighbours are computed for these only).
 RECALL_SAMPLE = 1000
-_IVF_KMEANS_ITER = 10
+#: k-means iterations of the IVF cells: at 100,000 x 64 clustered rows 10, 4 and 2 gave
+#: recall@15 0.970, 0.970 and 0.973 (nprobe 32 each; nprobe is tuned to the recall target
+#: anyway), and each iteration cost ~0.6 s of the ~17 s search at load 3.
+_IVF_KMEANS_ITER = 4
 #: Elements of one score block of exact search (query rows x searched rows).
 _EXACT_BLOCK_ELEMENTS = 1 << 24
 #: Query rows per faiss search call.
@@ -453,8 +456,10 @@ def _hnsw_index(Z, k, metric, settings, progress):
 
 
 def _ivf(Z, k, metric, random_state, settings, device, progress, queries=None):
-    """IVF-Flat on ``Z``, searched by ``queries`` (default: ``Z``); ``nprobe`` doubled from
-    8 until the recall on 200 query rows reaches the target (+0.01)."""
+    """IVF-Flat on ``Z``, searched by ``queries`` (default: ``Z``); ``nprobe`` raised by
+    sqrt(2) from 8 (8, 11, 16, 23, 32, ...) until the recall on 200 query rows reaches
+    the target (+0.01). (Doubling overshot: at 100,000 x 384 clustered rows, nprobe 23
+    gives recall 0.979 on 1,000 rows and 32 gives 0.994 for 28% more search.)"""
     index, params = _ivf_index(Z, k, metric, random_state, settings, device, progress, queries)
     return _chunked_search(index, Z if queries is None else queries, k, progress, 0.2,
                            "kNN graph: IVF search", params=params)
@@ -488,7 +493,7 @@ def _ivf_index(Z, k, metric, random_state, settings, device, progress, queries=N
     rows = np.sort(rng.choice(len(Q), size=min(200, len(Q)), replace=False))
     truth = _exact_search(Q[rows], Z, k, metric, device, lambda f, m: None)
     kth = _pair_distances(Q[rows], Z, truth, metric).max(axis=1)
-    nprobe = 8
+    nprobe, step = 8, 0
     while True:
         params = faiss.SearchParametersIVF(nprobe=min(nprobe, nlist))
         _, I = index.search(Q[rows], k, params=params)
@@ -498,7 +503,8 @@ def _ivf_index(Z, k, metric, random_state, settings, device, progress, queries=N
         progress(0.18, f"kNN graph: nprobe={nprobe} gives recall {recall:.3f}")
         if recall >= RECALL_TARGET + 0.01 or nprobe >= nlist:
             break
-        nprobe *= 2
+        step += 1
+        nprobe = int(round(8 * 2 ** (step / 2)))
     nprobe = min(nprobe, nlist)
     settings.update(nlist=nlist, nprobe=nprobe, tuning_recall=round(recall, 4))
     return index, faiss.SearchParametersIVF(nprobe=nprobe)

@@ -311,7 +311,8 @@ def project_umap(
         placement and refinement; the UMAP report; seconds per phase.
     """
     from backend.project.knn import knn_search
-    from backend.project.umap_ import fuzzy_graph, layout_threads, optimize_layout, umap_fit
+    from backend.project.umap_ import (find_ab_params, fuzzy_graph, layout_threads,
+                                       optimize_layout, umap_fit)
 
     X = np.asarray(X)
     n = len(X)
@@ -357,8 +358,6 @@ def project_umap(
                             metric=metric, random_state=random_state,
                             n_epochs=refine_epochs),
         _span(progress, 0.8, 0.8), 0.0, "UMAP: fuzzy graph of all rows")
-    from umap.umap_ import find_ab_params  # imported by fuzzy_graph already
-
     a, b = find_ab_params(1.0, float(min_dist))
     dev = resolve_device(device).device
     with layout_threads(dev):

@@ -167,6 +167,92 @@ def test_layout_epoch_is_umaps_update_rule():
     assert next_s.item() == 3.0 and next_neg.item() == pytest.approx(2.0)
 
 
+def test_edge_steps_sum_every_due_negative_sample():
+    """Two edges with 3 and 7 negative samples due: the first uses 3 rows of the 5-row
+    block, the second all 5 and 2 more from the flat batch past it; each head's step is
+    the attractive step plus the sum of its clipped repulsive steps (umap-learn's rule)."""
+    import torch
+
+    from backend.project.umap_ import edge_steps
+
+    a, b, alpha = 1.58, 0.9, 0.5
+    rng = np.random.default_rng(0)
+    Y = torch.from_numpy(rng.uniform(0, 3, size=(20, 2)).astype(np.float32))
+    f64 = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    pool = torch.from_numpy(rng.integers(4, 20, size=12))  # exactly the 5 * 2 + 2 needed
+    next_neg = f64([0.25, 0.125])
+    j, k, to_head, to_tail = edge_steps(
+        [Y[:, 0], Y[:, 1]], torch.tensor([0, 1]), torch.tensor([2, 3]), f64([1.0, 1.0]),
+        f64([1.0, 1.0]), f64([0.25, 0.125]), next_neg, 1, a, b, alpha, u=0.3, pool=pool)
+    assert j.tolist() == [0, 1] and k.tolist() == [2, 3]
+    np.testing.assert_allclose(next_neg.numpy(), [1.0, 1.0])
+    y = Y.numpy().astype(np.float64)
+    rows = {0: [pool[2 * r].item() for r in range(3)],
+            1: [pool[2 * r + 1].item() for r in range(5)] + [pool[10].item(), pool[11].item()]}
+    for e, (h, t) in enumerate([(0, 2), (1, 3)]):
+        d = y[h] - y[t]
+        d2 = d @ d
+        att = alpha * np.clip(-2 * a * b * d2 ** (b - 1) / (1 + a * d2**b) * d, -4, 4)
+        rep = np.zeros(2)
+        for r in rows[e]:
+            dn = y[h] - y[r]
+            dn2 = dn @ dn
+            rep += alpha * np.clip(2 * b / ((0.001 + dn2) * (1 + a * dn2**b)) * dn, -4, 4)
+        got = np.array([to_head[0][e].item(), to_head[1][e].item()])
+        np.testing.assert_allclose(got, att + rep, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose([to_tail[0][e].item(), to_tail[1][e].item()], att,
+                                   rtol=1e-4, atol=1e-6)
+
+
+def test_layout_workers_do_not_change_the_result(monkeypatch):
+    """Edge parts computed in worker threads from one snapshot and applied in part order:
+    the layout depends on the seed only (several parts and groups here), the start is
+    left as it was, and the layout still keeps digits' neighbourhoods."""
+    from backend.project import umap_ as U
+
+    monkeypatch.setattr(U, "PART_EDGES", 4096)
+    monkeypatch.setattr(U, "EDGE_CHUNK", 3 * 4096)
+    X = load_digits().data.astype(np.float32)
+    graph = U.fuzzy_graph(knn_graph(X, 14), n_epochs=200)
+    assert graph.nnz > 6 * 4096  # at least two groups of three parts
+    Y0 = U._initial_layout(X, graph, 2, np.random.RandomState(0), "cpu", None, "auto")[0]
+    Y0 = np.asfortranarray(Y0)  # its transpose is C-ordered: still not written to
+    start = Y0.copy()
+    a, b = U.find_ab_params(1.0, 0.1)
+    one = U.optimize_layout(Y0, graph, 100, a, b, random_state=3, workers=1)
+    two = U.optimize_layout(Y0, graph, 100, a, b, random_state=3, workers=2)
+    np.testing.assert_array_equal(Y0, start)
+    np.testing.assert_array_equal(one, two)
+    assert one.shape == (1797, 2) and one.dtype == np.float32
+    assert trustworthiness(X, one, n_neighbors=10) >= 0.9886 - 0.01
+
+
+def test_fuzzy_graph_is_umap_learns():
+    """Our numpy fuzzy simplicial set equals umap-learn's ``fuzzy_simplicial_set`` on the
+    same graph (digits, 15 neighbours with the row itself): same edges, weights within
+    float32 rounding; ``a, b`` equal umap-learn's ``find_ab_params``."""
+    from umap.umap_ import find_ab_params as ref_ab
+    from umap.umap_ import fuzzy_simplicial_set
+
+    from backend.project.umap_ import find_ab_params, fuzzy_graph, smooth_knn_dist, with_self
+
+    X = load_digits().data.astype(np.float32)
+    knn = knn_graph(X, 14)
+    idx, dist = with_self(*knn)
+    ref, sigma, rho = fuzzy_simplicial_set(np.empty((len(X), 1)), 15,
+                                           np.random.RandomState(0), "euclidean",
+                                           knn_indices=idx, knn_dists=dist)
+    ours = fuzzy_graph(knn, n_epochs=10**9).tocsr()  # no pruning
+    assert ours.nnz == ref.nnz == 34238
+    assert abs(ours - ref.tocsr()).max() < 1e-5
+    assert (ours != ours.T).nnz == 0
+    s, r = smooth_knn_dist(dist, 15.0)
+    np.testing.assert_allclose(s, sigma, rtol=1e-4)
+    np.testing.assert_array_equal(r, rho)
+    for min_dist in (0.0, 0.1, 0.5):
+        assert find_ab_params(1.0, min_dist) == pytest.approx(ref_ab(1.0, min_dist), rel=1e-6)
+
+
 def test_spectral_init_matches_dense_eigenvectors():
     """The start is the 2nd and 3rd eigenvectors of I + D^-1/2 W D^-1/2 (dense check)."""
     from backend.project.umap_ import fuzzy_graph, spectral_init
