@@ -3,6 +3,10 @@
 Python sends Arrow tables only when the browser page lacks them: the frontend reports the
 coordinates and colouring it holds (state ``have``), so a rerun (a selection, a new colour,
 a highlight) moves at most one colour column, and usually nothing but a few ids.
+
+Two layers are drawn with the points, and switching them moves no coordinates: cluster names
+(a short list, written at their centres and thinned by zoom) and a density grid (one byte a
+cell, sent once per grid, drawn under the points).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import numpy as np
 import streamlit as st
 
 from components.map.bundle import bundle_js
-from components.map.encode import EncodedColor, EncodedCoords
+from components.map.encode import EncodedColor, EncodedCoords, EncodedDensity
 
 __all__ = ["MapEvent", "map_view"]
 
@@ -51,7 +55,8 @@ def _noop() -> None:
 
 
 def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
-             highlight_rows=None, caption: str = "", height: int = 620) -> MapEvent:
+             highlight_rows=None, caption: str = "", height: int = 620,
+             labels: list | None = None, density: EncodedDensity | None = None) -> MapEvent:
     """Draw the map and return what the user selected, clicked and hid.
 
     Parameters
@@ -68,6 +73,12 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
         Shown in the map's tool bar.
     height : int
         Pixels.
+    labels : list of [x, y, name, n_rows], optional
+        Names written at cluster centres, largest first (:func:`components.map.encode.encode_labels`);
+        the browser drops a label that would overlap a larger one at the current zoom.
+    density : EncodedDensity, optional
+        Drawn under the points as shaded highest-density regions with contour lines
+        (:func:`components.map.encode.encode_density`); None draws no density.
 
     Returns
     -------
@@ -82,12 +93,19 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
         "categories": list(color.categories), "counts": list(color.counts),
         "palette": list(color.palette), "vmin": color.vmin, "vmax": color.vmax,
         "highlight": hl, "height": int(height), "caption": caption, "view_key": key,
+        "labels": list(labels or []),
+        "density_id": None if density is None else density.density_id,
+        "density_shape": None if density is None else list(density.shape),
+        "density_extent": None if density is None else list(density.extent),
+        "density_levels": None if density is None else list(density.levels),
     }  # the selection and hidden categories stay in the browser: a selection changes nothing here
     if have.get("coords") != coords.coords_id:
         data["coords"] = coords.table
     if color.table is not None and (data.get("coords") is not None
                                     or have.get("color") != color.color_id):
         data["color"] = color.table
+    if density is not None and have.get("density") != density.density_id:
+        data["density"] = density.table
     result = _MAP(key=key, data=data, default={"have": {}, "event": {}},
                   on_have_change=_noop, on_event_change=_noop, on_click_change=_noop)
     ev = result.get("event") or {}

@@ -6,6 +6,10 @@ The map component sends two kinds of Arrow tables, each at most once per browser
 - a colour column, once per colouring: ``c`` as dictionary codes (uint8, or uint16 past 255
   categories) over the category names, or float32 values, 1 to 4 bytes a point.
 
+Layers drawn with the points never re-send them: cluster names are a short list of
+``[x, y, name, n_rows]`` (:func:`encode_labels`), the density a grid of uint8 mass shares, one
+byte a cell, sent once per grid (:func:`encode_density`).
+
 Rows whose coordinates are NaN or infinite are never sent (they are counted), and above the
 draw budget a uniform sample is drawn (counted too, "N of M points drawn").
 """
@@ -19,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from components.clusters import mass_above
 from components.scatter import (  # one category rule for every view (issue 17 item 26)
     _PALETTE, MAX_CATEGORIES, MISSING_LABEL, category_labels, category_plan, is_categorical,
 )
@@ -26,11 +31,13 @@ from components.selection import draw_sample
 
 __all__ = [
     "DRAW_BUDGET", "MAX_CATEGORIES", "OTHER", "MISSING", "PALETTE", "OTHER_COLOR",
-    "EncodedCoords", "EncodedColor", "encode_coords", "encode_color", "fold_categories",
-    "ipc_bytes", "visible_rows",
+    "EncodedCoords", "EncodedColor", "EncodedDensity", "LABEL_BUDGET", "encode_coords",
+    "encode_color", "encode_density", "encode_labels", "fold_categories", "ipc_bytes",
+    "visible_rows",
 ]
 
 DRAW_BUDGET = 2_000_000
+LABEL_BUDGET = 500  # cluster names sent (the largest clusters); the browser thins them by zoom
 OTHER = "other"
 MISSING = MISSING_LABEL
 OTHER_COLOR = "#cccccc"
@@ -274,3 +281,111 @@ def ipc_bytes(table: pa.Table) -> bytes:
     with pa.ipc.new_stream(sink, table.schema) as w:
         w.write_table(table)
     return sink.getvalue().to_pybytes()
+
+
+def encode_labels(centres: pd.DataFrame, names: pd.DataFrame,
+                  budget: int = LABEL_BUDGET) -> list[list]:
+    """Cluster names at their centres, largest cluster first, as the map's label layer.
+
+    Parameters
+    ----------
+    centres : DataFrame
+        ``cluster`` (int), ``x``, ``y`` (float, map coordinates), one row per cluster
+        (:func:`components.clusters.cluster_centres`).
+    names : DataFrame
+        ``cluster``, ``name``, ``n_rows`` (``client.cluster_names``); cluster -1 (the
+        unclustered) gets no label.
+    budget : int, default=LABEL_BUDGET
+        Most labels sent (the largest clusters).
+
+    Returns
+    -------
+    list of [float, float, str, int]
+        ``[x, y, name, n_rows]`` per cluster with a finite centre, by decreasing ``n_rows``
+        (ties by cluster id): the browser writes them in this order and drops a label that
+        would overlap one already written.
+
+    Raises
+    ------
+    ValueError
+        When a column is missing.
+    """
+    for frame, cols, what in ((centres, ("cluster", "x", "y"), "centres"),
+                              (names, ("cluster", "name", "n_rows"), "names")):
+        missing = [col for col in cols if col not in frame.columns]
+        if missing:
+            raise ValueError(f"cluster {what} lack the columns {missing}; they have {list(frame.columns)}")
+    lab = names[names["cluster"] >= 0].merge(centres[["cluster", "x", "y"]], on="cluster")
+    lab = lab[np.isfinite(lab["x"].to_numpy(np.float64)) & np.isfinite(lab["y"].to_numpy(np.float64))]
+    lab = lab.sort_values(["n_rows", "cluster"], ascending=[False, True]).head(budget)
+    return [[float(x), float(y), str(n), int(k)]
+            for x, y, n, k in zip(lab["x"], lab["y"], lab["name"], lab["n_rows"])]
+
+
+@dataclass(frozen=True)
+class EncodedDensity:
+    """A density grid as the map's layer under the points.
+
+    Attributes
+    ----------
+    density_id : str
+        Content hash: the browser caches grids by it.
+    table : pyarrow.Table
+        One column ``m`` (uint8), ``ny * nx`` cells in row-major order, rows by increasing
+        y: each cell's share of the mass at or above its density, times 255 (0 at the peak,
+        255 where the density is zero; :func:`components.clusters.mass_above`).
+    shape : tuple of 2 int
+        ``(ny, nx)``.
+    extent : tuple of 4 float
+        ``(x0, x1, y0, y1)``: the outer edges of the grid's cells, map coordinates.
+    levels : tuple of float
+        The mass shares drawn as contour lines (the 25, 50, 75 and 90 % highest-density
+        regions).
+    """
+
+    density_id: str
+    table: pa.Table
+    shape: tuple[int, int]
+    extent: tuple[float, float, float, float]
+    levels: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
+
+
+def encode_density(density, x, y) -> EncodedDensity:
+    """The density grid of :meth:`client.density` as one byte a cell.
+
+    Parameters
+    ----------
+    density : array of shape (ny, nx), float
+        Non-negative densities; ``density[i, j]`` is at ``(x[j], y[i])``.
+    x : array of shape (nx,), float
+        Cell centres along x, increasing and evenly spaced (at least 2).
+    y : array of shape (ny,), float
+        Cell centres along y, likewise.
+
+    Returns
+    -------
+    EncodedDensity
+        ``ny * nx`` bytes of mass shares and the grid's extent.
+
+    Raises
+    ------
+    ValueError
+        When the shapes disagree, a grid axis has fewer than 2 cells, the centres do not
+        increase, or a density is negative or not finite.
+    """
+    d = np.asarray(density, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if d.ndim != 2 or d.shape != (len(y), len(x)) or min(d.shape) < 2:
+        raise ValueError(f"the density grid must be (len(y), len(x)) with at least 2 cells a side; "
+                         f"got density {d.shape}, x {x.shape}, y {y.shape}")
+    if not (np.all(np.diff(x) > 0) and np.all(np.diff(y) > 0)):
+        raise ValueError("the density grid's cell centres must increase along x and y")
+    if not np.isfinite(d).all() or (d < 0).any():
+        raise ValueError("the density grid holds negative, NaN or infinite values")
+    m = np.rint(mass_above(d) * 255).astype(np.uint8)
+    hx, hy = (x[-1] - x[0]) / (len(x) - 1) / 2, (y[-1] - y[0]) / (len(y) - 1) / 2
+    extent = (float(x[0] - hx), float(x[-1] + hx), float(y[0] - hy), float(y[-1] + hy))
+    table = pa.table({"m": pa.array(m.ravel(), pa.uint8())})
+    did = _digest(m.tobytes(), np.asarray(extent).tobytes(), str(m.shape))
+    return EncodedDensity(did, table, (int(d.shape[0]), int(d.shape[1])), extent)

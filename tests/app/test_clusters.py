@@ -38,3 +38,19 @@ def test_stale_link_shows_a_message(app):
     warnings = "\n".join(w.value for w in at.warning)
     assert "filters could not be read" in warnings
     assert "clustering 0123456789abcdef no longer exists for this dataset" in warnings
+
+
+def test_cluster_colours_names_and_density_stay_on_the_webgl_map(app):
+    at = run_until(app, _map_drawn)
+    ds = at.session_state["dataset_id"]
+    next(b for b in at.button if b.label == "Compute clusters").click()
+    at = run_until(at, lambda a: "Unclustered:" in _markdown(a) or a.exception or a.error)
+    n_charts = len(at.get("plotly_chart"))  # the Filters area's charts only
+    at.selectbox(key=f"color-{ds}").set_value("cluster")
+    at.checkbox(key=f"density-{ds}").check()
+    at = at.run()
+    assert not at.exception and not at.error
+    assert at.checkbox(key=f"names-{ds}").value  # names on by default once clusters exist
+    assert len(at.get("plotly_chart")) == n_charts  # no plotly map: the layers are WebGL
+    assert "plotly map" not in captions(at)
+    assert "1,797 of 1,797 points drawn" in captions(at)

@@ -123,3 +123,60 @@ def test_one_point_and_no_finite_point():
     assert none.n_drawn == 0 and none.n_nonfinite == 2 and len(_read(none.table)) == 0
     with pytest.raises(ValueError):
         encode_coords("p", [-1], [0.0], [0.0])
+
+
+# ----------------------------------------------------------------------------- layers
+
+def test_labels_largest_first_without_unclustered_nor_nonfinite_centres():
+    from components.map.encode import encode_labels
+
+    centres = pd.DataFrame({"cluster": [0, 1, 2, 3], "x": [0.5, 1.0, np.nan, 3.0],
+                            "y": [0.25, -1.0, 2.0, 4.0]})
+    names = pd.DataFrame({"cluster": [0, 1, 2, 3, -1], "name": ["a", "b", "c", "d", "Unclustered"],
+                          "n_rows": [10, 30, 50, 10, 99]})
+    assert encode_labels(centres, names) == [[1.0, -1.0, "b", 30], [0.5, 0.25, "a", 10],
+                                             [3.0, 4.0, "d", 10]]
+    assert encode_labels(centres, names, budget=1) == [[1.0, -1.0, "b", 30]]
+
+
+def test_labels_name_the_missing_column():
+    from components.map.encode import encode_labels
+
+    with pytest.raises(ValueError, match=r"cluster names lack the columns \['n_rows'\]"):
+        encode_labels(pd.DataFrame({"cluster": [0], "x": [0.0], "y": [0.0]}),
+                      pd.DataFrame({"cluster": [0], "name": ["a"]}))
+
+
+def test_density_one_byte_a_cell_round_trip_and_extent():
+    from components.clusters import mass_above
+    from components.map.encode import encode_density
+
+    x = np.linspace(-2.0, 2.0, 41)  # cells 0.1 wide
+    y = np.linspace(0.0, 3.0, 31)
+    d = np.exp(-(x[None, :] ** 2 + (y[:, None] - 1.0) ** 2))
+    d[0, :] = 0.0  # an empty row: no mass
+    enc = encode_density(d, x, y)
+    back = _read(enc.table)
+    assert back.schema == pa.schema([("m", pa.uint8())])
+    m = back["m"].to_numpy().reshape(enc.shape)
+    assert enc.shape == (31, 41)
+    assert enc.extent == pytest.approx((-2.05, 2.05, -0.05, 3.05))
+    assert m[10, 20] == m.min() <= 1 and (m[0] == 255).all()  # the peak at (0, 1); no mass below
+    assert np.abs(m.astype(float) - 255 * mass_above(d)).max() <= 0.5
+    assert len(ipc_bytes(enc.table)) < 31 * 41 + 1_000  # one byte a cell, plus the schema
+    assert encode_density(d, x, y).density_id == enc.density_id
+    assert encode_density(d * 2, x, y).density_id == enc.density_id  # the same shares
+    assert encode_density(d, x + 1, y).density_id != enc.density_id  # moved: redrawn
+
+
+@pytest.mark.parametrize("density, x, y, message", [
+    (np.ones((3, 4)), np.arange(3.0), np.arange(3.0), r"must be \(len\(y\), len\(x\)\)"),
+    (np.ones((3, 3)), np.array([0.0, 2.0, 1.0]), np.arange(3.0), "must increase"),
+    (np.full((3, 3), np.nan), np.arange(3.0), np.arange(3.0), "NaN or infinite"),
+    (-np.ones((3, 3)), np.arange(3.0), np.arange(3.0), "negative"),
+])
+def test_density_bad_grid_is_a_clear_error(density, x, y, message):
+    from components.map.encode import encode_density
+
+    with pytest.raises(ValueError, match=message):
+        encode_density(density, x, y)

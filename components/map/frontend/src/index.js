@@ -2,7 +2,10 @@
 // regl-scatterplot (WebGL). Python (components/map/__init__.py) sends Arrow tables:
 //   coords  (x float32, y float32, row uint32)  only when this page lacks `coords_id`;
 //   color   (one column `c`: dictionary codes or float32) only when it lacks `color_id`.
-// Both are cached here (module scope survives reruns), so a colour change moves one column.
+//   density (one column `m`: uint8 mass shares of a grid) only when it lacks `density_id`.
+// All are cached here (module scope survives reruns), so a colour change moves one column.
+// Layers: `labels` ([x, y, name, n] largest first) are written over the points, thinned by
+// zoom; the density is a texture under the points (regl-scatterplot's background image).
 // State sent back: `have` (cached ids), `selection` (box / lasso geometry in data coordinates),
 // `hidden` (legend categories switched off); trigger `click` (row id of a clicked point).
 import createScatterplot from 'regl-scatterplot';
@@ -16,7 +19,7 @@ const CSS = `
 .llmap .info { margin-left: auto; opacity: .75; }
 .llmap .plot { position: relative; border: 1px solid #e6e6e6; border-radius: 6px; overflow: hidden; }
 .llmap .plot canvas { position: absolute; left: 0; top: 0; }
-.llmap .plot canvas.rings { pointer-events: none; }
+.llmap .plot canvas.overlay { pointer-events: none; }
 .llmap .tip { position: absolute; pointer-events: none; background: rgba(255,255,255,.95);
   border: 1px solid #bbb; border-radius: 4px; padding: 2px 6px; white-space: nowrap; display: none; }
 .llmap .legend { display: flex; flex-wrap: wrap; gap: 2px 10px; margin-top: 4px; }
@@ -28,6 +31,7 @@ const CSS = `
 
 const COORDS = new Map(); // coords_id -> {x, y (normalised), rows, norm, spatialIndex}
 const COLORS = new Map(); // coords_id + '|' + color_id -> Float32Array of palette indices
+const DENSITY = new Map(); // density_id -> Uint8Array of mass shares (rows by increasing y)
 const VIEWS = new Map(); // view_key + '|' + projection_id -> camera view (Float32Array)
 const INSTANCES = new Map(); // parentElement -> instance
 // Selection and hidden categories per map and projection, and the ids last reported to Python:
@@ -116,7 +120,7 @@ function createInstance(root) {
       <button data-act="reset" title="Show every point">Reset view</button>
       <button data-act="clear">Clear selection</button>
       <span class="info"></span></div>
-    <div class="plot" data-testid="map-plot"><canvas class="points"></canvas><canvas class="rings"></canvas>
+    <div class="plot" data-testid="map-plot"><canvas class="points"></canvas><canvas class="overlay"></canvas>
       <div class="tip" data-testid="map-tip"></div></div>
     <div class="legend" data-testid="map-legend"></div>`;
   root.appendChild(style);
@@ -129,7 +133,7 @@ function createInstance(root) {
   const plot = wrap.querySelector('.plot');
   inst.plot = plot;
   inst.canvas = wrap.querySelector('canvas.points');
-  inst.rings = wrap.querySelector('canvas.rings');
+  inst.overlay = wrap.querySelector('canvas.overlay');
   inst.tip = wrap.querySelector('.tip');
   inst.info = wrap.querySelector('.info');
   inst.legend = wrap.querySelector('.legend');
@@ -252,16 +256,57 @@ function createPlot(inst, n) {
   sp.subscribe('pointOut', () => { inst.tip.style.display = 'none'; });
   sp.subscribe('view', ({ view }) => {
     VIEWS.set(`${inst.data.view_key}|${inst.data.projection_id}`, Float32Array.from(view));
-    drawRings(inst);
+    drawOverlay(inst);
   });
   setMode(inst, inst.mode);
 }
 
-function drawRings(inst) {
-  const cv = inst.rings;
+// Normalised (GL) coordinates -> canvas pixels under the current camera, as
+// regl-scatterplot's getScreenPosition does for a point: projection * view * model.
+function screenOf(inst, gx, gy) {
+  const v = inst.sp.get('cameraView');
+  const mx = gx * inst.sp.get('aspectRatio');
+  const cx = (v[0] * mx + v[4] * gy + v[12]) / (inst.width / inst.height);
+  const cy = v[1] * mx + v[5] * gy + v[13];
+  return [(inst.width * (cx + 1)) / 2, inst.height * (0.5 - cy / 2)];
+}
+
+// Cluster names at their centres, largest cluster first; a name that would overlap one
+// already written (or fall outside the view) is left out, so zooming in shows more of them.
+function drawLabels(inst, g) {
+  const labels = (inst.data && inst.data.labels) || [];
+  let drawn = 0;
+  if (labels.length && inst.coords) {
+    g.font = 'bold 13px "Source Sans Pro", sans-serif';
+    g.textAlign = 'center';
+    g.textBaseline = 'middle';
+    g.lineJoin = 'round';
+    g.lineWidth = 3;
+    const placed = [];
+    for (const [x, y, name] of labels) {
+      const [px, py] = screenOf(inst, ...toGl(inst.coords.norm, [x, y]));
+      const half = g.measureText(name).width / 2 + 3;
+      if (px < half || px > inst.width - half || py < 9 || py > inst.height - 9) continue;
+      if (placed.some(([qx, qy, qh]) => Math.abs(qx - px) < qh + half && Math.abs(qy - py) < 18)) continue;
+      placed.push([px, py, half]);
+      g.strokeStyle = 'rgba(255,255,255,.9)';
+      g.strokeText(name, px, py);
+      g.fillStyle = '#111';
+      g.fillText(name, px, py);
+      drawn += 1;
+    }
+  }
+  inst.plot.dataset.labelsDrawn = String(drawn); // tests: names written at this zoom
+  inst.plot.dataset.labelsTotal = String(labels.length);
+}
+
+function drawOverlay(inst) {
+  const cv = inst.overlay;
   const g = cv.getContext('2d');
   g.clearRect(0, 0, cv.width, cv.height);
-  if (!inst.sp || !inst.highlight.length) return;
+  if (!inst.sp) return;
+  drawLabels(inst, g);
+  if (!inst.highlight.length) return;
   g.lineWidth = 2;
   g.strokeStyle = '#111';
   for (const i of inst.highlight) {
@@ -349,6 +394,62 @@ function restoreSelection(inst) {
   inst.sp.select(pointsInGeometry(inst.coords, inst.selection), { preventEvent: true });
 }
 
+// Fill of each highest-density band over white (none, 90 %, 75 %, 50 %, 25 %) and the
+// contour line between bands: light greys, so every point colour stays readable on them.
+const BAND_FILL = [[255, 255, 255], [243, 244, 246], [233, 235, 239], [221, 224, 230], [208, 212, 220]];
+const BAND_LINE = [120, 126, 138];
+const TEXELS = 512;
+
+// The density grid resampled onto the normalised square [-1, 1]^2 that regl-scatterplot's
+// background image covers (row 0 at the top), as RGBA bytes: bands filled, their edges lined.
+function densityTexels(m, d, norm) {
+  const [ny, nx] = d.density_shape;
+  const [x0, x1, y0, y1] = d.density_extent;
+  const cuts = d.density_levels.map((l) => Math.round(l * 255));
+  const band = new Uint8Array(TEXELS * TEXELS);
+  for (let r = 0; r < TEXELS; r++) {
+    const y = norm.cy + (1 - ((r + 0.5) * 2) / TEXELS) * norm.half;
+    const i = Math.floor(((y - y0) / (y1 - y0)) * ny);
+    for (let c = 0; c < TEXELS; c++) {
+      const x = norm.cx + (((c + 0.5) * 2) / TEXELS - 1) * norm.half;
+      const j = Math.floor(((x - x0) / (x1 - x0)) * nx);
+      if (i < 0 || i >= ny || j < 0 || j >= nx) continue;
+      const v = m[i * nx + j];
+      let b = 0;
+      while (b < cuts.length && v <= cuts[cuts.length - 1 - b]) b += 1;
+      band[r * TEXELS + c] = b;
+    }
+  }
+  const rgba = new Uint8Array(TEXELS * TEXELS * 4);
+  for (let k = 0; k < band.length; k++) {
+    const b = band[k];
+    const c = k % TEXELS;
+    const edge = b > 0 && ((c > 0 && band[k - 1] < b) || (c < TEXELS - 1 && band[k + 1] < b)
+      || (k >= TEXELS && band[k - TEXELS] < b) || (k + TEXELS < band.length && band[k + TEXELS] < b));
+    rgba.set(edge ? BAND_LINE : BAND_FILL[b], 4 * k);
+    rgba[4 * k + 3] = 255;
+  }
+  return rgba;
+}
+
+// The density layer: a texture under the points, rebuilt only when the grid or the
+// projection changes; none when the page turned it off.
+function drawDensity(inst, d) {
+  const key = d.density_id ? `${d.density_id}|${d.coords_id}` : null;
+  if (key === inst.densityKey) return;
+  if (inst.densityTexture) inst.densityTexture.destroy();
+  inst.densityTexture = null;
+  if (key) {
+    const data = densityTexels(DENSITY.get(d.density_id), d, inst.coords.norm);
+    inst.densityTexture = inst.sp.get('regl').texture({
+      data, width: TEXELS, height: TEXELS, mag: 'linear', min: 'linear' });
+  }
+  inst.sp.set({ backgroundImage: inst.densityTexture });
+  inst.sp.redraw();
+  inst.densityKey = key;
+  inst.plot.dataset.density = key ? d.density_id : 'none'; // tests: the layer drawn
+}
+
 async function update(inst, d) {
   inst.data = d;
   inst.info.textContent = d.caption || '';
@@ -366,15 +467,22 @@ async function update(inst, d) {
     plot.colorLoads = String(Number(plot.colorLoads || 0) + 1);
     if (d.color_kind === 'value') inst.colorValues = columnArray(d.color, 'c');
   }
-  const have = { coords: coords ? d.coords_id : null, color: colors ? d.color_id : null };
-  if (!coords || (d.color_kind !== 'none' && !colors)) {
+  if (d.density) {
+    remember(DENSITY, d.density_id, columnArray(d.density, 'm'), KEEP);
+    plot.densityLoads = String(Number(plot.densityLoads || 0) + 1);
+  }
+  const density = d.density_id ? DENSITY.get(d.density_id) : null;
+  const have = { coords: coords ? d.coords_id : null, color: colors ? d.color_id : null,
+    density: density ? d.density_id : null };
+  if (!coords || (d.color_kind !== 'none' && !colors) || (d.density_id && !density)) {
     // Python believed these were cached here: ask for them.
     REPORTED.set(d.view_key, have);
     inst.setStateValue('have', have);
     return;
   }
   const prevHave = REPORTED.get(d.view_key) || {};
-  if (prevHave.coords !== have.coords || prevHave.color !== have.color) {
+  if (prevHave.coords !== have.coords || prevHave.color !== have.color
+      || (have.density && prevHave.density !== have.density)) {
     REPORTED.set(d.view_key, have);
     inst.setStateValue('have', have);
   }
@@ -384,7 +492,7 @@ async function update(inst, d) {
   if (w !== inst.width || h !== inst.height) {
     inst.width = w; inst.height = h;
     inst.plot.style.height = `${h}px`;
-    inst.rings.width = w; inst.rings.height = h;
+    inst.overlay.width = w; inst.overlay.height = h;
     if (inst.sp) inst.sp.set({ width: w, height: h });
   }
   if (!inst.sp) createPlot(inst, coords.x.length);
@@ -419,8 +527,9 @@ async function update(inst, d) {
     restoreSelection(inst);
   }
   renderLegend(inst);
+  drawDensity(inst, d);
   inst.highlight = (d.highlight || []).map((r) => indexOfRow(coords.rows, r)).filter((i) => i >= 0);
-  drawRings(inst);
+  drawOverlay(inst);
   inst.plot.dataset.drawn = String(coords.x.length);
   inst.plot.dataset.coordsId = d.coords_id;
   inst.plot.dataset.colorId = d.color_id;
