@@ -60,13 +60,23 @@ function columnArray(table, name) {
   return out;
 }
 
+// The data's larger extent spans 2 / MARGIN of the normalised square [-1, 1]^2: the room
+// around it holds the density layer's tails (regl-scatterplot's background image covers just
+// that square). The home view shows the data plus 4 %.
+const MARGIN = 1.3;
+const HOME = 1.04 / MARGIN;
+
+function zoomHome(sp) {
+  sp.zoomToLocation([0, 0], HOME);
+}
+
 function loadCoords(d) {
   const x = columnArray(d.coords, 'x');
   const y = columnArray(d.coords, 'y');
   const rows = columnArray(d.coords, 'row');
   const [x0, x1, y0, y1] = d.bounds;
   const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
-  const half = (Math.max(x1 - x0, y1 - y0) / 2) * 1.04 || 1;
+  const half = (Math.max(x1 - x0, y1 - y0) / 2) * MARGIN || 1;
   const nx = new Float32Array(x.length), ny = new Float32Array(y.length);
   for (let i = 0; i < x.length; i++) { nx[i] = (x[i] - cx) / half; ny[i] = (y[i] - cy) / half; }
   return { x: nx, y: ny, rows, norm: { cx, cy, half }, spatialIndex: null };
@@ -140,7 +150,7 @@ function createInstance(root) {
   wrap.querySelectorAll('[data-mode]').forEach((b) => {
     b.onclick = () => setMode(inst, b.dataset.mode);
   });
-  wrap.querySelector('[data-act="reset"]').onclick = () => inst.sp && inst.sp.zoomToOrigin();
+  wrap.querySelector('[data-act="reset"]').onclick = () => inst.sp && zoomHome(inst.sp);
   wrap.querySelector('[data-act="clear"]').onclick = () => {
     if (inst.sp) inst.sp.deselect();
   };
@@ -400,21 +410,30 @@ const BAND_FILL = [[255, 255, 255], [243, 244, 246], [233, 235, 239], [221, 224,
 const BAND_LINE = [120, 126, 138];
 const TEXELS = 512;
 
-// The density grid resampled onto the normalised square [-1, 1]^2 that regl-scatterplot's
-// background image covers (row 0 at the top), as RGBA bytes: bands filled, their edges lined.
+// Fractional grid index of a coordinate (cell centres at whole numbers), or -1 outside.
+function cellAt(v, lo, hi, n) {
+  const f = ((v - lo) / (hi - lo)) * n - 0.5;
+  return f < -0.5 || f > n - 0.5 ? -1 : Math.min(n - 1, Math.max(0, f));
+}
+
+// The density grid resampled (bilinear) onto the normalised square [-1, 1]^2 that
+// regl-scatterplot's background image covers (row 0 at the top), as RGBA bytes: bands
+// filled, their edges lined.
 function densityTexels(m, d, norm) {
   const [ny, nx] = d.density_shape;
   const [x0, x1, y0, y1] = d.density_extent;
-  const cuts = d.density_levels.map((l) => Math.round(l * 255));
+  const cuts = d.density_levels.map((l) => l * 255);
   const band = new Uint8Array(TEXELS * TEXELS);
   for (let r = 0; r < TEXELS; r++) {
-    const y = norm.cy + (1 - ((r + 0.5) * 2) / TEXELS) * norm.half;
-    const i = Math.floor(((y - y0) / (y1 - y0)) * ny);
+    const fi = cellAt(norm.cy + (1 - ((r + 0.5) * 2) / TEXELS) * norm.half, y0, y1, ny);
+    if (fi < 0) continue;
+    const i = Math.min(ny - 2, Math.floor(fi)), ti = fi - i;
     for (let c = 0; c < TEXELS; c++) {
-      const x = norm.cx + (((c + 0.5) * 2) / TEXELS - 1) * norm.half;
-      const j = Math.floor(((x - x0) / (x1 - x0)) * nx);
-      if (i < 0 || i >= ny || j < 0 || j >= nx) continue;
-      const v = m[i * nx + j];
+      const fj = cellAt(norm.cx + (((c + 0.5) * 2) / TEXELS - 1) * norm.half, x0, x1, nx);
+      if (fj < 0) continue;
+      const j = Math.min(nx - 2, Math.floor(fj)), tj = fj - j;
+      const k = i * nx + j;
+      const v = (1 - ti) * ((1 - tj) * m[k] + tj * m[k + 1]) + ti * ((1 - tj) * m[k + nx] + tj * m[k + nx + 1]);
       let b = 0;
       while (b < cuts.length && v <= cuts[cuts.length - 1 - b]) b += 1;
       band[r * TEXELS + c] = b;
@@ -518,7 +537,7 @@ async function update(inst, d) {
     if (!coords.spatialIndex) coords.spatialIndex = sp.get('spatialIndex');
     if (!sameCoords) {
       const view = VIEWS.get(`${d.view_key}|${d.projection_id}`);
-      if (view) sp.set({ cameraView: view }); else sp.zoomToOrigin();
+      if (view) sp.set({ cameraView: view }); else zoomHome(sp);
     }
     inst.drawn = d.coords_id;
     inst.colorKey = colorKey;
