@@ -4,9 +4,10 @@ Python sends Arrow tables only when the browser page lacks them: the frontend re
 coordinates and colouring it holds (state ``have``), so a rerun (a selection, a new colour,
 a highlight) moves at most one colour column, and usually nothing but a few ids.
 
-Two layers are drawn with the points, and switching them moves no coordinates: cluster names
-(a short list, written at their centres and thinned by zoom) and a density grid (one byte a
-cell, sent once per grid, drawn under the points).
+Layers are drawn with the points, and switching them moves no coordinates: cluster names
+(a short list, written at their centres and thinned by zoom), a density grid (one byte a
+cell, sent once per grid, drawn under the points) and graph edges (point index pairs, sent
+once per edge set, drawn under the points).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import streamlit as st
 
 from components.map.bundle import bundle_js
-from components.map.encode import EncodedColor, EncodedCoords, EncodedDensity
+from components.map.encode import EncodedColor, EncodedCoords, EncodedDensity, EncodedEdges
 
 __all__ = ["MapEvent", "map_view"]
 
@@ -56,7 +57,8 @@ def _noop() -> None:
 
 def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
              highlight_rows=None, caption: str = "", height: int = 620,
-             labels: list | None = None, density: EncodedDensity | None = None) -> MapEvent:
+             labels: list | None = None, density: EncodedDensity | None = None,
+             edges: EncodedEdges | None = None) -> MapEvent:
     """Draw the map and return what the user selected, clicked and hid.
 
     Parameters
@@ -79,6 +81,9 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
     density : EncodedDensity, optional
         Drawn under the points as shaded highest-density regions with contour lines
         (:func:`components.map.encode.encode_density`); None draws no density.
+    edges : EncodedEdges, optional
+        Line segments between points, drawn under them; the edges of ringed points
+        (``highlight_rows``) are drawn dark (:func:`components.map.encode.encode_edges`).
 
     Returns
     -------
@@ -98,6 +103,7 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
         "density_shape": None if density is None else list(density.shape),
         "density_extent": None if density is None else list(density.extent),
         "density_levels": None if density is None else list(density.levels),
+        "edges_id": None if edges is None else edges.edges_id,
     }  # the selection and hidden categories stay in the browser: a selection changes nothing here
     if have.get("coords") != coords.coords_id:
         data["coords"] = coords.table
@@ -106,6 +112,8 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
         data["color"] = color.table
     if density is not None and have.get("density") != density.density_id:
         data["density"] = density.table
+    if edges is not None and have.get("edges") != edges.edges_id:
+        data["edges"] = edges.table
     result = _MAP(key=key, data=data, default={"have": {}, "event": {}},
                   on_have_change=_noop, on_event_change=_noop, on_click_change=_noop)
     ev = result.get("event") or {}

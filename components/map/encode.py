@@ -8,7 +8,9 @@ The map component sends two kinds of Arrow tables, each at most once per browser
 
 Layers drawn with the points never re-send them: cluster names are a short list of
 ``[x, y, name, n_rows]`` (:func:`encode_labels`), the density a grid of uint8 mass shares, one
-byte a cell, sent once per grid (:func:`encode_density`).
+byte a cell, sent once per grid (:func:`encode_density`); graph edges are pairs of uint32
+point indices into the coordinates table, 8 bytes an edge, sent once per edge set
+(:func:`encode_edges`).
 
 Rows whose coordinates are NaN or infinite are never sent (they are counted), and above the
 draw budget a uniform sample is drawn (counted too, "N of M points drawn").
@@ -31,8 +33,8 @@ from components.selection import draw_sample
 
 __all__ = [
     "DRAW_BUDGET", "MAX_CATEGORIES", "OTHER", "MISSING", "PALETTE", "OTHER_COLOR",
-    "EncodedCoords", "EncodedColor", "EncodedDensity", "LABEL_BUDGET", "encode_coords",
-    "encode_color", "encode_density", "encode_labels", "fold_categories", "ipc_bytes",
+    "EncodedCoords", "EncodedColor", "EncodedDensity", "EncodedEdges", "LABEL_BUDGET",
+    "encode_coords", "encode_color", "encode_density", "encode_edges", "encode_labels", "fold_categories", "ipc_bytes",
     "visible_rows",
 ]
 
@@ -389,3 +391,85 @@ def encode_density(density, x, y) -> EncodedDensity:
     table = pa.table({"m": pa.array(m.ravel(), pa.uint8())})
     did = _digest(m.tobytes(), np.asarray(extent).tobytes(), str(m.shape))
     return EncodedDensity(did, table, (int(d.shape[0]), int(d.shape[1])), extent)
+
+
+@dataclass(frozen=True)
+class EncodedEdges:
+    """Edges between drawn points, as the map's layer under the points.
+
+    Attributes
+    ----------
+    edges_id : str
+        Content hash (with the coordinates' id): the browser caches edge sets by it.
+    table : pyarrow.Table
+        ``s``, ``t`` (uint32): point indices into the coordinates table
+        (:attr:`EncodedCoords.table`), one row per drawn edge.
+    n_edges : int
+        Edges given.
+    n_drawn : int
+        Edges sent (at most the budget).
+    n_undrawable : int
+        Edges with an end that is not drawn (NaN coordinates, or left out by the draw
+        budget of the points): never sent.
+    """
+
+    edges_id: str
+    table: pa.Table
+    n_edges: int
+    n_drawn: int
+    n_undrawable: int
+
+    @property
+    def caption(self) -> str:
+        """``"N of M edges drawn"``, with why the others are not."""
+        why = []
+        if self.n_undrawable:
+            why.append(f"{self.n_undrawable:,} have an end not drawn")
+        if self.n_edges - self.n_undrawable > self.n_drawn:
+            why.append("a uniform sample of the rest (raise the edge budget to draw more)")
+        return f"{self.n_drawn:,} of {self.n_edges:,} edges drawn" + (f" ({'; '.join(why)})" if why else "")
+
+
+def encode_edges(source, target, coords: EncodedCoords, budget: int, seed: int = 0) -> EncodedEdges:
+    """Edges as pairs of point indices into the drawn coordinates, at most ``budget`` of them.
+
+    Parameters
+    ----------
+    source, target : array of int, shape (m,)
+        Row ids (``_row``) of each edge's ends.
+    coords : EncodedCoords
+        The drawn points (:func:`encode_coords`); an edge is drawn only when both its ends are.
+    budget : int
+        Most edges sent; above it a uniform sample (seeded) of the drawable edges.
+    seed : int, default=0
+
+    Returns
+    -------
+    EncodedEdges
+
+    Raises
+    ------
+    ValueError
+        When ``source`` and ``target`` differ in length or ``budget`` is below 1.
+    """
+    s = np.asarray(source, dtype=np.int64).ravel()
+    t = np.asarray(target, dtype=np.int64).ravel()
+    if len(s) != len(t):
+        raise ValueError(f"source and target differ in length ({len(s)}, {len(t)})")
+    if budget < 1:
+        raise ValueError(f"the edge budget must be at least 1; got {budget}")
+    rows = coords.table["row"].to_numpy().astype(np.int64)  # sorted ascending
+
+    def point_of(r: np.ndarray) -> np.ndarray:
+        if not len(rows):
+            return np.full(len(r), -1)
+        i = np.minimum(np.searchsorted(rows, r), len(rows) - 1)
+        return np.where(rows[i] == r, i, -1)
+
+    ps, pt = point_of(s), point_of(t)
+    ok = np.flatnonzero((ps >= 0) & (pt >= 0))
+    pick = ok[draw_sample(len(ok), budget, seed)] if len(ok) > budget else ok
+    ps, pt = ps[pick].astype(np.uint32), pt[pick].astype(np.uint32)
+    table = pa.table({"s": pa.array(ps, pa.uint32()), "t": pa.array(pt, pa.uint32())})
+    eid = _digest(coords.coords_id, ps.tobytes(), pt.tobytes())
+    return EncodedEdges(eid, table, len(s), len(pick), len(s) - len(ok))

@@ -180,3 +180,36 @@ def test_density_bad_grid_is_a_clear_error(density, x, y, message):
 
     with pytest.raises(ValueError, match=message):
         encode_density(density, x, y)
+
+
+def test_edges_point_indices_undrawable_ends_and_budget():
+    from components.map.encode import encode_edges
+
+    rows = np.array([5, 3, 9, 7])  # unsorted: the table is by row (3, 5, 7, 9)
+    x = np.array([0.0, 1.0, np.nan, 3.0])  # row 9 is not drawn
+    enc = encode_coords("g", rows, x, np.zeros(4))
+    edges = encode_edges([3, 5, 9, 7, 42], [5, 7, 3, 3, 3], enc, budget=10)
+    back = _read(edges.table)
+    assert back.schema == pa.schema([("s", pa.uint32()), ("t", pa.uint32())])
+    # rows 3, 5, 7 are points 0, 1, 2; the edges with row 9 or the unknown row 42 are dropped
+    assert back["s"].to_pylist() == [0, 1, 2] and back["t"].to_pylist() == [1, 2, 0]
+    assert (edges.n_edges, edges.n_drawn, edges.n_undrawable) == (5, 3, 2)
+    assert edges.caption == "3 of 5 edges drawn (2 have an end not drawn)"
+    assert len(ipc_bytes(edges.table)) < 8 * 3 + 600  # 8 bytes an edge, plus the schema
+
+
+def test_edges_budget_is_an_honest_uniform_sample():
+    from components.map.encode import encode_edges
+
+    n = 1_000
+    enc = encode_coords("g", np.arange(n), np.arange(n, dtype=float), np.zeros(n))
+    rng = np.random.default_rng(0)
+    s, t = rng.integers(0, n, 5_000), rng.integers(0, n, 5_000)
+    edges = encode_edges(s, t, enc, budget=1_200)
+    assert (edges.n_edges, edges.n_drawn, edges.n_undrawable) == (5_000, 1_200, 0)
+    assert edges.caption.startswith("1,200 of 5,000 edges drawn (a uniform sample")
+    got = set(zip(edges.table["s"].to_pylist(), edges.table["t"].to_pylist()))
+    assert got <= set(zip(s.tolist(), t.tolist()))
+    assert encode_edges(s, t, enc, budget=1_200).edges_id == edges.edges_id
+    with pytest.raises(ValueError, match="differ in length"):
+        encode_edges([1, 2], [1], enc, budget=10)

@@ -2,10 +2,12 @@
 // regl-scatterplot (WebGL). Python (components/map/__init__.py) sends Arrow tables:
 //   coords  (x float32, y float32, row uint32)  only when this page lacks `coords_id`;
 //   color   (one column `c`: dictionary codes or float32) only when it lacks `color_id`.
-//   density (one column `m`: uint8 mass shares of a grid) only when it lacks `density_id`.
+//   density (one column `m`: uint8 mass shares of a grid) only when it lacks `density_id`;
+//   edges   (`s`, `t` uint32 point indices) only when it lacks `edges_id`.
 // All are cached here (module scope survives reruns), so a colour change moves one column.
 // Layers: `labels` ([x, y, name, n] largest first) are written over the points, thinned by
-// zoom; the density is a texture under the points (regl-scatterplot's background image).
+// zoom; the density is a texture under the points (regl-scatterplot's background image);
+// edges are lines on a canvas under the (then transparent) points canvas.
 // State sent back: `have` (cached ids), `selection` (box / lasso geometry in data coordinates),
 // `hidden` (legend categories switched off); trigger `click` (row id of a clicked point).
 import createScatterplot from 'regl-scatterplot';
@@ -19,7 +21,8 @@ const CSS = `
 .llmap .info { margin-left: auto; opacity: .75; }
 .llmap .plot { position: relative; border: 1px solid #e6e6e6; border-radius: 6px; overflow: hidden; }
 .llmap .plot canvas { position: absolute; left: 0; top: 0; }
-.llmap .plot canvas.overlay { pointer-events: none; }
+.llmap .plot canvas.overlay, .llmap .plot canvas.edges { pointer-events: none; }
+.llmap .plot { background: #fff; }
 .llmap .tip { position: absolute; pointer-events: none; background: rgba(255,255,255,.95);
   border: 1px solid #bbb; border-radius: 4px; padding: 2px 6px; white-space: nowrap; display: none; }
 .llmap .legend { display: flex; flex-wrap: wrap; gap: 2px 10px; margin-top: 4px; }
@@ -32,6 +35,7 @@ const CSS = `
 const COORDS = new Map(); // coords_id -> {x, y (normalised), rows, norm, spatialIndex}
 const COLORS = new Map(); // coords_id + '|' + color_id -> Float32Array of palette indices
 const DENSITY = new Map(); // density_id -> Uint8Array of mass shares (rows by increasing y)
+const EDGES = new Map(); // edges_id -> {s, t} Uint32Arrays of point indices
 const VIEWS = new Map(); // view_key + '|' + projection_id -> camera view (Float32Array)
 const INSTANCES = new Map(); // parentElement -> instance
 // Selection and hidden categories per map and projection, and the ids last reported to Python:
@@ -130,7 +134,7 @@ function createInstance(root) {
       <button data-act="reset" title="Show every point">Reset view</button>
       <button data-act="clear">Clear selection</button>
       <span class="info"></span></div>
-    <div class="plot" data-testid="map-plot"><canvas class="points"></canvas><canvas class="overlay"></canvas>
+    <div class="plot" data-testid="map-plot"><canvas class="edges"></canvas><canvas class="points"></canvas><canvas class="overlay"></canvas>
       <div class="tip" data-testid="map-tip"></div></div>
     <div class="legend" data-testid="map-legend"></div>`;
   root.appendChild(style);
@@ -144,6 +148,7 @@ function createInstance(root) {
   inst.plot = plot;
   inst.canvas = wrap.querySelector('canvas.points');
   inst.overlay = wrap.querySelector('canvas.overlay');
+  inst.edgesCanvas = wrap.querySelector('canvas.edges');
   inst.tip = wrap.querySelector('.tip');
   inst.info = wrap.querySelector('.info');
   inst.legend = wrap.querySelector('.legend');
@@ -267,18 +272,50 @@ function createPlot(inst, n) {
   sp.subscribe('view', ({ view }) => {
     VIEWS.set(`${inst.data.view_key}|${inst.data.projection_id}`, Float32Array.from(view));
     drawOverlay(inst);
+    drawEdges(inst);
   });
   setMode(inst, inst.mode);
 }
 
 // Normalised (GL) coordinates -> canvas pixels under the current camera, as
 // regl-scatterplot's getScreenPosition does for a point: projection * view * model.
-function screenOf(inst, gx, gy) {
+function screenTransform(inst) {
   const v = inst.sp.get('cameraView');
-  const mx = gx * inst.sp.get('aspectRatio');
-  const cx = (v[0] * mx + v[4] * gy + v[12]) / (inst.width / inst.height);
-  const cy = v[1] * mx + v[5] * gy + v[13];
-  return [(inst.width * (cx + 1)) / 2, inst.height * (0.5 - cy / 2)];
+  const dar = inst.sp.get('aspectRatio');
+  const ar = inst.width / inst.height;
+  const w = inst.width, h = inst.height;
+  return (gx, gy) => [
+    (w * ((v[0] * gx * dar + v[4] * gy + v[12]) / ar + 1)) / 2,
+    h * (0.5 - (v[1] * gx * dar + v[5] * gy + v[13]) / 2),
+  ];
+}
+
+// Edges under the points: grey hairlines, those of ringed points dark on top of them.
+function drawEdges(inst) {
+  const cv = inst.edgesCanvas;
+  const g = cv.getContext('2d');
+  g.clearRect(0, 0, cv.width, cv.height);
+  const e = inst.edges;
+  if (!e || !inst.sp || !inst.coords) return;
+  const { x, y } = inst.coords;
+  const at = screenTransform(inst);
+  const ringed = new Set(inst.highlight);
+  const stroke = (keep, style, width) => {
+    g.strokeStyle = style;
+    g.lineWidth = width;
+    g.beginPath();
+    for (let k = 0; k < e.s.length; k++) {
+      const a = e.s[k], b = e.t[k];
+      if (!keep(a, b)) continue;
+      const [ax, ay] = at(x[a], y[a]);
+      const [bx, by] = at(x[b], y[b]);
+      g.moveTo(ax, ay);
+      g.lineTo(bx, by);
+    }
+    g.stroke();
+  };
+  stroke(() => true, 'rgba(110,110,110,0.45)', 0.9);
+  if (ringed.size) stroke((a, b) => ringed.has(a) || ringed.has(b), 'rgba(20,20,20,0.9)', 1.8);
 }
 
 // Cluster names at their centres, largest cluster first; a name that would overlap one
@@ -293,8 +330,9 @@ function drawLabels(inst, g) {
     g.lineJoin = 'round';
     g.lineWidth = 3;
     const placed = [];
+    const at = screenTransform(inst);
     for (const [x, y, name] of labels) {
-      const [px, py] = screenOf(inst, ...toGl(inst.coords.norm, [x, y]));
+      const [px, py] = at(...toGl(inst.coords.norm, [x, y]));
       const half = g.measureText(name).width / 2 + 3;
       if (px < half || px > inst.width - half || py < 9 || py > inst.height - 9) continue;
       if (placed.some(([qx, qy, qh]) => Math.abs(qx - px) < qh + half && Math.abs(qy - py) < 18)) continue;
@@ -490,10 +528,16 @@ async function update(inst, d) {
     remember(DENSITY, d.density_id, columnArray(d.density, 'm'), KEEP);
     plot.densityLoads = String(Number(plot.densityLoads || 0) + 1);
   }
+  if (d.edges) {
+    remember(EDGES, d.edges_id, { s: columnArray(d.edges, 's'), t: columnArray(d.edges, 't') }, KEEP);
+    plot.edgesLoads = String(Number(plot.edgesLoads || 0) + 1);
+  }
   const density = d.density_id ? DENSITY.get(d.density_id) : null;
+  const edges = d.edges_id ? EDGES.get(d.edges_id) : null;
   const have = { coords: coords ? d.coords_id : null, color: colors ? d.color_id : null,
-    density: density ? d.density_id : null };
-  if (!coords || (d.color_kind !== 'none' && !colors) || (d.density_id && !density)) {
+    density: density ? d.density_id : null, edges: edges ? d.edges_id : null };
+  if (!coords || (d.color_kind !== 'none' && !colors) || (d.density_id && !density)
+      || (d.edges_id && !edges)) {
     // Python believed these were cached here: ask for them.
     REPORTED.set(d.view_key, have);
     inst.setStateValue('have', have);
@@ -501,7 +545,8 @@ async function update(inst, d) {
   }
   const prevHave = REPORTED.get(d.view_key) || {};
   if (prevHave.coords !== have.coords || prevHave.color !== have.color
-      || (have.density && prevHave.density !== have.density)) {
+      || (have.density && prevHave.density !== have.density)
+      || (have.edges && prevHave.edges !== have.edges)) {
     REPORTED.set(d.view_key, have);
     inst.setStateValue('have', have);
   }
@@ -512,6 +557,7 @@ async function update(inst, d) {
     inst.width = w; inst.height = h;
     inst.plot.style.height = `${h}px`;
     inst.overlay.width = w; inst.overlay.height = h;
+    inst.edgesCanvas.width = w; inst.edgesCanvas.height = h;
     if (inst.sp) inst.sp.set({ width: w, height: h });
   }
   if (!inst.sp) createPlot(inst, coords.x.length);
@@ -549,6 +595,13 @@ async function update(inst, d) {
   drawDensity(inst, d);
   inst.highlight = (d.highlight || []).map((r) => indexOfRow(coords.rows, r)).filter((i) => i >= 0);
   drawOverlay(inst);
+  if (Boolean(edges) !== Boolean(inst.edges)) {
+    // edges show through a transparent points canvas
+    sp.set({ backgroundColor: edges ? [1, 1, 1, 0] : [1, 1, 1, 1] });
+  }
+  inst.edges = edges;
+  drawEdges(inst);
+  plot.edgesDrawn = String(edges ? edges.s.length : 0); // tests: the edge layer
   inst.plot.dataset.drawn = String(coords.x.length);
   inst.plot.dataset.coordsId = d.coords_id;
   inst.plot.dataset.colorId = d.color_id;
