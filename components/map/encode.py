@@ -34,7 +34,7 @@ from components.selection import draw_sample
 __all__ = [
     "DRAW_BUDGET", "MAX_CATEGORIES", "OTHER", "MISSING", "PALETTE", "OTHER_COLOR",
     "EncodedCoords", "EncodedColor", "EncodedDensity", "EncodedEdges", "LABEL_BUDGET",
-    "encode_coords", "encode_color", "encode_density", "encode_edges", "encode_labels", "fold_categories", "ipc_bytes",
+    "encode_coords", "encode_color", "encode_density", "encode_edges", "encode_labels", "encode_rgb", "fold_categories", "ipc_bytes",
     "visible_rows",
 ]
 
@@ -185,12 +185,12 @@ class EncodedColor:
     ----------
     color_id : str
         Content hash: the browser caches colourings by it.
-    kind : {"category", "value", "none"}
+    kind : {"category", "value", "rgb", "none"}
     label : str
         Column name shown in the legend and on hover.
     table : pyarrow.Table or None
-        One column ``c``: dictionary<uint8|uint16, string> codes, or float32 values; aligned
-        with the coordinates table.
+        One column ``c``: dictionary<uint8|uint16, string> codes, or float32 values, or uint8
+        indices into ``palette`` (kind "rgb", no legend); aligned with the coordinates table.
     categories : tuple of str
         Category names (codes index them); empty for values.
     counts : tuple of int
@@ -263,6 +263,44 @@ def encode_color(values: pd.Series | None, positions: np.ndarray, label: str = "
     table = pa.table({"c": pa.array(vals, pa.float32())})
     cid = _digest(label, vals.tobytes())
     return EncodedColor(cid, "value", label, table, palette=VALUE_PALETTE, vmin=vmin, vmax=vmax)
+
+
+_RGB_LEVELS = 6  # levels per channel of the "rgb" palette (216 colours)
+
+
+def encode_rgb(rgb, positions: np.ndarray, label: str = "") -> EncodedColor:
+    """A colour per point (e.g. the embedding's principal components as RGB), on 216 colours.
+
+    Parameters
+    ----------
+    rgb : array of shape (n, 3), uint8
+        The colour of every row of the projection, in the order given to :func:`encode_coords`.
+    positions : ndarray of int64
+        :attr:`EncodedCoords.positions`.
+    label : str
+        What the colours mean (shown on hover).
+
+    Returns
+    -------
+    EncodedColor
+        Kind ``"rgb"``: each point's colour rounded to 6 levels a channel (at most 26 away
+        from the given one in each channel), as a uint8 index into a 216-colour palette.
+
+    Raises
+    ------
+    ValueError
+        When ``rgb`` is not (n, 3).
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 2 or rgb.shape[1] != 3:
+        raise ValueError(f"rgb colours must have shape (n, 3); got {rgb.shape}")
+    step = 255 / (_RGB_LEVELS - 1)
+    q = np.rint(rgb[positions].astype(np.float64) / step).astype(np.int64)
+    codes = ((q[:, 0] * _RGB_LEVELS + q[:, 1]) * _RGB_LEVELS + q[:, 2]).astype(np.uint8)
+    levels = [int(round(i * step)) for i in range(_RGB_LEVELS)]
+    palette = tuple("#%02x%02x%02x" % (r, g, b) for r in levels for g in levels for b in levels)
+    return EncodedColor(_digest("rgb", label, codes.tobytes()), "rgb", label,
+                        pa.table({"c": pa.array(codes, pa.uint8())}), palette=palette)
 
 
 def visible_rows(color: EncodedColor, hidden) -> np.ndarray | None:

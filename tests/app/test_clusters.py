@@ -1,6 +1,6 @@
 """The Map page's clusters, linked charts and shareable URL, with AppTest."""
 
-from tests.app.conftest import captions, run_until
+from tests.app.conftest import captions, map_data, run_until
 
 
 def _map_drawn(at):
@@ -54,3 +54,16 @@ def test_cluster_colours_names_and_density_stay_on_the_webgl_map(app):
     assert len(at.get("plotly_chart")) == n_charts  # no plotly map: the layers are WebGL
     assert "plotly map" not in captions(at)
     assert "1,797 of 1,797 points drawn" in captions(at)
+    data = map_data(at, "webmap-")
+    # the names of the Clusters tab, written at the centres on the map, largest first
+    labels = data["labels"]
+    assert labels and [n for _, _, _, n in labels] == sorted((n for _, _, _, n in labels), reverse=True)
+    assert data["color_label"] == "cluster" and {lab[2] for lab in labels} <= set(data["categories"])
+    assert data["density"].num_rows == 256 * 256 and data["density_shape"] == [256, 256]
+    assert data["coords"].num_rows == 1797
+
+    at.checkbox(key=f"names-{ds}").uncheck()
+    at.checkbox(key=f"density-{ds}").uncheck()
+    at = at.run()
+    data = map_data(at, "webmap-")
+    assert data["labels"] == [] and data["density_id"] is None and "density" not in data

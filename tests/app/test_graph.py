@@ -1,7 +1,7 @@
 """Graph page with AppTest: karate club → FastRP → the graph drawn with its edges and the
 diagnostics beside it; a bad edge list gives a message, not a traceback."""
 
-from tests.app.conftest import captions, run_until
+from tests.app.conftest import captions, map_data, run_until
 
 
 def _table_with(at, column: str):
@@ -21,9 +21,15 @@ def test_karate_club_embedding_graph_and_diagnostics(app):
                    or a.exception or a.error)
     assert not at.exception and not at.error
     assert "34 nodes and 78 of 78 edges drawn" in captions(at)
-    # the graph is the WebGL map with its edge layer (the browser tests look at it): no plotly
-    assert not at.get("plotly_chart") or all("Laplacian" in c.proto.spec for c in at.get("plotly_chart"))
-    assert at.selectbox(key="graph_color-" + at.session_state["graph_id"]).value == "club"
+    # the graph is the WebGL map with its edge layer: point index pairs, no plotly graph
+    data = map_data(at, "graph-")
+    assert data["categories"] == ["Mr. Hi", "Officer"]  # coloured by the label column `club`
+    assert data["coords"].num_rows == 34 and data["edges"].num_rows == 78
+    rows = data["coords"]["row"].to_numpy()
+    pairs = {tuple(sorted((int(rows[s]), int(rows[t])))) for s, t in
+             zip(data["edges"]["s"].to_numpy(), data["edges"]["t"].to_numpy())}
+    assert (0, 1) in pairs and len(pairs) == 78  # the karate club's first edge, no duplicates
+    assert all("Laplacian" in ch.proto.spec for ch in at.get("plotly_chart"))
     m = {x.label: float(x.value) for x in at.metric if x.label.startswith("mAP")}
     assert set(m) == {"mAP, 1 hop", "mAP, 2 hops", "mAP, 3 hops"}
     assert all(0 < v <= 1 for v in m.values())
@@ -36,6 +42,7 @@ def test_karate_club_embedding_graph_and_diagnostics(app):
     nb = _table_with(at, "community")
     assert len(nb) == 16  # node 0 of the karate club has 16 neighbours
     assert any("**1 selected**" in m.value and "**16 neighbours**" in m.value for m in at.markdown)
+    assert map_data(at, "graph-")["highlight"] == [0]  # ringed, its edges drawn dark
 
 
 def test_bad_edge_list_is_a_message(app):

@@ -213,3 +213,18 @@ def test_edges_budget_is_an_honest_uniform_sample():
     assert encode_edges(s, t, enc, budget=1_200).edges_id == edges.edges_id
     with pytest.raises(ValueError, match="differ in length"):
         encode_edges([1, 2], [1], enc, budget=10)
+
+
+def test_rgb_colours_on_216_palette_entries():
+    from components.map.encode import encode_rgb
+
+    rgb = np.array([[0, 0, 0], [255, 255, 255], [250, 10, 128], [51, 102, 153]], dtype=np.uint8)
+    enc = encode_rgb(rgb, np.array([3, 0, 1, 2]), label="PCs")
+    assert enc.kind == "rgb" and len(enc.palette) == 216 and enc.categories == ()
+    codes = _read(enc.table)["c"].to_numpy()
+    assert _read(enc.table).schema == pa.schema([("c", pa.uint8())])
+    got = np.array([[int(enc.palette[k][i:i + 2], 16) for i in (1, 3, 5)] for k in codes])
+    np.testing.assert_array_equal(got, [[51, 102, 153], [0, 0, 0], [255, 255, 255], [255, 0, 153]])
+    assert np.abs(got - rgb[[3, 0, 1, 2]].astype(int)).max() <= 26
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        encode_rgb(np.zeros((4, 4)), np.arange(4))

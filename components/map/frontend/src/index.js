@@ -1,7 +1,8 @@
 // Latent Lens map: a Streamlit Components v2 module drawing up to millions of points with
 // regl-scatterplot (WebGL). Python (components/map/__init__.py) sends Arrow tables:
 //   coords  (x float32, y float32, row uint32)  only when this page lacks `coords_id`;
-//   color   (one column `c`: dictionary codes or float32) only when it lacks `color_id`.
+//   color   (one column `c`: dictionary codes, float32 values or uint8 palette indices for
+//            "rgb", which has no legend) only when it lacks `color_id`;
 //   density (one column `m`: uint8 mass shares of a grid) only when it lacks `density_id`;
 //   edges   (`s`, `t` uint32 point indices) only when it lacks `edges_id`.
 // All are cached here (module scope survives reruns), so a colour change moves one column.
@@ -89,7 +90,7 @@ function loadCoords(d) {
 function loadColor(d, n) {
   const c = columnArray(d.color, 'c');
   const out = new Float32Array(n);
-  if (d.color_kind === 'category') {
+  if (d.color_kind === 'category' || d.color_kind === 'rgb') { // palette indices
     for (let i = 0; i < n; i++) out[i] = c[i];
   } else {
     const bins = d.palette.length - 1; // last entry: missing values
@@ -594,6 +595,7 @@ async function update(inst, d) {
   renderLegend(inst);
   drawDensity(inst, d);
   inst.highlight = (d.highlight || []).map((r) => indexOfRow(coords.rows, r)).filter((i) => i >= 0);
+  plot.ringed = String(inst.highlight.length); // tests: points ringed
   drawOverlay(inst);
   if (Boolean(edges) !== Boolean(inst.edges)) {
     // edges show through a transparent points canvas
