@@ -579,11 +579,12 @@ async function update(inst, d) {
   const sameCoords = inst.drawn === d.coords_id;
   if (!sameCoords || inst.colorKey !== colorKey) {
     const valueA = colors || new Float32Array(coords.x.length);
+    // the saved view, read before drawing: the first draw reports the default camera as a view
+    const view = VIEWS.get(`${d.view_key}|${d.projection_id}`);
     await sp.draw({ x: coords.x, y: coords.y, valueA },
       { zDataType: 'categorical', spatialIndex: sameCoords || coords.spatialIndex ? coords.spatialIndex : undefined });
     if (!coords.spatialIndex) coords.spatialIndex = sp.get('spatialIndex');
     if (!sameCoords) {
-      const view = VIEWS.get(`${d.view_key}|${d.projection_id}`);
       if (view) sp.set({ cameraView: view }); else zoomHome(sp);
     }
     inst.drawn = d.coords_id;
