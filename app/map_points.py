@@ -20,7 +20,7 @@ from components.map.encode import (EncodedColor, EncodedCoords, EncodedDensity, 
 from components.selection import rows_in_selection
 
 __all__ = ["projection", "dataset_table", "row_index", "coords", "colors", "selected_rows",
-           "rows_of", "density", "cluster_labels"]
+           "rows_of", "describe_row", "density", "cluster_labels"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -105,6 +105,15 @@ def rows_of(table: pd.DataFrame, index: pd.Index, rows) -> pd.DataFrame:
     pos = index.get_indexer(np.asarray(rows))
     out = table.iloc[pos[pos >= 0]]
     return out[["_row", *[c for c in out.columns if c != "_row"]]]
+
+
+def describe_row(table: pd.DataFrame, index: pd.Index, row: int, columns) -> str:
+    """``"column: value · …"`` of one row (each value cut at 80 characters); "" when the row id
+    is not in the table or no column is asked for."""
+    one = rows_of(table, index, [row])
+    if not len(one) or not columns:
+        return ""
+    return " · ".join(f"{col}: {str(one.iloc[0][col])[:80]}" for col in columns if col in one.columns)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

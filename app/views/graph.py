@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app import map_points
 from app.common import client, current_dataset, load_artifact_table, load_table, select_dataset
 from backend.errors import LatentLensError
 from backend.kinds import JobSpec, default_map_spec, edge_list_columns, params_of
@@ -232,7 +233,10 @@ with left:
     if col_enc.note:
         st.caption(col_enc.note)
     event = map_view(enc, col_enc, key=f"graph-{gid}-{placement}", highlight_rows=selected,
-                     caption=f"{n:,} nodes · {edges_enc.n_drawn:,} edges", edges=edges_enc)
+                     caption=f"{n:,} nodes · {edges_enc.n_drawn:,} edges", edges=edges_enc,
+                     hover_text=lambda r: map_points.describe_row(
+                         nodes, pd.Index(nodes["_row"]), r, ["id", *hover] if "id" in nodes else hover),
+                     hover_id="\x1f".join(hover))
     rows, geom = None, json.dumps(event.selection, sort_keys=True)
     if event.clicked_row is not None:
         rows = np.array([event.clicked_row])

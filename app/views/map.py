@@ -202,7 +202,10 @@ if webgl:
         event = map_view(enc, col_enc, key=f"webmap-{info.id}", highlight_rows=highlight,
                          caption=f"{n_drawn:,} of {len(proj):,} points drawn",
                          labels=map_points.cluster_labels(c, art_id, clustering) if show_names else None,
-                         density=map_points.density(c, art_id) if show_density else None)
+                         density=map_points.density(c, art_id) if show_density else None,
+                         hover_text=lambda r: map_points.describe_row(
+                             table, map_points.row_index(c, info.id), r, hover),
+                         hover_id="\x1f".join(hover))
     if event.hidden:
         map_area.caption(f"Hidden in the legend: {', '.join(event.hidden)}. Their points are "
                          "neither drawn nor selected.")
@@ -212,10 +215,9 @@ if webgl:
         st.session_state["map_clicked"] = (art_id, event.clicked_row)
     last = st.session_state.get("map_clicked")
     if last and last[0] == art_id and hover:
-        one = map_points.rows_of(table, map_points.row_index(c, info.id), [last[1]])
-        if len(one):
-            map_area.caption(f"Clicked row **{last[1]}**: " + " · ".join(
-                f"{h}: {str(one.iloc[0][h])[:80]}" for h in hover))
+        text = map_points.describe_row(table, map_points.row_index(c, info.id), last[1], hover)
+        if text:
+            map_area.caption(f"Clicked row **{last[1]}**: {text}")
 else:
     map_state = st.session_state.get(f"map-{art_id}") or {}
     geometry = selection_geometry(map_state.get("selection")) or view.get("selection")

@@ -12,7 +12,9 @@ once per edge set, drawn under the points).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -55,10 +57,20 @@ def _noop() -> None:
     pass
 
 
+def _hovered_key(key: str) -> str:
+    return f"{key}:hovered"
+
+
+def _remember_hover(key: str) -> None:
+    """The row the pointer rests on (the ``hover`` trigger), kept for this run's ``data``."""
+    st.session_state[_hovered_key(key)] = (st.session_state.get(key) or {}).get("hover")
+
+
 def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
              highlight_rows=None, caption: str = "", height: int = 620,
              labels: list | None = None, density: EncodedDensity | None = None,
-             edges: EncodedEdges | None = None) -> MapEvent:
+             edges: EncodedEdges | None = None,
+             hover_text: Callable[[int], str] | None = None, hover_id: str = "") -> MapEvent:
     """Draw the map and return what the user selected, clicked and hid.
 
     Parameters
@@ -84,6 +96,13 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
     edges : EncodedEdges, optional
         Line segments between points, drawn under them; the edges of ringed points
         (``highlight_rows``) are drawn dark (:func:`components.map.encode.encode_edges`).
+    hover_text : callable, optional
+        ``hover_text(row_id) -> str``: the page's hover columns of one row. The tooltip shows
+        the row id and colour value at once; when the pointer rests on a point (250 ms) the
+        browser asks for that row (one rerun) and adds this text, kept for later hovers.
+    hover_id : str
+        Names what ``hover_text`` shows (e.g. the hover columns): texts cached in the browser
+        under another id are not reused.
 
     Returns
     -------
@@ -104,6 +123,7 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
         "density_extent": None if density is None else list(density.extent),
         "density_levels": None if density is None else list(density.levels),
         "edges_id": None if edges is None else edges.edges_id,
+        "hover_key": None if hover_text is None else str(hover_id),
     }  # the selection and hidden categories stay in the browser: a selection changes nothing here
     if have.get("coords") != coords.coords_id:
         data["coords"] = coords.table
@@ -114,8 +134,12 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
         data["density"] = density.table
     if edges is not None and have.get("edges") != edges.edges_id:
         data["edges"] = edges.table
+    hovered = st.session_state.get(_hovered_key(key))
+    if hover_text is not None and hovered is not None:
+        data["hover"] = {"row": int(hovered), "text": hover_text(int(hovered))}
     result = _MAP(key=key, data=data, default={"have": {}, "event": {}},
-                  on_have_change=_noop, on_event_change=_noop, on_click_change=_noop)
+                  on_have_change=_noop, on_event_change=_noop, on_click_change=_noop,
+                  on_hover_change=partial(_remember_hover, key))
     ev = result.get("event") or {}
     if ev.get("projection_id") not in (None, coords.projection_id):
         ev = {}

@@ -40,5 +40,14 @@ def test_graph_page_karate_club(page, app_url, shots_dir):
     expect(page.get_by_text(re.compile(r"16 neighbours"))).to_be_visible(timeout=30_000)
     expect(page.get_by_text(re.compile(r"1 selected"))).to_be_visible()
     plot.screenshot(path=str(shots_dir / "graph-map-selection.png"))
+
+    # hover: the row and its colour at once, then the page's hover columns of that node
+    px, py = plot.evaluate("el => el.screenOfRow(33)")
+    box = plot.bounding_box()
+    page.mouse.move(box["x"] + px, box["y"] + py)
+    tip = page.get_by_test_id("map-tip")
+    expect(tip).to_contain_text("row 33 · club: Officer")
+    expect(tip).to_contain_text(re.compile(r"id: \S+"), timeout=30_000)  # after one rerun
+    plot.screenshot(path=str(shots_dir / "graph-hover.png"))
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=str(shots_dir / "graph_selection.png"), full_page=True)

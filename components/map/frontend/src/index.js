@@ -25,7 +25,7 @@ const CSS = `
 .llmap .plot canvas.overlay, .llmap .plot canvas.edges { pointer-events: none; }
 .llmap .plot { background: #fff; }
 .llmap .tip { position: absolute; pointer-events: none; background: rgba(255,255,255,.95);
-  border: 1px solid #bbb; border-radius: 4px; padding: 2px 6px; white-space: nowrap; display: none; }
+  border: 1px solid #bbb; border-radius: 4px; padding: 2px 6px; white-space: pre; display: none; }
 .llmap .legend { display: flex; flex-wrap: wrap; gap: 2px 10px; margin-top: 4px; }
 .llmap .legend span { cursor: pointer; user-select: none; }
 .llmap .legend span.off { opacity: .35; text-decoration: line-through; }
@@ -44,6 +44,9 @@ const INSTANCES = new Map(); // parentElement -> instance
 // unchanged message is then served from Streamlit's message cache, bundle included).
 const UI = new Map(); // view_key + '|' + projection_id -> {selection, hidden}
 const REPORTED = new Map(); // view_key -> {coords, color}
+// The page's hover columns of a row, asked for (trigger `hover`) once the pointer rests on it.
+const DETAILS = new Map(); // view_key|hover_key|row -> text
+const HOVER_DELAY = 250; // ms
 const KEEP = 2; // cached projections (each ~8 bytes/point here plus the renderer's copy)
 
 function remember(map, key, value, keep) {
@@ -179,9 +182,22 @@ function setMode(inst, mode) {
   else inst.sp.set({ mouseMode: 'lasso', lassoType: mode === 'box' ? 'rectangle' : 'freeform' });
 }
 
+function detailKey(d, row) {
+  return `${d.view_key}|${d.hover_key}|${row}`;
+}
+
+// Row id and colour value at once; the hover columns when the page has sent them.
+function showTip(inst) {
+  const d = inst.data;
+  const more = d.hover_key ? DETAILS.get(detailKey(d, inst.tipRow)) : null;
+  inst.tip.textContent = inst.tipHead + (more ? `\n${more}` : d.hover_key ? ' …' : '');
+  inst.tip.style.display = 'block';
+  placeTip(inst);
+}
+
 function placeTip(inst) {
   const [mx, my] = inst.mouse || [0, 0];
-  inst.tip.style.left = `${Math.min(mx + 12, inst.width - 160)}px`;
+  inst.tip.style.left = `${Math.max(0, Math.min(mx + 12, inst.width - inst.tip.offsetWidth - 4))}px`;
   inst.tip.style.top = `${Math.max(my - 28, 0)}px`;
 }
 
@@ -265,11 +281,21 @@ function createPlot(inst, n) {
       const v = inst.colorValues ? inst.colorValues[i] : NaN;
       label = ` · ${d.color_label}: ${Number.isFinite(v) ? v.toPrecision(4) : 'missing'}`;
     }
-    inst.tip.textContent = `row ${row}${label}`;
-    inst.tip.style.display = 'block';
-    placeTip(inst);
+    inst.tipHead = `row ${row}${label}`;
+    inst.tipRow = row;
+    showTip(inst);
+    clearTimeout(inst.hoverTimer);
+    if (d.hover_key && !DETAILS.has(detailKey(d, row))) {
+      inst.hoverTimer = setTimeout(() => {
+        if (inst.tipRow === row) inst.setTriggerValue('hover', row);
+      }, HOVER_DELAY);
+    }
   });
-  sp.subscribe('pointOut', () => { inst.tip.style.display = 'none'; });
+  sp.subscribe('pointOut', () => {
+    clearTimeout(inst.hoverTimer);
+    inst.tipRow = null;
+    inst.tip.style.display = 'none';
+  });
   sp.subscribe('view', ({ view }) => {
     VIEWS.set(`${inst.data.view_key}|${inst.data.projection_id}`, Float32Array.from(view));
     drawOverlay(inst);
@@ -510,6 +536,10 @@ function drawDensity(inst, d) {
 
 async function update(inst, d) {
   inst.data = d;
+  if (d.hover && d.hover_key) {
+    DETAILS.set(detailKey(d, d.hover.row), d.hover.text);
+    if (inst.tipRow === d.hover.row && inst.tip.style.display === 'block') showTip(inst);
+  }
   inst.info.textContent = d.caption || '';
   // Coordinates: from this message or from the cache.
   let coords = COORDS.get(d.coords_id);
@@ -605,6 +635,11 @@ async function update(inst, d) {
   inst.edges = edges;
   drawEdges(inst);
   plot.edgesDrawn = String(edges ? edges.s.length : 0); // tests: the edge layer
+  // tests: where a row's point is on the canvas (CSS pixels from the plot's corner), or null
+  inst.plot.screenOfRow = (row) => {
+    const i = indexOfRow(inst.coords.rows, row);
+    return i < 0 ? null : screenTransform(inst)(inst.coords.x[i], inst.coords.y[i]);
+  };
   inst.plot.dataset.drawn = String(coords.x.length);
   inst.plot.dataset.coordsId = d.coords_id;
   inst.plot.dataset.colorId = d.color_id;
