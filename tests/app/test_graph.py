@@ -37,12 +37,21 @@ def test_karate_club_embedding_graph_and_diagnostics(app):
     assert list(probe["train_fraction"]) == [0.1, 0.5, 0.9] and (probe["micro_f1"] > 0.6).all()
 
     # pick a node: it and its neighbours are highlighted and listed
+    gid = at.session_state["graph_id"]
     at.selectbox(key="graph_pick-" + at.session_state["graph_id"]).set_value(0).run()
     assert not at.exception
     nb = _table_with(at, "community")
     assert len(nb) == 16  # node 0 of the karate club has 16 neighbours
     assert any("**1 selected**" in m.value and "**16 neighbours**" in m.value for m in at.markdown)
     assert map_data(at, "graph-")["highlight"] == [0]  # ringed, its edges drawn dark
+
+    # the pointer rests on node 33: the browser asks for its hover columns (the `hover` trigger)
+    view_key = map_data(at, "graph-")["view_key"]
+    at.session_state[f"{view_key}:hovered"] = 33
+    at.run()
+    data = map_data(at, "graph-")
+    assert data["hover"] == {"row": 33, "text": "id: 33 · club: Officer · degree: 17"}
+    assert data["hover_key"] == "\x1f".join(at.multiselect(key="graph_hover-" + gid).value)
 
 
 def test_bad_edge_list_is_a_message(app):
