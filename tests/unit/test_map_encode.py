@@ -196,6 +196,9 @@ def test_edges_point_indices_undrawable_ends_and_budget():
     assert (edges.n_edges, edges.n_drawn, edges.n_undrawable) == (5, 3, 2)
     assert edges.caption == "3 of 5 edges drawn (2 have an end not drawn)"
     assert len(ipc_bytes(edges.table)) < 8 * 3 + 600  # 8 bytes an edge, plus the schema
+    sparse = encode_coords("g", rows * 10**8, x, np.zeros(4))  # ids far apart: no lookup table
+    same = encode_edges(np.array([3, 5, 9, 7, 42]) * 10**8, np.array([5, 7, 3, 3, 3]) * 10**8, sparse, 10)
+    assert same.table.equals(edges.table) and same.n_undrawable == 2
 
 
 def test_edges_budget_is_an_honest_uniform_sample():
