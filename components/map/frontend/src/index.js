@@ -341,8 +341,10 @@ function drawEdges(inst) {
     }
     g.stroke();
   };
+  const t0 = performance.now();
   stroke(() => true, 'rgba(110,110,110,0.45)', 0.9);
   if (ringed.size) stroke((a, b) => ringed.has(a) || ringed.has(b), 'rgba(20,20,20,0.9)', 1.8);
+  inst.plot.dataset.edgesMs = (performance.now() - t0).toFixed(1); // diagnostics
 }
 
 // Cluster names at their centres, largest cluster first; a name that would overlap one
@@ -524,7 +526,9 @@ function drawDensity(inst, d) {
   if (inst.densityTexture) inst.densityTexture.destroy();
   inst.densityTexture = null;
   if (key) {
+    const t0 = performance.now();
     const data = densityTexels(DENSITY.get(d.density_id), d, inst.coords.norm);
+    inst.plot.dataset.densityMs = (performance.now() - t0).toFixed(1); // diagnostics
     inst.densityTexture = inst.sp.get('regl').texture({
       data, width: TEXELS, height: TEXELS, mag: 'linear', min: 'linear' });
   }
