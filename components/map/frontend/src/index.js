@@ -8,9 +8,10 @@
 // All are cached here (module scope survives reruns), so a colour change moves one column.
 // Layers: `labels` ([x, y, name, n] largest first) are written over the points, thinned by
 // zoom; the density is a texture under the points (regl-scatterplot's background image);
-// edges are lines on a canvas under the (then transparent) points canvas.
+// edges are WebGL lines on a canvas under the (then transparent) points canvas.
 // State sent back: `have` (cached ids), `selection` (box / lasso geometry in data coordinates),
 // `hidden` (legend categories switched off); trigger `click` (row id of a clicked point).
+import createRegl from 'regl';
 import createScatterplot from 'regl-scatterplot';
 
 const CSS = `
@@ -317,33 +318,84 @@ function screenTransform(inst) {
   ];
 }
 
-// Edges under the points: grey hairlines, those of ringed points dark on top of them.
+// Edges: WebGL lines on their own canvas under the points, through the scatterplot's camera
+// (projection * view * model, as its points); a million edges draw in one call.
+const EDGE_VS = `precision highp float;
+attribute vec2 position;
+uniform mat4 view;
+uniform float aspect, dataAspect;
+void main() {
+  vec4 p = view * vec4(position.x * dataAspect, position.y, 0.0, 1.0);
+  gl_Position = vec4(p.x / aspect, p.y, 0.0, 1.0);
+}`;
+const EDGE_FS = `precision mediump float;
+uniform vec4 color;
+void main() { gl_FragColor = color; }`;
+const EDGE_COLOR = [0.43, 0.43, 0.43, 0.45];
+const EDGE_COLOR_RINGED = [0.08, 0.08, 0.08, 0.9];
+
+// End points (normalised coordinates) of the edges for which keep(a, b) holds, for gl.LINES.
+function segments(e, coords, keep) {
+  const { x, y } = coords;
+  const out = new Float32Array(4 * e.s.length);
+  let n = 0;
+  for (let k = 0; k < e.s.length; k++) {
+    const a = e.s[k], b = e.t[k];
+    if (keep && !keep(a, b)) continue;
+    out[n++] = x[a]; out[n++] = y[a]; out[n++] = x[b]; out[n++] = y[b];
+  }
+  return out.subarray(0, n);
+}
+
+function edgeLayer(canvas) {
+  const regl = createRegl({ canvas, attributes: { alpha: true, antialias: true, premultipliedAlpha: false, preserveDrawingBuffer: true } });
+  const draw = regl({
+    vert: EDGE_VS,
+    frag: EDGE_FS,
+    attributes: { position: regl.prop('buffer') },
+    uniforms: { view: regl.prop('view'), aspect: regl.prop('aspect'),
+      dataAspect: regl.prop('dataAspect'), color: regl.prop('color') },
+    primitive: 'lines',
+    count: regl.prop('count'),
+    depth: { enable: false },
+    blend: { enable: true, func: { srcRGB: 'src alpha', srcAlpha: 'one',
+      dstRGB: 'one minus src alpha', dstAlpha: 'one minus src alpha' } },
+  });
+  return { regl, draw, buffers: {}, keys: {} };
+}
+
+// (Re)fill one vertex buffer of the edge layer when what it holds (`key`) changed.
+function edgeBuffer(layer, name, key, make) {
+  if (layer.keys[name] === key) return;
+  const b = layer.buffers[name];
+  if (b) b.buffer.destroy();
+  const data = make();
+  layer.buffers[name] = data.length ? { buffer: layer.regl.buffer(data), count: data.length / 2 } : null;
+  layer.keys[name] = key;
+}
+
+// Edges under the points: grey hairlines, those of ringed points dark over them.
 function drawEdges(inst) {
-  const cv = inst.edgesCanvas;
-  const g = cv.getContext('2d');
-  g.clearRect(0, 0, cv.width, cv.height);
   const e = inst.edges;
+  if (!e && !inst.edgeGl) return;
+  if (!inst.edgeGl) inst.edgeGl = edgeLayer(inst.edgesCanvas);
+  const layer = inst.edgeGl;
+  layer.regl.poll(); // the canvas may have been resized
+  layer.regl.clear({ color: [0, 0, 0, 0] });
   if (!e || !inst.sp || !inst.coords) return;
-  const { x, y } = inst.coords;
-  const at = screenTransform(inst);
-  const ringed = new Set(inst.highlight);
-  const stroke = (keep, style, width) => {
-    g.strokeStyle = style;
-    g.lineWidth = width;
-    g.beginPath();
-    for (let k = 0; k < e.s.length; k++) {
-      const a = e.s[k], b = e.t[k];
-      if (!keep(a, b)) continue;
-      const [ax, ay] = at(x[a], y[a]);
-      const [bx, by] = at(x[b], y[b]);
-      g.moveTo(ax, ay);
-      g.lineTo(bx, by);
-    }
-    g.stroke();
-  };
   const t0 = performance.now();
-  stroke(() => true, 'rgba(110,110,110,0.45)', 0.9);
-  if (ringed.size) stroke((a, b) => ringed.has(a) || ringed.has(b), 'rgba(20,20,20,0.9)', 1.8);
+  const key = `${inst.data.edges_id}|${inst.drawn}`;
+  edgeBuffer(layer, 'all', key, () => segments(e, inst.coords));
+  edgeBuffer(layer, 'ringed', `${key}|${inst.highlight.join(',')}`, () => {
+    const ringed = new Set(inst.highlight);
+    return ringed.size ? segments(e, inst.coords, (a, b) => ringed.has(a) || ringed.has(b)) : [];
+  });
+  const camera = { view: inst.sp.get('cameraView'), aspect: inst.width / inst.height,
+    dataAspect: inst.sp.get('aspectRatio') };
+  for (const [name, color] of [['all', EDGE_COLOR], ['ringed', EDGE_COLOR_RINGED]]) {
+    const b = layer.buffers[name];
+    if (b) layer.draw({ ...camera, ...b, color });
+  }
   inst.plot.dataset.edgesMs = (performance.now() - t0).toFixed(1); // diagnostics
 }
 
@@ -671,6 +723,7 @@ export default function mount(component) {
     inst.destroyTimer = setTimeout(() => {
       if (parentElement.isConnected) return;
       if (inst.sp) inst.sp.destroy();
+      if (inst.edgeGl) inst.edgeGl.regl.destroy();
       INSTANCES.delete(parentElement);
     }, 1500);
   };
