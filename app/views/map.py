@@ -116,7 +116,7 @@ faith = c.status(faith_job) if faith_job else None
 faith_id = faith.artifact_id if faith is not None and faith.state == "done" else None
 proj = map_points.projection(c, art_id)
 table = map_points.dataset_table(c, info.id)
-webgl_possible = RENDERER != "plotly" and "z" not in proj.columns
+webgl = RENDERER != "plotly" and "z" not in proj.columns
 meta_cols = [col for col in table.columns if col != "_row"]
 label_col = info.extra.get("label_column")
 
@@ -135,15 +135,14 @@ with st.sidebar.expander("Display", expanded=True):
         "Cluster names", value=True, key=f"names-{info.id}",
         help="Names at the cluster centres; zoom in to see the names of smaller clusters.")
     hover = st.multiselect("Hover shows", meta_cols, default=meta_cols[:3], key=f"hover-{info.id}")
-    top = 10_000_000 if webgl_possible else PLOTLY_BUDGET
+    top = 10_000_000 if webgl else PLOTLY_BUDGET
     budget = int(st.number_input(
         "Draw budget (points)", 1_000, top, min(DRAW_BUDGET, top), 10_000,
-        key="draw_budget" if webgl_possible else "draw_budget_plotly",
+        key="draw_budget" if webgl else "draw_budget_plotly",
         help="Points drawn in the browser; selections always cover every row."
-             + ("" if webgl_possible else " This map is drawn with plotly (3-D, or "
+             + ("" if webgl else " This map is drawn with plotly (3-D, or "
                 "LATENT_LENS_MAP_RENDERER=plotly): at most 100,000 points.")))
 
-webgl = webgl_possible
 if webgl:
     enc = map_points.coords(c, art_id, budget)
     n_drawn, n_nonfinite = enc.n_drawn, enc.n_nonfinite
