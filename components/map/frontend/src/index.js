@@ -71,12 +71,13 @@ function columnArray(table, name) {
 
 // The data's larger extent spans 2 / MARGIN of the normalised square [-1, 1]^2: the room
 // around it holds the density layer's tails (regl-scatterplot's background image covers just
-// that square). The home view shows the data plus 4 %.
+// that square).
 const MARGIN = 1.3;
-const HOME = 1.04 / MARGIN;
 
-function zoomHome(sp) {
-  sp.zoomToLocation([0, 0], HOME);
+// The home view: the data's bounding box plus 4 %, whatever the canvas's shape.
+function zoomHome(sp, coords) {
+  const [w, h] = coords.extent.map((v) => Math.max(v, 0.05) * 1.04);
+  sp.zoomToArea({ x: -w / 2, y: -h / 2, width: w, height: h });
 }
 
 function loadCoords(d) {
@@ -88,7 +89,8 @@ function loadCoords(d) {
   const half = (Math.max(x1 - x0, y1 - y0) / 2) * MARGIN || 1;
   const nx = new Float32Array(x.length), ny = new Float32Array(y.length);
   for (let i = 0; i < x.length; i++) { nx[i] = (x[i] - cx) / half; ny[i] = (y[i] - cy) / half; }
-  return { x: nx, y: ny, rows, norm: { cx, cy, half }, spatialIndex: null };
+  return { x: nx, y: ny, rows, norm: { cx, cy, half }, extent: [(x1 - x0) / half, (y1 - y0) / half],
+    spatialIndex: null };
 }
 
 function loadColor(d, n) {
@@ -160,7 +162,7 @@ function createInstance(root) {
   wrap.querySelectorAll('[data-mode]').forEach((b) => {
     b.onclick = () => setMode(inst, b.dataset.mode);
   });
-  wrap.querySelector('[data-act="reset"]').onclick = () => inst.sp && zoomHome(inst.sp);
+  wrap.querySelector('[data-act="reset"]').onclick = () => inst.sp && zoomHome(inst.sp, inst.coords);
   wrap.querySelector('[data-act="clear"]').onclick = () => {
     if (inst.sp) inst.sp.deselect();
   };
@@ -671,7 +673,7 @@ async function update(inst, d) {
       { zDataType: 'categorical', spatialIndex: sameCoords || coords.spatialIndex ? coords.spatialIndex : undefined });
     if (!coords.spatialIndex) coords.spatialIndex = sp.get('spatialIndex');
     if (!sameCoords) {
-      if (view) sp.set({ cameraView: view }); else zoomHome(sp);
+      if (view) sp.set({ cameraView: view }); else zoomHome(sp, coords);
     }
     inst.drawn = d.coords_id;
     inst.colorKey = colorKey;
