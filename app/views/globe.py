@@ -184,9 +184,9 @@ with right:
         event = map_view(enc, col_enc, key=f"globe-map-{info.id}", height=540,
                          highlight_rows=globe_sel if len(globe_sel) else None,
                          caption=f"{enc.n_drawn:,} of {len(proj):,} points drawn",
-                         hover_text=lambda r: map_points.describe_row(
+                         hover_text=(lambda r: map_points.describe_row(
                              map_points.dataset_table(c, info.id), map_points.row_index(c, info.id),
-                             r, tip_cols),
+                             r, tip_cols)) if tip_cols else None,
                          hover_id="\x1f".join(tip_cols))
         got = map_points.selected_rows(proj, event.selection, col_enc, event.hidden)
         if got is not None:

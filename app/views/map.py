@@ -202,8 +202,8 @@ if webgl:
                          caption=f"{n_drawn:,} of {len(proj):,} points drawn",
                          labels=map_points.cluster_labels(c, art_id, clustering) if show_names else None,
                          density=map_points.density(c, art_id) if show_density else None,
-                         hover_text=lambda r: map_points.describe_row(
-                             table, map_points.row_index(c, info.id), r, hover),
+                         hover_text=(lambda r: map_points.describe_row(
+                             table, map_points.row_index(c, info.id), r, hover)) if hover else None,
                          hover_id="\x1f".join(hover))
     if event.hidden:
         map_area.caption(f"Hidden in the legend: {', '.join(event.hidden)}. Their points are "

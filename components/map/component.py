@@ -123,7 +123,7 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
         "density_extent": None if density is None else list(density.extent),
         "density_levels": None if density is None else list(density.levels),
         "edges_id": None if edges is None else edges.edges_id,
-        "hover_key": None if hover_text is None else str(hover_id),
+        "hover_key": None if hover_text is None else f"hover:{hover_id}",
     }  # the selection and hidden categories stay in the browser: a selection changes nothing here
     if have.get("coords") != coords.coords_id:
         data["coords"] = coords.table

@@ -51,7 +51,7 @@ def test_karate_club_embedding_graph_and_diagnostics(app):
     at.run()
     data = map_data(at, "graph-")
     assert data["hover"] == {"row": 33, "text": "id: 33 · club: Officer · degree: 17"}
-    assert data["hover_key"] == "\x1f".join(at.multiselect(key="graph_hover-" + gid).value)
+    assert data["hover_key"] == "hover:" + "\x1f".join(at.multiselect(key="graph_hover-" + gid).value)
 
 
 def test_bad_edge_list_is_a_message(app):

@@ -192,8 +192,8 @@ function detailKey(d, row) {
 // Row id and colour value at once; the hover columns when the page has sent them.
 function showTip(inst) {
   const d = inst.data;
-  const more = d.hover_key ? DETAILS.get(detailKey(d, inst.tipRow)) : null;
-  inst.tip.textContent = inst.tipHead + (more ? `\n${more}` : d.hover_key ? ' …' : '');
+  const more = d.hover_key ? DETAILS.get(detailKey(d, inst.tipRow)) : '';
+  inst.tip.textContent = inst.tipHead + (more === undefined ? ' …' : more ? `\n${more}` : '');
   inst.tip.style.display = 'block';
   placeTip(inst);
 }
