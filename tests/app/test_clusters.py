@@ -67,3 +67,12 @@ def test_cluster_colours_names_and_density_stay_on_the_webgl_map(app):
     at = at.run()
     data = map_data(at, "webmap-")
     assert data["labels"] == [] and data["density_id"] is None and "density" not in data
+
+    # the pointer rests on row 5: its hover columns go to the map (the tooltip adds them)
+    at.session_state[f"{data['view_key']}:hovered"] = 5
+    at = at.run()
+    assert at.multiselect(key=f"hover-{ds}").value == ["digit"]
+    assert map_data(at, "webmap-")["hover"] == {"row": 5, "text": "digit: 5"}  # digits 0-9 first
+    at.multiselect(key=f"hover-{ds}").set_value([])
+    at = at.run()
+    assert map_data(at, "webmap-")["hover_key"] is None  # no hover columns: nothing to ask for
