@@ -233,6 +233,7 @@ with left:
     if col_enc.note:
         st.caption(col_enc.note)
     event = map_view(enc, col_enc, key=f"graph-{gid}-{placement}", highlight_rows=selected,
+                     context_rows=None if selected is None else neighbours_of(edges, selected),
                      caption=f"{n:,} nodes · {edges_enc.n_drawn:,} edges", edges=edges_enc,
                      hover_text=lambda r: map_points.describe_row(
                          nodes, pd.Index(nodes["_row"]), r, ["id", *hover] if "id" in nodes else hover),

@@ -67,7 +67,7 @@ def _remember_hover(key: str) -> None:
 
 
 def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
-             highlight_rows=None, caption: str = "", height: int = 620,
+             highlight_rows=None, context_rows=None, caption: str = "", height: int = 620,
              labels: list | None = None, density: EncodedDensity | None = None,
              edges: EncodedEdges | None = None,
              hover_text: Callable[[int], str] | None = None, hover_id: str = "") -> MapEvent:
@@ -82,7 +82,10 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
     key : str
         Streamlit key; the view (zoom, pan), selection and hidden categories are kept per key.
     highlight_rows : array of int, optional
-        Row ids ringed on the map (neighbours, search hits); a few thousand at most.
+        Row ids ringed black on the map (neighbours, search hits, a selected node); the first
+        5,000.
+    context_rows : array of int, optional
+        Row ids ringed orange under those (e.g. a selected node's neighbours); the first 5,000.
     caption : str
         Shown in the map's tool bar.
     height : int
@@ -110,13 +113,14 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
     """
     prev = st.session_state[key] if key in st.session_state else {}  # the browser's latest state
     have = prev.get("have") or {}
-    hl = [] if highlight_rows is None else [int(r) for r in np.asarray(highlight_rows).ravel()[:5000]]
+    hl, ctx = ([] if rows is None else [int(r) for r in np.asarray(rows).ravel()[:5000]]
+               for rows in (highlight_rows, context_rows))
     data: dict[str, Any] = {
         "coords_id": coords.coords_id, "projection_id": coords.projection_id, "bounds": list(coords.bounds),
         "color_id": color.color_id, "color_kind": color.kind, "color_label": color.label,
         "categories": list(color.categories), "counts": list(color.counts),
         "palette": list(color.palette), "vmin": color.vmin, "vmax": color.vmax,
-        "highlight": hl, "height": int(height), "caption": caption, "view_key": key,
+        "highlight": hl, "context": ctx, "height": int(height), "caption": caption, "view_key": key,
         "labels": list(labels or []),
         "density_id": None if density is None else density.density_id,
         "density_shape": None if density is None else list(density.shape),

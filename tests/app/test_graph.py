@@ -43,7 +43,9 @@ def test_karate_club_embedding_graph_and_diagnostics(app):
     nb = _table_with(at, "community")
     assert len(nb) == 16  # node 0 of the karate club has 16 neighbours
     assert any("**1 selected**" in m.value and "**16 neighbours**" in m.value for m in at.markdown)
-    assert map_data(at, "graph-")["highlight"] == [0]  # ringed, its edges drawn dark
+    ringed = map_data(at, "graph-")
+    assert ringed["highlight"] == [0]  # ringed black, its edges drawn dark
+    assert ringed["context"] == nb["_row"].tolist()  # its neighbours ringed orange
 
     # the pointer rests on node 33: the browser asks for its hover columns (the `hover` trigger)
     view_key = map_data(at, "graph-")["view_key"]

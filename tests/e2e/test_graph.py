@@ -39,6 +39,8 @@ def test_graph_page_karate_club(page, app_url, shots_dir):
     wait_idle(page, settle_ms=1500)
     expect(page.get_by_text(re.compile(r"16 neighbours"))).to_be_visible(timeout=30_000)
     expect(page.get_by_text(re.compile(r"1 selected"))).to_be_visible()
+    expect(plot).to_have_attribute("data-ringed", "1")
+    expect(plot).to_have_attribute("data-ringed-context", "16")  # the neighbours, orange
     plot.screenshot(path=str(shots_dir / "graph-map-selection.png"))
 
     # hover: the row and its colour at once, then the page's hover columns of that node

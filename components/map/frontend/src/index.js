@@ -148,7 +148,7 @@ function createInstance(root) {
   root.appendChild(wrap);
   const inst = {
     root, wrap, style, sp: null, data: null, coords: null, colorKey: null, mode: 'box',
-    selection: null, hidden: new Set(), width: 0, height: 0, highlight: [],
+    selection: null, hidden: new Set(), width: 0, height: 0, highlight: [], context: [],
     destroyTimer: null, drawn: null, readyCoords: null,
   };
   const plot = wrap.querySelector('.plot');
@@ -437,15 +437,17 @@ function drawOverlay(inst) {
   g.clearRect(0, 0, cv.width, cv.height);
   if (!inst.sp) return;
   drawLabels(inst, g);
-  if (!inst.highlight.length) return;
-  g.lineWidth = 2;
-  g.strokeStyle = '#111';
-  for (const i of inst.highlight) {
-    const p = inst.sp.getScreenPosition(i);
-    if (!p) continue;
-    g.beginPath();
-    g.arc(p[0], p[1], 7, 0, 2 * Math.PI);
-    g.stroke();
+  // rings: the context (e.g. neighbours) orange, the highlighted rows black over them
+  for (const [points, colour, radius] of [[inst.context, '#f28e2b', 6], [inst.highlight, '#111', 7]]) {
+    g.lineWidth = 2;
+    g.strokeStyle = colour;
+    for (const i of points) {
+      const p = inst.sp.getScreenPosition(i);
+      if (!p) continue;
+      g.beginPath();
+      g.arc(p[0], p[1], radius, 0, 2 * Math.PI);
+      g.stroke();
+    }
   }
 }
 
@@ -683,8 +685,11 @@ async function update(inst, d) {
   }
   renderLegend(inst);
   drawDensity(inst, d);
-  inst.highlight = (d.highlight || []).map((r) => indexOfRow(coords.rows, r)).filter((i) => i >= 0);
+  const points = (rows) => (rows || []).map((r) => indexOfRow(coords.rows, r)).filter((i) => i >= 0);
+  inst.highlight = points(d.highlight);
+  inst.context = points(d.context);
   plot.ringed = String(inst.highlight.length); // tests: points ringed
+  plot.ringedContext = String(inst.context.length);
   drawOverlay(inst);
   if (Boolean(edges) !== Boolean(inst.edges)) {
     // edges show through a transparent points canvas
