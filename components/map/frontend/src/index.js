@@ -1,5 +1,5 @@
 // Latent Lens map: a Streamlit Components v2 module drawing up to millions of points with
-// regl-scatterplot (WebGL). Python (components/map/__init__.py) sends Arrow tables:
+// regl-scatterplot (WebGL). Python (components/map/component.py) sends Arrow tables:
 //   coords  (x float32, y float32, row uint32)  only when this page lacks `coords_id`;
 //   color   (one column `c`: dictionary codes, float32 values or uint8 palette indices for
 //            "rgb", which has no legend) only when it lacks `color_id`;
