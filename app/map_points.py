@@ -13,11 +13,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components.map.encode import EncodedColor, EncodedCoords, encode_color, encode_coords, visible_rows
+from app.clusters_panel import cluster_column
+from components.clusters import cluster_centres
+from components.map.encode import (EncodedColor, EncodedCoords, EncodedDensity, encode_color,
+                                   encode_coords, encode_density, encode_labels, visible_rows)
 from components.selection import rows_in_selection
 
 __all__ = ["projection", "dataset_table", "row_index", "coords", "colors", "selected_rows",
-           "rows_of", "row_of_id", "table_options"]
+           "rows_of", "row_of_id", "table_options", "describe_row", "density",
+           "cluster_labels"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -47,17 +51,23 @@ def coords(_client, art_id: str, budget: int) -> EncodedCoords:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def colors(_client, art_id: str, dataset_id: str, column: str | None, budget: int,
-           scores_id: str | None = None, scores_column: str | None = None) -> EncodedColor:
+           scores_id: str | None = None, scores_column: str | None = None,
+           clustering: tuple[str, int] | None = None, names: tuple = ()) -> EncodedColor:
     """The colour column for the drawn points, aligned with the projection's rows.
 
     ``column`` is a dataset column, or (with ``scores_id``) ``scores_column`` of that artifact's
-    ``per_point.parquet`` (faithfulness per point).
+    ``per_point.parquet`` (faithfulness per point), or (with ``clustering``, ``(artifact id,
+    level)``) each row's cluster name; ``names`` (the level's names) only keys the cache, so a
+    renamed cluster recolours.
     """
     enc = coords(_client, art_id, budget)
     if column is None:
         return encode_color(None, enc.positions)
     rows = projection(_client, art_id)["_row"].to_numpy()
-    if scores_id is not None:
+    if clustering is not None:
+        named = cluster_column(_client, clustering, len(dataset_table(_client, dataset_id)))
+        values = pd.Series(named.to_numpy()[rows] if len(named) else [None] * len(rows))
+    elif scores_id is not None:
         pp = _client.artifact_table(scores_id, "per_point.parquet")
         values = pd.Series(pp[scores_column].to_numpy(), index=pp["_row"].to_numpy()).reindex(rows)
     else:
@@ -114,3 +124,39 @@ def row_of_id(table: pd.DataFrame, id_column: str, value: str) -> int | None:
     """The ``_row`` whose ``id_column`` reads ``value`` (compared as text), or None."""
     hit = table.loc[table[id_column].astype(str) == str(value).strip(), "_row"]
     return int(hit.iloc[0]) if len(hit) else None
+
+
+def describe_row(table: pd.DataFrame, index: pd.Index, row: int, columns) -> str:
+    """``"column: value · …"`` of one row (each value cut at 80 characters); "" when the row id
+    is not in the table or no column is asked for."""
+    one = rows_of(table, index, [row])
+    if not len(one) or not columns:
+        return ""
+    return " · ".join(f"{col}: {str(one.iloc[0][col])[:80]}" for col in columns if col in one.columns)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def density(_client, art_id: str) -> EncodedDensity:
+    """The projection's density grid (``client.density``) as the map's layer, one byte a cell."""
+    grid = _client.density(art_id)
+    return encode_density(grid.density, grid.x, grid.y)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _centres(_client, art_id: str, clustering: tuple[str, int]) -> pd.DataFrame:
+    p = projection(_client, art_id)
+    labels = _client.cluster_labels(*clustering)
+    rows = p["_row"].to_numpy()
+    if len(rows) and rows.max() >= len(labels):
+        return pd.DataFrame({"cluster": [], "x": [], "y": []})
+    return cluster_centres(p["x"].to_numpy(), p["y"].to_numpy(), labels[rows])
+
+
+def cluster_labels(_client, art_id: str, clustering: tuple[str, int]) -> list[list]:
+    """Names of the clusters of ``clustering`` (artifact id, level) at their median position
+    on this projection, largest first (:func:`components.map.encode.encode_labels`).
+
+    The centres are cached per projection and clustering; the names are read on every call,
+    so a rename shows at once. Empty when the clustering does not cover the projection's rows.
+    """
+    return encode_labels(_centres(_client, art_id, clustering), _client.cluster_names(*clustering))

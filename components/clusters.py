@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["add_cluster_names", "add_density", "facet_figure", "cluster_centres", "MAX_NAMES"]
+__all__ = ["add_cluster_names", "add_density", "facet_figure", "cluster_centres", "mass_above",
+           "MAX_NAMES"]
 
 MAX_NAMES = 40
 
@@ -34,8 +35,20 @@ def add_cluster_names(fig: go.Figure, centres: pd.DataFrame, names: pd.DataFrame
         textfont=dict(size=13, color="#111"), hoverinfo="skip", showlegend=False))
 
 
-def _mass_above(density: np.ndarray) -> np.ndarray:
-    """Each cell's share of the probability mass at or above its density (0 = the peak)."""
+def mass_above(density: np.ndarray) -> np.ndarray:
+    """Each cell's share of the probability mass at or above its density (0 = the peak).
+
+    Parameters
+    ----------
+    density : ndarray of shape (ny, nx), float
+        Non-negative densities (a :class:`backend.clusters.DensityGrid`'s ``density``).
+
+    Returns
+    -------
+    ndarray of shape (ny, nx), float64
+        In [0, 1]; the cells with a value <= p together hold a share p of the mass (the
+        highest-density region of mass p). All 1 when the density is zero everywhere.
+    """
     flat = density.ravel()
     order = np.argsort(flat)[::-1]
     cum = np.cumsum(flat[order], dtype=np.float64)
@@ -51,7 +64,7 @@ def add_density(fig: go.Figure, grid) -> None:
     a light fill stay readable over coloured points.
     """
     fig.add_trace(go.Contour(
-        x=grid.x, y=grid.y, z=_mass_above(np.asarray(grid.density)),
+        x=grid.x, y=grid.y, z=mass_above(np.asarray(grid.density)),
         contours=dict(start=0.25, end=0.9, size=0.25, coloring="lines"),
         line=dict(width=1.2), colorscale=[[0, "#222"], [1, "#777"]], showscale=False,
         hoverinfo="skip", name="density"))

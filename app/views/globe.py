@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app import map_points
 from app.common import (
     client,
     current_dataset,
@@ -35,8 +36,10 @@ from components.globe import (
     point_sizes,
 )
 from components.jobs import job_done
-from components.scatter import category_labels, is_categorical, scatter_figure
-from components.selection import draw_sample, rows_in_selection
+from components.map.component import map_view
+from components.map.encode import DRAW_BUDGET, encode_rgb
+from components.scatter import category_labels, is_categorical
+from components.selection import draw_sample
 
 EMBEDDING = "(embedding: first 3 principal components → RGB)"
 NONE = "(none)"
@@ -170,24 +173,26 @@ with right:
         submit_once(c, proj_spec, store="globe_proj_jobs"), f"{proj_label} of {info.name}",
         "globe-proj-job")
     if proj_art is not None:
-        proj = load_artifact_table(c, proj_art, "projection.parquet")
-        df = proj.merge(table, on="_row", how="left")
-        drawn = draw_sample(len(df), budget)
-        map_color = None if color in (NONE, EMBEDDING) else color
-        fig, note = scatter_figure(df.iloc[drawn], color=map_color, hover=tip_cols,
-                                   highlight=globe_sel if len(globe_sel) else None, height=540,
-                                   all_values=df[map_color] if map_color else None)
-        if row_rgb is not None:  # one trace of every drawn point: colour it like the globe
-            fig.data[0].marker.color = [f"rgb({r},{g},{b})" for r, g, b in
-                                        row_rgb[df["_row"].to_numpy()[drawn]].tolist()]
-        event = st.plotly_chart(fig, key=f"globe-map-{proj_art}", on_select="rerun",
-                                selection_mode=("points", "box", "lasso"))
-        if event and event.selection:
-            got = rows_in_selection(proj, event.selection)
-            if got is not None:
-                map_sel = got
+        proj = map_points.projection(c, proj_art)
+        enc = map_points.coords(c, proj_art, DRAW_BUDGET)
+        if row_rgb is not None:  # colour it like the globe
+            col_enc = encode_rgb(row_rgb[proj["_row"].to_numpy()], enc.positions,
+                                 label="embedding colour")
+        else:
+            col_enc = map_points.colors(c, proj_art, info.id,
+                                        None if color in (NONE, EMBEDDING) else color, DRAW_BUDGET)
+        event = map_view(enc, col_enc, key=f"globe-map-{info.id}", height=540,
+                         highlight_rows=globe_sel if len(globe_sel) else None,
+                         caption=f"{enc.n_drawn:,} of {len(proj):,} points drawn",
+                         hover_text=(lambda r: map_points.describe_row(
+                             map_points.dataset_table(c, info.id), map_points.row_index(c, info.id),
+                             r, tip_cols)) if tip_cols else None,
+                         hover_id="\x1f".join(tip_cols))
+        got = map_points.selected_rows(proj, event.selection, col_enc, event.hidden)
+        if got is not None:
+            map_sel = got
         st.caption("Drag a box or lasso here: those points light up on the globe."
-                   + (f" {note}" if note else ""))
+                   + (f" {col_enc.note}" if col_enc.note else ""))
 
 # -- colours, sizes, heat map ---------------------------------------------------------------
 drawn = draw_sample(len(geo_table), budget)

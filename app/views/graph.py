@@ -1,16 +1,21 @@
 """Graph: a network's node embedding, the graph drawn with its edges, and how much of the graph
 the embedding keeps (reconstruction mAP, a label probe, the Laplacian spectrum)."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app import map_points
 from app.common import client, current_dataset, load_artifact_table, load_table, select_dataset
 from backend.errors import LatentLensError
 from backend.kinds import JobSpec, default_map_spec, edge_list_columns, params_of
 from components.form import param_form
-from components.graph_view import EDGE_BUDGET, graph_figure, neighbours_of, spectrum_figure
+from components.graph_view import EDGE_BUDGET, neighbours_of, spectrum_figure
 from components.jobs import job_done
+from components.map.component import map_view
+from components.map.encode import EncodedCoords, EncodedEdges, encode_color, encode_coords, encode_edges
 from components.selection import rows_in_selection
 
 BUNDLED_GRAPHS = {"karate_club": "Karate club (34 nodes)",
@@ -35,6 +40,14 @@ def _submit(key, spec: JobSpec) -> str | None:
     except LatentLensError as e:
         st.error(str(e))
         return None
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _drawn(key: str, _nodes: pd.DataFrame, _edges: pd.DataFrame,
+           budget: int) -> tuple[EncodedCoords, EncodedEdges]:
+    """The nodes and edges of one placement (``key``: graph, positions artifact), encoded once."""
+    enc = encode_coords(key, _nodes["_row"].to_numpy(), _nodes["x"].to_numpy(), _nodes["y"].to_numpy())
+    return enc, encode_edges(_edges["source"].to_numpy(), _edges["target"].to_numpy(), enc, budget)
 
 
 def _added(info, notes) -> None:
@@ -209,22 +222,31 @@ with left:
     selected = state.get(sel_key)
     if selected is None and picked >= 0:
         selected = np.array([picked])
-    fig, notes = graph_figure(nodes, edges, color=None if color == "(none)" else color,
-                              hover=hover, selected=selected, budget=edge_budget)
+    pos_id = layout_st.artifact_id if placement == "force" else proj_st.artifact_id
+    enc, edges_enc = _drawn(f"{gid}:{pos_id}", nodes, edges, edge_budget)
+    col_enc = encode_color(None if color == "(none)" else nodes[color], enc.positions,
+                           label="" if color == "(none)" else color)
     where = PLACEMENTS[placement] + ("" if placement == "force" else f" ({emb_info.name})")
-    st.caption(f"{n:,} nodes and {min(len(edges), edge_budget):,} of {len(edges):,} edges drawn · "
+    st.caption(f"{n:,} nodes and {edges_enc.caption} · "
                f"placed by {where} · {layout_meta.n_communities} Louvain communities "
                f"(modularity {layout_meta.modularity:.3f})")
-    for note in notes:
-        st.warning(note)
-    event = st.plotly_chart(fig, key=f"graph-{gid}-{placement}", on_select="rerun",
-                            selection_mode=("points", "box", "lasso"))
-    if event and event.selection:
+    if col_enc.note:
+        st.caption(col_enc.note)
+    event = map_view(enc, col_enc, key=f"graph-{gid}-{placement}", highlight_rows=selected,
+                     context_rows=None if selected is None else neighbours_of(edges, selected),
+                     caption=f"{n:,} nodes · {edges_enc.n_drawn:,} edges", edges=edges_enc,
+                     hover_text=lambda r: map_points.describe_row(
+                         nodes, pd.Index(nodes["_row"]), r, ["id", *hover] if "id" in nodes else hover),
+                     hover_id="\x1f".join(hover))
+    rows, geom = None, json.dumps(event.selection, sort_keys=True)
+    if event.clicked_row is not None:
+        rows = np.array([event.clicked_row])
+    elif event.selection and geom != state.get(f"{sel_key}-geom"):  # a new box or lasso
         rows = rows_in_selection(nodes[["_row", "x", "y"]], event.selection)
-        if rows is not None and len(rows) and (selected is None
-                                                or not np.array_equal(rows, selected)):
-            state[sel_key] = rows
-            st.rerun()
+    state[f"{sel_key}-geom"] = geom
+    if rows is not None and len(rows) and (selected is None or not np.array_equal(rows, selected)):
+        state[sel_key] = rows
+        st.rerun()
     if state.get(sel_key) is not None and st.button("Clear the selection", key="graph_clear"):
         state.pop(sel_key, None)
         st.rerun()

@@ -60,7 +60,8 @@ def projection_form() -> tuple[str, dict] | None:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _figure(art_id: str, dataset_id: str, color, hover: tuple, budget: int, highlight,
-            faith_id: str | None = None, clustering: tuple | None = None, density: bool = False):
+            faith_id: str | None = None, clustering: tuple | None = None, density: bool = False,
+            names: bool = True):
     """The map figure, cached per display choice: reruns (selections) don't rebuild it."""
     data = load_artifact_table(c, art_id, "projection.parquet").merge(
         load_table(c, dataset_id), on="_row", how="left")
@@ -76,7 +77,7 @@ def _figure(art_id: str, dataset_id: str, color, hover: tuple, budget: int, high
                                all_values=data[color] if color in data.columns else None)
     if density and "z" not in data.columns:
         add_density(fig, c.density(art_id))
-    if clustering is not None and "z" not in data.columns:
+    if names and clustering is not None and "z" not in data.columns:
         add_cluster_names(fig, cluster_centres(data["x"], data["y"], c.cluster_labels(*clustering)),
                           c.cluster_names(*clustering))
     return fig, note
@@ -122,7 +123,7 @@ def id_of(row: int) -> str:
     """The dataset's id of a row (its id column, chosen at upload)."""
     return str(table[id_col].iat[map_points.row_index(c, info.id).get_loc(int(row))])
 
-webgl_possible = RENDERER != "plotly" and "z" not in proj.columns
+webgl = RENDERER != "plotly" and "z" not in proj.columns
 meta_cols = [col for col in table.columns if col != "_row"]
 label_col = info.extra.get("label_column")
 
@@ -136,22 +137,19 @@ with st.sidebar.expander("Display", expanded=True):
                          key=f"color-{info.id}")
     show_density = st.checkbox(
         "Density contours", key=f"density-{info.id}",
-        help="Lines around the densest 25, 50 and 75 % of the points.")
+        help="Shaded regions and lines around the densest 25, 50, 75 and 90 % of the points.")
+    show_names = bool(clustering) and st.checkbox(
+        "Cluster names", value=True, key=f"names-{info.id}",
+        help="Names at the cluster centres; zoom in to see the names of smaller clusters.")
     hover = st.multiselect("Hover shows", meta_cols, default=meta_cols[:3], key=f"hover-{info.id}")
-    top = 10_000_000 if webgl_possible else PLOTLY_BUDGET
+    top = 10_000_000 if webgl else PLOTLY_BUDGET
     budget = int(st.number_input(
         "Draw budget (points)", 1_000, top, min(DRAW_BUDGET, top), 10_000,
-        key="draw_budget" if webgl_possible else "draw_budget_plotly",
+        key="draw_budget" if webgl else "draw_budget_plotly",
         help="Points drawn in the browser; selections always cover every row."
-             + ("" if webgl_possible else " This map is drawn with plotly (3-D, or "
+             + ("" if webgl else " This map is drawn with plotly (3-D, or "
                 "LATENT_LENS_MAP_RENDERER=plotly): at most 100,000 points.")))
 
-# cluster colours with names and density contours are layers of the plotly map for now
-webgl = webgl_possible and color != "cluster" and not show_density
-if webgl_possible and not webgl:
-    budget = min(budget, PLOTLY_BUDGET)
-    st.caption("Cluster colours with names and density contours are drawn on the plotly map "
-               f"(at most {PLOTLY_BUDGET:,} points) until the WebGL map draws them as layers.")
 if webgl:
     enc = map_points.coords(c, art_id, budget)
     n_drawn, n_nonfinite = enc.n_drawn, enc.n_nonfinite
@@ -199,13 +197,21 @@ three_d = "z" in proj.columns
 geometry = None
 if webgl:
     score_col = next((k for k, v in PER_POINT.items() if v == color), None)
-    col_enc = map_points.colors(c, art_id, info.id, None if color == "(none)" else color, budget,
-                                faith_id if score_col else None, score_col)
+    by_cluster = color == "cluster" and clustering is not None
+    col_enc = map_points.colors(
+        c, art_id, info.id, None if color == "(none)" else color, budget,
+        faith_id if score_col else None, score_col, clustering if by_cluster else None,
+        tuple(c.cluster_names(*clustering)["name"]) if by_cluster else ())
     if col_enc.note:
         map_area.caption(col_enc.note)
     with map_area:
         event = map_view(enc, col_enc, key=f"webmap-{info.id}", highlight_rows=highlight,
-                         caption=f"{n_drawn:,} of {len(proj):,} points drawn")
+                         caption=f"{n_drawn:,} of {len(proj):,} points drawn",
+                         labels=map_points.cluster_labels(c, art_id, clustering) if show_names else None,
+                         density=map_points.density(c, art_id) if show_density else None,
+                         hover_text=(lambda r: map_points.describe_row(
+                             table, map_points.row_index(c, info.id), r, hover)) if hover else None,
+                         hover_id="\x1f".join(hover))
     if event.hidden:
         map_area.caption(f"Hidden in the legend: {', '.join(event.hidden)}. Their points are "
                          "neither drawn nor selected.")
@@ -215,10 +221,9 @@ if webgl:
         st.session_state["map_clicked"] = (art_id, event.clicked_row)
     last = st.session_state.get("map_clicked")
     if last and last[0] == art_id and hover:
-        one = map_points.rows_of(table, map_points.row_index(c, info.id), [last[1]])
-        if len(one):
-            map_area.caption(f"Clicked row **{last[1]}**: " + " · ".join(
-                f"{h}: {str(one.iloc[0][h])[:80]}" for h in hover))
+        text = map_points.describe_row(table, map_points.row_index(c, info.id), last[1], hover)
+        if text:
+            map_area.caption(f"Clicked row **{last[1]}**: {text}")
 else:
     map_state = st.session_state.get(f"map-{art_id}") or {}
     geometry = selection_geometry(map_state.get("selection")) or view.get("selection")
@@ -232,7 +237,8 @@ if not webgl:
     fig, note = _figure(art_id, info.id, None if color == "(none)" else color, tuple(hover),
                         budget, None if highlight is None else tuple(int(h) for h in highlight),
                         faith_id if color in PER_POINT.values() else None,
-                        clustering if clustering and not three_d else None, bool(show_density))
+                        clustering if clustering and not three_d else None, bool(show_density),
+                        show_names)
     if note:
         map_area.caption(note)
     map_area.plotly_chart(fig, key=f"map-{art_id}", on_select="rerun",

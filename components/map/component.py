@@ -3,18 +3,25 @@
 Python sends Arrow tables only when the browser page lacks them: the frontend reports the
 coordinates and colouring it holds (state ``have``), so a rerun (a selection, a new colour,
 a highlight) moves at most one colour column, and usually nothing but a few ids.
+
+Layers are drawn with the points, and switching them moves no coordinates: cluster names
+(a short list, written at their centres and thinned by zoom), a density grid (one byte a
+cell, sent once per grid, drawn under the points) and graph edges (point index pairs, sent
+once per edge set, drawn under the points).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
 from components.map.bundle import bundle_js
-from components.map.encode import EncodedColor, EncodedCoords
+from components.map.encode import EncodedColor, EncodedCoords, EncodedDensity, EncodedEdges
 
 __all__ = ["MapEvent", "map_view"]
 
@@ -50,8 +57,20 @@ def _noop() -> None:
     pass
 
 
+def _hovered_key(key: str) -> str:
+    return f"{key}:hovered"
+
+
+def _remember_hover(key: str) -> None:
+    """The row the pointer rests on (the ``hover`` trigger), kept for this run's ``data``."""
+    st.session_state[_hovered_key(key)] = (st.session_state.get(key) or {}).get("hover")
+
+
 def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
-             highlight_rows=None, caption: str = "", height: int = 620) -> MapEvent:
+             highlight_rows=None, context_rows=None, caption: str = "", height: int = 620,
+             labels: list | None = None, density: EncodedDensity | None = None,
+             edges: EncodedEdges | None = None,
+             hover_text: Callable[[int], str] | None = None, hover_id: str = "") -> MapEvent:
     """Draw the map and return what the user selected, clicked and hid.
 
     Parameters
@@ -63,11 +82,30 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
     key : str
         Streamlit key; the view (zoom, pan), selection and hidden categories are kept per key.
     highlight_rows : array of int, optional
-        Row ids ringed on the map (neighbours, search hits); a few thousand at most.
+        Row ids ringed black on the map (neighbours, search hits, a selected node); the first
+        5,000.
+    context_rows : array of int, optional
+        Row ids ringed orange under those (e.g. a selected node's neighbours); the first 5,000.
     caption : str
         Shown in the map's tool bar.
     height : int
         Pixels.
+    labels : list of [x, y, name, n_rows], optional
+        Names written at cluster centres, largest first (:func:`components.map.encode.encode_labels`);
+        the browser drops a label that would overlap a larger one at the current zoom.
+    density : EncodedDensity, optional
+        Drawn under the points as shaded highest-density regions with contour lines
+        (:func:`components.map.encode.encode_density`); None draws no density.
+    edges : EncodedEdges, optional
+        Line segments between points, drawn under them; the edges of ringed points
+        (``highlight_rows``) are drawn dark (:func:`components.map.encode.encode_edges`).
+    hover_text : callable, optional
+        ``hover_text(row_id) -> str``: the page's hover columns of one row. The tooltip shows
+        the row id and colour value at once; when the pointer rests on a point (250 ms) the
+        browser asks for that row (one rerun) and adds this text, kept for later hovers.
+    hover_id : str
+        Names what ``hover_text`` shows (e.g. the hover columns): texts cached in the browser
+        under another id are not reused.
 
     Returns
     -------
@@ -75,21 +113,37 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
     """
     prev = st.session_state[key] if key in st.session_state else {}  # the browser's latest state
     have = prev.get("have") or {}
-    hl = [] if highlight_rows is None else [int(r) for r in np.asarray(highlight_rows).ravel()[:5000]]
+    hl, ctx = ([] if rows is None else [int(r) for r in np.asarray(rows).ravel()[:5000]]
+               for rows in (highlight_rows, context_rows))
     data: dict[str, Any] = {
         "coords_id": coords.coords_id, "projection_id": coords.projection_id, "bounds": list(coords.bounds),
         "color_id": color.color_id, "color_kind": color.kind, "color_label": color.label,
         "categories": list(color.categories), "counts": list(color.counts),
         "palette": list(color.palette), "vmin": color.vmin, "vmax": color.vmax,
-        "highlight": hl, "height": int(height), "caption": caption, "view_key": key,
+        "highlight": hl, "context": ctx, "height": int(height), "caption": caption, "view_key": key,
+        "labels": list(labels or []),
+        "density_id": None if density is None else density.density_id,
+        "density_shape": None if density is None else list(density.shape),
+        "density_extent": None if density is None else list(density.extent),
+        "density_levels": None if density is None else list(density.levels),
+        "edges_id": None if edges is None else edges.edges_id,
+        "hover_key": None if hover_text is None else f"hover:{hover_id}",
     }  # the selection and hidden categories stay in the browser: a selection changes nothing here
     if have.get("coords") != coords.coords_id:
         data["coords"] = coords.table
     if color.table is not None and (data.get("coords") is not None
                                     or have.get("color") != color.color_id):
         data["color"] = color.table
+    if density is not None and have.get("density") != density.density_id:
+        data["density"] = density.table
+    if edges is not None and have.get("edges") != edges.edges_id:
+        data["edges"] = edges.table
+    hovered = st.session_state.get(_hovered_key(key))
+    if hover_text is not None and hovered is not None:
+        data["hover"] = {"row": int(hovered), "text": hover_text(int(hovered))}
     result = _MAP(key=key, data=data, default={"have": {}, "event": {}},
-                  on_have_change=_noop, on_event_change=_noop, on_click_change=_noop)
+                  on_have_change=_noop, on_event_change=_noop, on_click_change=_noop,
+                  on_hover_change=partial(_remember_hover, key))
     ev = result.get("event") or {}
     if ev.get("projection_id") not in (None, coords.projection_id):
         ev = {}

@@ -6,6 +6,12 @@ The map component sends two kinds of Arrow tables, each at most once per browser
 - a colour column, once per colouring: ``c`` as dictionary codes (uint8, or uint16 past 255
   categories) over the category names, or float32 values, 1 to 4 bytes a point.
 
+Layers drawn with the points never re-send them: cluster names are a short list of
+``[x, y, name, n_rows]`` (:func:`encode_labels`), the density a grid of uint8 mass shares, one
+byte a cell, sent once per grid (:func:`encode_density`); graph edges are pairs of uint32
+point indices into the coordinates table, 8 bytes an edge, sent once per edge set
+(:func:`encode_edges`).
+
 Rows whose coordinates are NaN or infinite are never sent (they are counted), and above the
 draw budget a uniform sample is drawn (counted too, "N of M points drawn").
 """
@@ -19,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from components.clusters import mass_above
 from components.scatter import (  # one category rule for every view (issue 17 item 26)
     _PALETTE, MAX_CATEGORIES, MISSING_LABEL, category_labels, category_plan, is_categorical,
 )
@@ -26,11 +33,13 @@ from components.selection import draw_sample
 
 __all__ = [
     "DRAW_BUDGET", "MAX_CATEGORIES", "OTHER", "MISSING", "PALETTE", "OTHER_COLOR",
-    "EncodedCoords", "EncodedColor", "encode_coords", "encode_color", "fold_categories",
-    "ipc_bytes", "visible_rows",
+    "EncodedCoords", "EncodedColor", "EncodedDensity", "EncodedEdges", "LABEL_BUDGET",
+    "encode_coords", "encode_color", "encode_density", "encode_edges", "encode_labels", "encode_rgb", "fold_categories", "ipc_bytes",
+    "visible_rows",
 ]
 
 DRAW_BUDGET = 2_000_000
+LABEL_BUDGET = 500  # cluster names sent (the largest clusters); the browser thins them by zoom
 OTHER = "other"
 MISSING = MISSING_LABEL
 OTHER_COLOR = "#cccccc"
@@ -176,12 +185,12 @@ class EncodedColor:
     ----------
     color_id : str
         Content hash: the browser caches colourings by it.
-    kind : {"category", "value", "none"}
+    kind : {"category", "value", "rgb", "none"}
     label : str
         Column name shown in the legend and on hover.
     table : pyarrow.Table or None
-        One column ``c``: dictionary<uint8|uint16, string> codes, or float32 values; aligned
-        with the coordinates table.
+        One column ``c``: dictionary<uint8|uint16, string> codes, or float32 values, or uint8
+        indices into ``palette`` (kind "rgb", no legend); aligned with the coordinates table.
     categories : tuple of str
         Category names (codes index them); empty for values.
     counts : tuple of int
@@ -256,6 +265,44 @@ def encode_color(values: pd.Series | None, positions: np.ndarray, label: str = "
     return EncodedColor(cid, "value", label, table, palette=VALUE_PALETTE, vmin=vmin, vmax=vmax)
 
 
+_RGB_LEVELS = 6  # levels per channel of the "rgb" palette (216 colours)
+
+
+def encode_rgb(rgb, positions: np.ndarray, label: str = "") -> EncodedColor:
+    """A colour per point (e.g. the embedding's principal components as RGB), on 216 colours.
+
+    Parameters
+    ----------
+    rgb : array of shape (n, 3), uint8
+        The colour of every row of the projection, in the order given to :func:`encode_coords`.
+    positions : ndarray of int64
+        :attr:`EncodedCoords.positions`.
+    label : str
+        What the colours mean (shown on hover).
+
+    Returns
+    -------
+    EncodedColor
+        Kind ``"rgb"``: each point's colour rounded to 6 levels a channel (at most 26 away
+        from the given one in each channel), as a uint8 index into a 216-colour palette.
+
+    Raises
+    ------
+    ValueError
+        When ``rgb`` is not (n, 3).
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 2 or rgb.shape[1] != 3:
+        raise ValueError(f"rgb colours must have shape (n, 3); got {rgb.shape}")
+    step = 255 / (_RGB_LEVELS - 1)
+    q = np.rint(rgb[positions].astype(np.float64) / step).astype(np.int64)
+    codes = ((q[:, 0] * _RGB_LEVELS + q[:, 1]) * _RGB_LEVELS + q[:, 2]).astype(np.uint8)
+    levels = [int(round(i * step)) for i in range(_RGB_LEVELS)]
+    palette = tuple("#%02x%02x%02x" % (r, g, b) for r in levels for g in levels for b in levels)
+    return EncodedColor(_digest("rgb", label, codes.tobytes()), "rgb", label,
+                        pa.table({"c": pa.array(codes, pa.uint8())}), palette=palette)
+
+
 def visible_rows(color: EncodedColor, hidden) -> np.ndarray | None:
     """Boolean mask over every input row: False where the row's category is hidden.
 
@@ -274,3 +321,199 @@ def ipc_bytes(table: pa.Table) -> bytes:
     with pa.ipc.new_stream(sink, table.schema) as w:
         w.write_table(table)
     return sink.getvalue().to_pybytes()
+
+
+def encode_labels(centres: pd.DataFrame, names: pd.DataFrame,
+                  budget: int = LABEL_BUDGET) -> list[list]:
+    """Cluster names at their centres, largest cluster first, as the map's label layer.
+
+    Parameters
+    ----------
+    centres : DataFrame
+        ``cluster`` (int), ``x``, ``y`` (float, map coordinates), one row per cluster
+        (:func:`components.clusters.cluster_centres`).
+    names : DataFrame
+        ``cluster``, ``name``, ``n_rows`` (``client.cluster_names``); cluster -1 (the
+        unclustered) gets no label.
+    budget : int, default=LABEL_BUDGET
+        Most labels sent (the largest clusters).
+
+    Returns
+    -------
+    list of [float, float, str, int]
+        ``[x, y, name, n_rows]`` per cluster with a finite centre, by decreasing ``n_rows``
+        (ties by cluster id): the browser writes them in this order and drops a label that
+        would overlap one already written.
+
+    Raises
+    ------
+    ValueError
+        When a column is missing.
+    """
+    for frame, cols, what in ((centres, ("cluster", "x", "y"), "centres"),
+                              (names, ("cluster", "name", "n_rows"), "names")):
+        missing = [col for col in cols if col not in frame.columns]
+        if missing:
+            raise ValueError(f"cluster {what} lack the columns {missing}; they have {list(frame.columns)}")
+    lab = names[names["cluster"] >= 0].merge(centres[["cluster", "x", "y"]], on="cluster")
+    lab = lab[np.isfinite(lab["x"].to_numpy(np.float64)) & np.isfinite(lab["y"].to_numpy(np.float64))]
+    lab = lab.sort_values(["n_rows", "cluster"], ascending=[False, True]).head(budget)
+    return [[float(x), float(y), str(n), int(k)]
+            for x, y, n, k in zip(lab["x"], lab["y"], lab["name"], lab["n_rows"])]
+
+
+@dataclass(frozen=True)
+class EncodedDensity:
+    """A density grid as the map's layer under the points.
+
+    Attributes
+    ----------
+    density_id : str
+        Content hash: the browser caches grids by it.
+    table : pyarrow.Table
+        One column ``m`` (uint8), ``ny * nx`` cells in row-major order, rows by increasing
+        y: each cell's share of the mass at or above its density, times 255 (0 at the peak,
+        255 where the density is zero; :func:`components.clusters.mass_above`).
+    shape : tuple of 2 int
+        ``(ny, nx)``.
+    extent : tuple of 4 float
+        ``(x0, x1, y0, y1)``: the outer edges of the grid's cells, map coordinates.
+    levels : tuple of float
+        The mass shares drawn as contour lines (the 25, 50, 75 and 90 % highest-density
+        regions).
+    """
+
+    density_id: str
+    table: pa.Table
+    shape: tuple[int, int]
+    extent: tuple[float, float, float, float]
+    levels: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
+
+
+def encode_density(density, x, y) -> EncodedDensity:
+    """The density grid of :meth:`client.density` as one byte a cell.
+
+    Parameters
+    ----------
+    density : array of shape (ny, nx), float
+        Non-negative densities; ``density[i, j]`` is at ``(x[j], y[i])``.
+    x : array of shape (nx,), float
+        Cell centres along x, increasing and evenly spaced (at least 2).
+    y : array of shape (ny,), float
+        Cell centres along y, likewise.
+
+    Returns
+    -------
+    EncodedDensity
+        ``ny * nx`` bytes of mass shares and the grid's extent.
+
+    Raises
+    ------
+    ValueError
+        When the shapes disagree, a grid axis has fewer than 2 cells, the centres do not
+        increase, or a density is negative or not finite.
+    """
+    d = np.asarray(density, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if d.ndim != 2 or d.shape != (len(y), len(x)) or min(d.shape) < 2:
+        raise ValueError(f"the density grid must be (len(y), len(x)) with at least 2 cells a side; "
+                         f"got density {d.shape}, x {x.shape}, y {y.shape}")
+    if not (np.all(np.diff(x) > 0) and np.all(np.diff(y) > 0)):
+        raise ValueError("the density grid's cell centres must increase along x and y")
+    if not np.isfinite(d).all() or (d < 0).any():
+        raise ValueError("the density grid holds negative, NaN or infinite values")
+    m = np.rint(mass_above(d) * 255).astype(np.uint8)
+    hx, hy = (x[-1] - x[0]) / (len(x) - 1) / 2, (y[-1] - y[0]) / (len(y) - 1) / 2
+    extent = (float(x[0] - hx), float(x[-1] + hx), float(y[0] - hy), float(y[-1] + hy))
+    table = pa.table({"m": pa.array(m.ravel(), pa.uint8())})
+    did = _digest(m.tobytes(), np.asarray(extent).tobytes(), str(m.shape))
+    return EncodedDensity(did, table, (int(d.shape[0]), int(d.shape[1])), extent)
+
+
+@dataclass(frozen=True)
+class EncodedEdges:
+    """Edges between drawn points, as the map's layer under the points.
+
+    Attributes
+    ----------
+    edges_id : str
+        Content hash (with the coordinates' id): the browser caches edge sets by it.
+    table : pyarrow.Table
+        ``s``, ``t`` (uint32): point indices into the coordinates table
+        (:attr:`EncodedCoords.table`), one row per drawn edge.
+    n_edges : int
+        Edges given.
+    n_drawn : int
+        Edges sent (at most the budget).
+    n_undrawable : int
+        Edges with an end that is not drawn (NaN coordinates, or left out by the draw
+        budget of the points): never sent.
+    """
+
+    edges_id: str
+    table: pa.Table
+    n_edges: int
+    n_drawn: int
+    n_undrawable: int
+
+    @property
+    def caption(self) -> str:
+        """``"N of M edges drawn"``, with why the others are not."""
+        why = []
+        if self.n_undrawable:
+            why.append(f"{self.n_undrawable:,} have an end not drawn")
+        if self.n_edges - self.n_undrawable > self.n_drawn:
+            why.append("a uniform sample of the rest (raise the edge budget to draw more)")
+        return f"{self.n_drawn:,} of {self.n_edges:,} edges drawn" + (f" ({'; '.join(why)})" if why else "")
+
+
+def _point_index(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Index in ``rows`` (sorted row ids) of each id, -1 where absent."""
+    if not len(rows):
+        return np.full(len(ids), -1, dtype=np.int64)
+    if rows[-1] < 2 * len(rows) + 1024:  # dense ids: a lookup table (30x faster at 10^6)
+        lookup = np.full(int(rows[-1]) + 1, -1, dtype=np.int64)
+        lookup[rows] = np.arange(len(rows))
+        inside = (ids >= 0) & (ids <= rows[-1])
+        return np.where(inside, lookup[np.where(inside, ids, 0)], -1)
+    i = np.minimum(np.searchsorted(rows, ids), len(rows) - 1)
+    return np.where(rows[i] == ids, i, -1)
+
+
+def encode_edges(source, target, coords: EncodedCoords, budget: int, seed: int = 0) -> EncodedEdges:
+    """Edges as pairs of point indices into the drawn coordinates, at most ``budget`` of them.
+
+    Parameters
+    ----------
+    source, target : array of int, shape (m,)
+        Row ids (``_row``) of each edge's ends.
+    coords : EncodedCoords
+        The drawn points (:func:`encode_coords`); an edge is drawn only when both its ends are.
+    budget : int
+        Most edges sent; above it a uniform sample (seeded) of the drawable edges.
+    seed : int, default=0
+
+    Returns
+    -------
+    EncodedEdges
+
+    Raises
+    ------
+    ValueError
+        When ``source`` and ``target`` differ in length or ``budget`` is below 1.
+    """
+    s = np.asarray(source, dtype=np.int64).ravel()
+    t = np.asarray(target, dtype=np.int64).ravel()
+    if len(s) != len(t):
+        raise ValueError(f"source and target differ in length ({len(s)}, {len(t)})")
+    if budget < 1:
+        raise ValueError(f"the edge budget must be at least 1; got {budget}")
+    rows = coords.table["row"].to_numpy().astype(np.int64)  # sorted ascending
+    ps, pt = _point_index(rows, s), _point_index(rows, t)
+    ok = np.flatnonzero((ps >= 0) & (pt >= 0))
+    pick = ok[draw_sample(len(ok), budget, seed)] if len(ok) > budget else ok
+    ps, pt = ps[pick].astype(np.uint32), pt[pick].astype(np.uint32)
+    table = pa.table({"s": pa.array(ps, pa.uint32()), "t": pa.array(pt, pa.uint32())})
+    eid = _digest(coords.coords_id, ps.tobytes(), pt.tobytes())
+    return EncodedEdges(eid, table, len(s), len(pick), len(s) - len(ok))

@@ -53,3 +53,24 @@ def app(request, home, monkeypatch) -> AppTest:
         monkeypatch.setenv("LATENT_LENS_BACKEND_URL", svc.url)
         monkeypatch.setenv("LATENT_LENS_BACKEND_TOKEN", svc.token)
     return AppTest.from_file(MAIN, default_timeout=90)
+
+
+def map_data(at: AppTest, view_key_prefix: str) -> dict:
+    """What the page sent to its WebGL map (components/map) in the last run, Arrow tables
+    decoded: the ``data`` dict of the one map whose ``view_key`` starts with the prefix."""
+    import json
+
+    import pyarrow as pa
+
+    found = []
+    for el in at.get("bidi_component"):
+        mixed = el.proto.mixed
+        data = json.loads(mixed.json)
+        if not str(data.get("view_key", "")).startswith(view_key_prefix):
+            continue
+        for k, v in data.items():
+            if isinstance(v, dict) and "__streamlit_arrow_ref__" in v:
+                data[k] = pa.ipc.open_stream(mixed.arrow_blobs[v["__streamlit_arrow_ref__"]].data).read_all()
+        found.append(data)
+    assert len(found) == 1, f"{len(found)} maps with a view key starting {view_key_prefix!r}"
+    return found[0]

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from tests.app.conftest import captions, run_until
+from tests.app.conftest import captions, map_data, run_until
 from tests.geo_support import satclip_checkpoint_bytes
 
 
@@ -36,7 +36,8 @@ def _open_globe_with(app, bundled_key: str):
     assert not at.exception
     at.session_state["globe_proj"] = "pca"  # the map beside the globe: PCA is quick
     at.button(key=f"globe_add_{bundled_key}").click()
-    return run_until(at, lambda a: a.get("plotly_chart") or a.exception or a.error)
+    return run_until(at, lambda a: "Drag a box or lasso here" in captions(a) or a.exception
+                     or a.error)
 
 
 def test_airports_globe_and_encoder_heat_map(app):
@@ -69,12 +70,16 @@ def test_airports_globe_and_encoder_heat_map(app):
 
     at.button(key="enc_show_derived").click()
     at = run_until(at, lambda a: "× 64 dimensions" in captions(a) and "principal components"
-                   in captions(a) and a.get("plotly_chart") or a.exception or a.error)
+                   in captions(a) and "Drag a box or lasso here" in captions(a)
+                   or a.exception or a.error)
     assert not at.exception and not at.error
     colors = np.array([p["c"] for p in _layers(at)["points"]["data"]])
     assert len(colors) == 3376 and len(np.unique(colors[:, :3], axis=0)) > 100  # PCs → RGB
-    trace = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]  # the map: same colours
-    assert trace["marker"]["color"] == [f"rgb({r},{g},{b})" for r, g, b, _ in colors.tolist()]
+    data = map_data(at, "globe-map-")  # the map: the same colours, on 216 palette entries
+    assert data["color_kind"] == "rgb" and data["coords"]["row"].to_pylist() == list(range(3376))
+    palette = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in data["palette"]])
+    on_map = palette[data["color"]["c"].to_numpy()]
+    assert np.abs(on_map - colors[:, :3]).max() <= 26 and len(np.unique(on_map, axis=0)) > 50
 
 
 def test_world_cities_globe(app):

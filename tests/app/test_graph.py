@@ -1,23 +1,7 @@
 """Graph page with AppTest: karate club → FastRP → the graph drawn with its edges and the
 diagnostics beside it; a bad edge list gives a message, not a traceback."""
 
-import base64
-import json
-
-import numpy as np
-
-from tests.app.conftest import captions, run_until
-
-
-def _figure(at, index=0) -> dict:
-    return json.loads(at.get("plotly_chart")[index].proto.spec)
-
-
-def _arr(v) -> np.ndarray:
-    """A plotly array (a list, or a typed array {"dtype", "bdata"} in base64)."""
-    if isinstance(v, dict):
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-    return np.asarray(v)
+from tests.app.conftest import captions, map_data, run_until
 
 
 def _table_with(at, column: str):
@@ -37,12 +21,15 @@ def test_karate_club_embedding_graph_and_diagnostics(app):
                    or a.exception or a.error)
     assert not at.exception and not at.error
     assert "34 nodes and 78 of 78 edges drawn" in captions(at)
-    fig = _figure(at)
-    edges = fig["data"][0]
-    assert edges["mode"] == "lines" and len(_arr(edges["x"])) == 3 * 78  # segments + separators
-    names = [t.get("name") for t in fig["data"][1:]]
-    assert names == ["Mr. Hi", "Officer"]  # coloured by the label column `club`
-    assert sum(len(_arr(t["x"])) for t in fig["data"][1:]) == 34
+    # the graph is the WebGL map with its edge layer: point index pairs, no plotly graph
+    data = map_data(at, "graph-")
+    assert data["categories"] == ["Mr. Hi", "Officer"]  # coloured by the label column `club`
+    assert data["coords"].num_rows == 34 and data["edges"].num_rows == 78
+    rows = data["coords"]["row"].to_numpy()
+    pairs = {tuple(sorted((int(rows[s]), int(rows[t])))) for s, t in
+             zip(data["edges"]["s"].to_numpy(), data["edges"]["t"].to_numpy())}
+    assert (0, 1) in pairs and len(pairs) == 78  # the karate club's first edge, no duplicates
+    assert all("Laplacian" in ch.proto.spec for ch in at.get("plotly_chart"))
     m = {x.label: float(x.value) for x in at.metric if x.label.startswith("mAP")}
     assert set(m) == {"mAP, 1 hop", "mAP, 2 hops", "mAP, 3 hops"}
     assert all(0 < v <= 1 for v in m.values())
@@ -50,12 +37,23 @@ def test_karate_club_embedding_graph_and_diagnostics(app):
     assert list(probe["train_fraction"]) == [0.1, 0.5, 0.9] and (probe["micro_f1"] > 0.6).all()
 
     # pick a node: it and its neighbours are highlighted and listed
+    gid = at.session_state["graph_id"]
     at.selectbox(key="graph_pick-" + at.session_state["graph_id"]).set_value(0).run()
     assert not at.exception
     nb = _table_with(at, "community")
     assert len(nb) == 16  # node 0 of the karate club has 16 neighbours
-    names = [t.get("name") for t in _figure(at)["data"]]
-    assert "neighbours (16)" in names and "selected (1)" in names
+    assert any("**1 selected**" in m.value and "**16 neighbours**" in m.value for m in at.markdown)
+    ringed = map_data(at, "graph-")
+    assert ringed["highlight"] == [0]  # ringed black, its edges drawn dark
+    assert ringed["context"] == nb["_row"].tolist()  # its neighbours ringed orange
+
+    # the pointer rests on node 33: the browser asks for its hover columns (the `hover` trigger)
+    view_key = map_data(at, "graph-")["view_key"]
+    at.session_state[f"{view_key}:hovered"] = 33
+    at.run()
+    data = map_data(at, "graph-")
+    assert data["hover"] == {"row": 33, "text": "id: 33 · club: Officer · degree: 17"}
+    assert data["hover_key"] == "hover:" + "\x1f".join(at.multiselect(key="graph_hover-" + gid).value)
 
 
 def test_bad_edge_list_is_a_message(app):

@@ -1,5 +1,6 @@
 """Clusters and linked charts in a real browser: click a bar of the digit chart, the map and
-the selection follow; compute clusters; the copied URL reopens the same view."""
+the selection follow; compute clusters, whose names and the density are layers of the WebGL
+map; the copied URL reopens the same view."""
 
 import re
 
@@ -45,6 +46,7 @@ def test_chart_filter_clusters_and_link(page, shots_dir, browser):
     page.screenshot(path=str(shots_dir / "clusters.png"), full_page=True)
     url = page.url
     assert "clu=" in url and "filters=" in url and "proj=" in url
+    _names_and_density_layers(page, shots_dir)
 
     other = browser.new_context(viewport={"width": 1400, "height": 1500}).new_page()
     other.set_default_timeout(60_000)
@@ -55,3 +57,49 @@ def test_chart_filter_clusters_and_link(page, shots_dir, browser):
     wait_idle(other, settle_ms=1000)
     other.screenshot(path=str(shots_dir / "reopened.png"), full_page=True)
     other.context.close()
+
+
+def _labels(plot) -> tuple[int, int]:
+    return int(plot.get_attribute("data-labels-drawn")), int(plot.get_attribute("data-labels-total"))
+
+
+def _names_and_density_layers(page, shots_dir):
+    """Cluster names are written on the WebGL map and thinned when zooming out; the density
+    is drawn under the points; neither moves the coordinates again nor falls back to plotly."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    plot = page.get_by_test_id("map-plot")
+    expect(plot).to_have_attribute("data-labels-total", re.compile(r"^[1-9]\d*$"), timeout=30_000)
+    drawn, total = _labels(plot)
+    assert 0 < drawn <= total
+    n_charts = page.get_by_test_id("stPlotlyChart").count()
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stSelectbox").filter(has_text="Colour by").click()
+    page.get_by_role("option", name="cluster", exact=True).click()
+    sidebar.get_by_text("Density contours").click()
+    expect(plot).to_have_attribute("data-density", re.compile(r"^[0-9a-f]{20}$"), timeout=30_000)
+    wait_idle(page, settle_ms=1000)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    assert page.get_by_test_id("stPlotlyChart").count() == n_charts  # still the WebGL map
+    assert plot.get_attribute("data-coords-loads") == "1"  # layers moved no coordinates
+    assert plot.get_attribute("data-density-loads") == "1"
+    assert _labels(plot) == (drawn, total)
+    plot.screenshot(path=str(shots_dir / "clusters-layers.png"))
+
+    box = plot.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    crowded = "el => Number(el.dataset.labelsDrawn) < Number(el.dataset.labelsTotal)"
+    for _ in range(12):  # zoom out step by step until the names crowd: the smaller clusters' go
+        page.mouse.wheel(0, 120)
+        try:
+            page.wait_for_function(crowded, arg=plot.element_handle(), timeout=2_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    assert 0 < _labels(plot)[0] < total
+    plot.screenshot(path=str(shots_dir / "clusters-layers-zoomed-out.png"))
+    page.get_by_role("button", name="Reset view").click()  # back in: every name again
+    expect(plot).to_have_attribute("data-labels-drawn", str(drawn), timeout=30_000)
+    sidebar.get_by_text("Density contours").click()
+    expect(plot).to_have_attribute("data-density", "none", timeout=30_000)

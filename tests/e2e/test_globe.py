@@ -41,8 +41,8 @@ def test_globe_page_airports(page, app_url, shots_dir):
     wait_idle(page, settle_ms=1000)
     deck = page.get_by_test_id("stDeckGlJsonChart").first
     expect(deck.locator("canvas").first).to_be_visible(timeout=60_000)
-    chart = page.get_by_test_id("stPlotlyChart").first
-    expect(chart.locator(".js-plotly-plot")).to_be_visible(timeout=180_000)  # the UMAP beside it
+    plot = page.get_by_test_id("map-plot")  # the UMAP beside it: the WebGL map
+    expect(plot).to_have_attribute("data-drawn", "3376", timeout=180_000)
     wait_idle(page, settle_ms=2500)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     stats = _canvas_pixels(page, deck)
@@ -60,12 +60,12 @@ def test_globe_page_airports(page, app_url, shots_dir):
         if page.get_by_text(re.compile("1 clicked on the globe")).count():
             break
     expect(page.get_by_text(re.compile(r"1 selected points \(1 clicked on the globe\)"))).to_be_visible()
-    expect(chart.locator(".legendtext", has_text="highlighted")).to_be_visible()
+    expect(plot).to_have_attribute("data-ringed", "1")
+    plot.screenshot(path=str(shots_dir / "globe_click_map.png"))
     page.screenshot(path=str(shots_dir / "globe_click.png"), full_page=False)
 
     # a box on the map lights those airports up on the globe
-    drag = chart.locator(".nsewdrag").first
-    box = drag.bounding_box()
+    box = plot.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.7, steps=12)

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from tests.e2e.conftest import wait_idle
+from tests.e2e.test_browser import _ink
 
 pytestmark = pytest.mark.e2e
 
@@ -22,11 +23,14 @@ def test_graph_page_karate_club(page, app_url, shots_dir):
     expect(page.get_by_text(re.compile(r"mAP, 1 hop"))).to_be_visible(timeout=120_000)
     wait_idle(page, settle_ms=1500)
     expect(page.get_by_test_id("stException")).to_have_count(0)
-    chart = page.get_by_test_id("stPlotlyChart").first
-    expect(chart.locator(".js-plotly-plot")).to_be_visible(timeout=30_000)
-    legend = chart.locator(".legendtext")
-    expect(legend.first).to_be_visible()
-    assert sorted(t.strip() for t in legend.all_text_contents()) == ["Mr. Hi", "Officer"]
+    # the WebGL map with its edge layer under the nodes
+    plot = page.get_by_test_id("map-plot")
+    expect(plot).to_have_attribute("data-drawn", "34", timeout=30_000)
+    expect(plot).to_have_attribute("data-edges-drawn", "78", timeout=30_000)
+    legend = page.get_by_test_id("map-legend").locator("[data-category]")
+    assert sorted(legend.evaluate_all("els => els.map(e => e.dataset.category)")) == ["Mr. Hi", "Officer"]
+    assert _ink(plot.screenshot()) > 0.01
+    plot.screenshot(path=str(shots_dir / "graph-map.png"))
     page.screenshot(path=str(shots_dir / "graph.png"), full_page=False)
 
     # a node picked: its 16 neighbours listed and ringed on the graph
@@ -34,6 +38,18 @@ def test_graph_page_karate_club(page, app_url, shots_dir):
     page.get_by_role("option", name="0 (node 0)", exact=True).click()
     wait_idle(page, settle_ms=1500)
     expect(page.get_by_text(re.compile(r"16 neighbours"))).to_be_visible(timeout=30_000)
-    expect(chart.locator(".legendtext", has_text="neighbours (16)")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"1 selected"))).to_be_visible()
+    expect(plot).to_have_attribute("data-ringed", "1")
+    expect(plot).to_have_attribute("data-ringed-context", "16")  # the neighbours, orange
+    plot.screenshot(path=str(shots_dir / "graph-map-selection.png"))
+
+    # hover: the row and its colour at once, then the page's hover columns of that node
+    px, py = plot.evaluate("el => el.screenOfRow(33)")
+    box = plot.bounding_box()
+    page.mouse.move(box["x"] + px, box["y"] + py)
+    tip = page.get_by_test_id("map-tip")
+    expect(tip).to_contain_text("row 33 · club: Officer")
+    expect(tip).to_contain_text(re.compile(r"id: \S+"), timeout=30_000)  # after one rerun
+    plot.screenshot(path=str(shots_dir / "graph-hover.png"))
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=str(shots_dir / "graph_selection.png"), full_page=True)

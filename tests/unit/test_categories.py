@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from components.globe import categorical_colors
-from components.graph_view import graph_figure
+from components.map.encode import encode_color
 from components.scatter import category_plan, scatter_figure
 
 
@@ -32,6 +32,5 @@ def test_the_same_column_has_the_same_category_count_in_every_view():
     fig, sample_note = scatter_figure(sample, color="country", all_values=df["country"])
     assert sample_note == note
     assert {t.name for t in fig.data} <= {*keep, "other"}
-    edges = pd.DataFrame({"source": [0, 1], "target": [1, 2]})
-    _, graph_notes = graph_figure(df, edges, color="country")
-    assert note in graph_notes
+    graph_color = encode_color(df["country"], np.arange(600), label="country")  # graph and map
+    assert graph_color.note == note

@@ -123,3 +123,111 @@ def test_one_point_and_no_finite_point():
     assert none.n_drawn == 0 and none.n_nonfinite == 2 and len(_read(none.table)) == 0
     with pytest.raises(ValueError):
         encode_coords("p", [-1], [0.0], [0.0])
+
+
+# ----------------------------------------------------------------------------- layers
+
+def test_labels_largest_first_without_unclustered_nor_nonfinite_centres():
+    from components.map.encode import encode_labels
+
+    centres = pd.DataFrame({"cluster": [0, 1, 2, 3], "x": [0.5, 1.0, np.nan, 3.0],
+                            "y": [0.25, -1.0, 2.0, 4.0]})
+    names = pd.DataFrame({"cluster": [0, 1, 2, 3, -1], "name": ["a", "b", "c", "d", "Unclustered"],
+                          "n_rows": [10, 30, 50, 10, 99]})
+    assert encode_labels(centres, names) == [[1.0, -1.0, "b", 30], [0.5, 0.25, "a", 10],
+                                             [3.0, 4.0, "d", 10]]
+    assert encode_labels(centres, names, budget=1) == [[1.0, -1.0, "b", 30]]
+
+
+def test_labels_name_the_missing_column():
+    from components.map.encode import encode_labels
+
+    with pytest.raises(ValueError, match=r"cluster names lack the columns \['n_rows'\]"):
+        encode_labels(pd.DataFrame({"cluster": [0], "x": [0.0], "y": [0.0]}),
+                      pd.DataFrame({"cluster": [0], "name": ["a"]}))
+
+
+def test_density_one_byte_a_cell_round_trip_and_extent():
+    from components.clusters import mass_above
+    from components.map.encode import encode_density
+
+    x = np.linspace(-2.0, 2.0, 41)  # cells 0.1 wide
+    y = np.linspace(0.0, 3.0, 31)
+    d = np.exp(-(x[None, :] ** 2 + (y[:, None] - 1.0) ** 2))
+    d[0, :] = 0.0  # an empty row: no mass
+    enc = encode_density(d, x, y)
+    back = _read(enc.table)
+    assert back.schema == pa.schema([("m", pa.uint8())])
+    m = back["m"].to_numpy().reshape(enc.shape)
+    assert enc.shape == (31, 41)
+    assert enc.extent == pytest.approx((-2.05, 2.05, -0.05, 3.05))
+    assert m[10, 20] == m.min() <= 1 and (m[0] == 255).all()  # the peak at (0, 1); no mass below
+    assert np.abs(m.astype(float) - 255 * mass_above(d)).max() <= 0.5
+    assert len(ipc_bytes(enc.table)) < 31 * 41 + 1_000  # one byte a cell, plus the schema
+    assert encode_density(d, x, y).density_id == enc.density_id
+    assert encode_density(d * 2, x, y).density_id == enc.density_id  # the same shares
+    assert encode_density(d, x + 1, y).density_id != enc.density_id  # moved: redrawn
+
+
+@pytest.mark.parametrize("density, x, y, message", [
+    (np.ones((3, 4)), np.arange(3.0), np.arange(3.0), r"must be \(len\(y\), len\(x\)\)"),
+    (np.ones((3, 3)), np.array([0.0, 2.0, 1.0]), np.arange(3.0), "must increase"),
+    (np.full((3, 3), np.nan), np.arange(3.0), np.arange(3.0), "NaN or infinite"),
+    (-np.ones((3, 3)), np.arange(3.0), np.arange(3.0), "negative"),
+])
+def test_density_bad_grid_is_a_clear_error(density, x, y, message):
+    from components.map.encode import encode_density
+
+    with pytest.raises(ValueError, match=message):
+        encode_density(density, x, y)
+
+
+def test_edges_point_indices_undrawable_ends_and_budget():
+    from components.map.encode import encode_edges
+
+    rows = np.array([5, 3, 9, 7])  # unsorted: the table is by row (3, 5, 7, 9)
+    x = np.array([0.0, 1.0, np.nan, 3.0])  # row 9 is not drawn
+    enc = encode_coords("g", rows, x, np.zeros(4))
+    edges = encode_edges([3, 5, 9, 7, 42], [5, 7, 3, 3, 3], enc, budget=10)
+    back = _read(edges.table)
+    assert back.schema == pa.schema([("s", pa.uint32()), ("t", pa.uint32())])
+    # rows 3, 5, 7 are points 0, 1, 2; the edges with row 9 or the unknown row 42 are dropped
+    assert back["s"].to_pylist() == [0, 1, 2] and back["t"].to_pylist() == [1, 2, 0]
+    assert (edges.n_edges, edges.n_drawn, edges.n_undrawable) == (5, 3, 2)
+    assert edges.caption == "3 of 5 edges drawn (2 have an end not drawn)"
+    assert len(ipc_bytes(edges.table)) < 8 * 3 + 600  # 8 bytes an edge, plus the schema
+    sparse = encode_coords("g", rows * 10**8, x, np.zeros(4))  # ids far apart: no lookup table
+    same = encode_edges(np.array([3, 5, 9, 7, 42]) * 10**8, np.array([5, 7, 3, 3, 3]) * 10**8, sparse, 10)
+    assert same.table.equals(edges.table) and same.n_undrawable == 2
+
+
+def test_edges_budget_is_an_honest_uniform_sample():
+    from components.map.encode import encode_edges
+
+    n = 1_000
+    enc = encode_coords("g", np.arange(n), np.arange(n, dtype=float), np.zeros(n))
+    rng = np.random.default_rng(0)
+    s, t = rng.integers(0, n, 5_000), rng.integers(0, n, 5_000)
+    edges = encode_edges(s, t, enc, budget=1_200)
+    assert (edges.n_edges, edges.n_drawn, edges.n_undrawable) == (5_000, 1_200, 0)
+    assert edges.caption.startswith("1,200 of 5,000 edges drawn (a uniform sample")
+    got = set(zip(edges.table["s"].to_pylist(), edges.table["t"].to_pylist()))
+    assert got <= set(zip(s.tolist(), t.tolist()))
+    assert encode_edges(s, t, enc, budget=1_200).edges_id == edges.edges_id
+    with pytest.raises(ValueError, match="differ in length"):
+        encode_edges([1, 2], [1], enc, budget=10)
+
+
+def test_rgb_colours_on_216_palette_entries():
+    from components.map.encode import encode_rgb
+
+    rgb = np.array([[0, 0, 0], [255, 255, 255], [250, 10, 128], [51, 102, 153]], dtype=np.uint8)
+    enc = encode_rgb(rgb, np.array([3, 0, 1, 2]), label="PCs")
+    assert enc.kind == "rgb" and len(enc.palette) == 216 and enc.categories == ()
+    codes = _read(enc.table)["c"].to_numpy()
+    assert _read(enc.table).schema == pa.schema([("c", pa.uint8())])
+    got = np.array([[int(enc.palette[k][i:i + 2], 16) for i in (1, 3, 5)] for k in codes])
+    np.testing.assert_array_equal(got, [[51, 102, 153], [0, 0, 0], [255, 255, 255], [255, 0, 153]])
+    assert np.abs(got - rgb[[3, 0, 1, 2]].astype(int)).max() <= 26
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        encode_rgb(np.zeros((4, 4)), np.arange(4))

@@ -1,10 +1,17 @@
 // Latent Lens map: a Streamlit Components v2 module drawing up to millions of points with
-// regl-scatterplot (WebGL). Python (components/map/__init__.py) sends Arrow tables:
+// regl-scatterplot (WebGL). Python (components/map/component.py) sends Arrow tables:
 //   coords  (x float32, y float32, row uint32)  only when this page lacks `coords_id`;
-//   color   (one column `c`: dictionary codes or float32) only when it lacks `color_id`.
-// Both are cached here (module scope survives reruns), so a colour change moves one column.
+//   color   (one column `c`: dictionary codes, float32 values or uint8 palette indices for
+//            "rgb", which has no legend) only when it lacks `color_id`;
+//   density (one column `m`: uint8 mass shares of a grid) only when it lacks `density_id`;
+//   edges   (`s`, `t` uint32 point indices) only when it lacks `edges_id`.
+// All are cached here (module scope survives reruns), so a colour change moves one column.
+// Layers: `labels` ([x, y, name, n] largest first) are written over the points, thinned by
+// zoom; the density is a texture under the points (regl-scatterplot's background image);
+// edges are WebGL lines on a canvas under the (then transparent) points canvas.
 // State sent back: `have` (cached ids), `selection` (box / lasso geometry in data coordinates),
 // `hidden` (legend categories switched off); trigger `click` (row id of a clicked point).
+import createRegl from 'regl';
 import createScatterplot from 'regl-scatterplot';
 
 const CSS = `
@@ -16,10 +23,11 @@ const CSS = `
 .llmap .info { margin-left: auto; opacity: .75; }
 .llmap .plot { position: relative; border: 1px solid #e6e6e6; border-radius: 6px; overflow: hidden; }
 .llmap .plot canvas { position: absolute; left: 0; top: 0; }
-.llmap .plot canvas.rings { pointer-events: none; }
+.llmap .plot canvas.overlay, .llmap .plot canvas.edges { pointer-events: none; }
 .llmap .plot canvas.sel { cursor: crosshair; touch-action: none; }
+.llmap .plot { background: #fff; }
 .llmap .tip { position: absolute; pointer-events: none; background: rgba(255,255,255,.95);
-  border: 1px solid #bbb; border-radius: 4px; padding: 2px 6px; white-space: nowrap; display: none; }
+  border: 1px solid #bbb; border-radius: 4px; padding: 2px 6px; white-space: pre; display: none; }
 .llmap .legend { display: flex; flex-wrap: wrap; gap: 2px 10px; margin-top: 4px; }
 .llmap .legend span { cursor: pointer; user-select: none; }
 .llmap .legend span.off { opacity: .35; text-decoration: line-through; }
@@ -29,6 +37,8 @@ const CSS = `
 
 const COORDS = new Map(); // coords_id -> {x, y (normalised), rows, norm, spatialIndex}
 const COLORS = new Map(); // coords_id + '|' + color_id -> Float32Array of palette indices
+const DENSITY = new Map(); // density_id -> Uint8Array of mass shares (rows by increasing y)
+const EDGES = new Map(); // edges_id -> {s, t} Uint32Arrays of point indices
 const VIEWS = new Map(); // view_key + '|' + projection_id -> camera view (Float32Array)
 const INSTANCES = new Map(); // parentElement -> instance
 // Selection and hidden categories per map and projection, and the ids last reported to Python:
@@ -36,6 +46,9 @@ const INSTANCES = new Map(); // parentElement -> instance
 // unchanged message is then served from Streamlit's message cache, bundle included).
 const UI = new Map(); // view_key + '|' + projection_id -> {selection, hidden}
 const REPORTED = new Map(); // view_key -> {coords, color}
+// The page's hover columns of a row, asked for (trigger `hover`) once the pointer rests on it.
+const DETAILS = new Map(); // view_key|hover_key|row -> text
+const HOVER_DELAY = 250; // ms
 const KEEP = 2; // cached projections (each ~8 bytes/point here plus the renderer's copy)
 
 function remember(map, key, value, keep) {
@@ -57,22 +70,34 @@ function columnArray(table, name) {
   return out;
 }
 
+// The data's larger extent spans 2 / MARGIN of the normalised square [-1, 1]^2: the room
+// around it holds the density layer's tails (regl-scatterplot's background image covers just
+// that square).
+const MARGIN = 1.3;
+
+// The home view: the data's bounding box plus 4 %, whatever the canvas's shape.
+function zoomHome(sp, coords) {
+  const [w, h] = coords.extent.map((v) => Math.max(v, 0.05) * 1.04);
+  sp.zoomToArea({ x: -w / 2, y: -h / 2, width: w, height: h });
+}
+
 function loadCoords(d) {
   const x = columnArray(d.coords, 'x');
   const y = columnArray(d.coords, 'y');
   const rows = columnArray(d.coords, 'row');
   const [x0, x1, y0, y1] = d.bounds;
   const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
-  const half = (Math.max(x1 - x0, y1 - y0) / 2) * 1.04 || 1;
+  const half = (Math.max(x1 - x0, y1 - y0) / 2) * MARGIN || 1;
   const nx = new Float32Array(x.length), ny = new Float32Array(y.length);
   for (let i = 0; i < x.length; i++) { nx[i] = (x[i] - cx) / half; ny[i] = (y[i] - cy) / half; }
-  return { x: nx, y: ny, rows, norm: { cx, cy, half }, spatialIndex: null };
+  return { x: nx, y: ny, rows, norm: { cx, cy, half }, extent: [(x1 - x0) / half, (y1 - y0) / half],
+    spatialIndex: null };
 }
 
 function loadColor(d, n) {
   const c = columnArray(d.color, 'c');
   const out = new Float32Array(n);
-  if (d.color_kind === 'category') {
+  if (d.color_kind === 'category' || d.color_kind === 'rgb') { // palette indices
     for (let i = 0; i < n; i++) out[i] = c[i];
   } else {
     const bins = d.palette.length - 1; // last entry: missing values
@@ -117,20 +142,21 @@ function createInstance(root) {
       <button data-act="reset" title="Show every point">Reset view</button>
       <button data-act="clear">Clear selection</button>
       <span class="info"></span></div>
-    <div class="plot" data-testid="map-plot"><canvas class="points"></canvas><canvas class="rings"></canvas><canvas class="sel"></canvas>
+    <div class="plot" data-testid="map-plot"><canvas class="edges"></canvas><canvas class="points"></canvas><canvas class="overlay"></canvas><canvas class="sel"></canvas>
       <div class="tip" data-testid="map-tip"></div></div>
     <div class="legend" data-testid="map-legend"></div>`;
   root.appendChild(style);
   root.appendChild(wrap);
   const inst = {
     root, wrap, style, sp: null, data: null, coords: null, colorKey: null, mode: 'box',
-    selection: null, hidden: new Set(), width: 0, height: 0, highlight: [],
+    selection: null, hidden: new Set(), width: 0, height: 0, highlight: [], context: [],
     destroyTimer: null, drawn: null, readyCoords: null,
   };
   const plot = wrap.querySelector('.plot');
   inst.plot = plot;
   inst.canvas = wrap.querySelector('canvas.points');
-  inst.rings = wrap.querySelector('canvas.rings');
+  inst.overlay = wrap.querySelector('canvas.overlay');
+  inst.edgesCanvas = wrap.querySelector('canvas.edges');
   inst.sel = wrap.querySelector('canvas.sel');
   plot.llmap = inst; // tests read the renderer's own screen positions through this
   listenForSelection(inst);
@@ -140,7 +166,7 @@ function createInstance(root) {
   wrap.querySelectorAll('[data-mode]').forEach((b) => {
     b.onclick = () => setMode(inst, b.dataset.mode);
   });
-  wrap.querySelector('[data-act="reset"]').onclick = () => inst.sp && inst.sp.zoomToOrigin();
+  wrap.querySelector('[data-act="reset"]').onclick = () => inst.sp && zoomHome(inst.sp, inst.coords);
   wrap.querySelector('[data-act="clear"]').onclick = () => {
     if (inst.sp) inst.sp.deselect();
   };
@@ -259,9 +285,22 @@ function listenForSelection(inst) {
   }, { passive: false });
 }
 
+function detailKey(d, row) {
+  return `${d.view_key}|${d.hover_key}|${row}`;
+}
+
+// Row id and colour value at once; the hover columns when the page has sent them.
+function showTip(inst) {
+  const d = inst.data;
+  const more = d.hover_key ? DETAILS.get(detailKey(d, inst.tipRow)) : '';
+  inst.tip.textContent = inst.tipHead + (more === undefined ? ' …' : more ? `\n${more}` : '');
+  inst.tip.style.display = 'block';
+  placeTip(inst);
+}
+
 function placeTip(inst) {
   const [mx, my] = inst.mouse || [0, 0];
-  inst.tip.style.left = `${Math.min(mx + 12, inst.width - 160)}px`;
+  inst.tip.style.left = `${Math.max(0, Math.min(mx + 12, inst.width - inst.tip.offsetWidth - 4))}px`;
   inst.tip.style.top = `${Math.max(my - 28, 0)}px`;
 }
 
@@ -337,31 +376,170 @@ function createPlot(inst, n) {
       const v = inst.colorValues ? inst.colorValues[i] : NaN;
       label = ` · ${d.color_label}: ${Number.isFinite(v) ? v.toPrecision(4) : 'missing'}`;
     }
-    inst.tip.textContent = `row ${row}${label}`;
-    inst.tip.style.display = 'block';
-    placeTip(inst);
+    inst.tipHead = `row ${row}${label}`;
+    inst.tipRow = row;
+    showTip(inst);
+    clearTimeout(inst.hoverTimer);
+    if (d.hover_key && !DETAILS.has(detailKey(d, row))) {
+      inst.hoverTimer = setTimeout(() => {
+        if (inst.tipRow === row) inst.setTriggerValue('hover', row);
+      }, HOVER_DELAY);
+    }
   });
-  sp.subscribe('pointOut', () => { inst.tip.style.display = 'none'; });
+  sp.subscribe('pointOut', () => {
+    clearTimeout(inst.hoverTimer);
+    inst.tipRow = null;
+    inst.tip.style.display = 'none';
+  });
   sp.subscribe('view', ({ view }) => {
     VIEWS.set(`${inst.data.view_key}|${inst.data.projection_id}`, Float32Array.from(view));
-    drawRings(inst);
+    drawOverlay(inst);
+    drawEdges(inst);
   });
   setMode(inst, inst.mode);
 }
 
-function drawRings(inst) {
-  const cv = inst.rings;
+// Normalised (GL) coordinates -> canvas pixels under the current camera, as
+// regl-scatterplot's getScreenPosition does for a point: projection * view * model.
+function screenTransform(inst) {
+  const v = inst.sp.get('cameraView');
+  const dar = inst.sp.get('aspectRatio');
+  const ar = inst.width / inst.height;
+  const w = inst.width, h = inst.height;
+  return (gx, gy) => [
+    (w * ((v[0] * gx * dar + v[4] * gy + v[12]) / ar + 1)) / 2,
+    h * (0.5 - (v[1] * gx * dar + v[5] * gy + v[13]) / 2),
+  ];
+}
+
+// Edges: WebGL lines on their own canvas under the points, through the scatterplot's camera
+// (projection * view * model, as its points); a million edges draw in one call.
+const EDGE_VS = `precision highp float;
+attribute vec2 position;
+uniform mat4 view;
+uniform float aspect, dataAspect;
+void main() {
+  vec4 p = view * vec4(position.x * dataAspect, position.y, 0.0, 1.0);
+  gl_Position = vec4(p.x / aspect, p.y, 0.0, 1.0);
+}`;
+const EDGE_FS = `precision mediump float;
+uniform vec4 color;
+void main() { gl_FragColor = color; }`;
+const EDGE_COLOR = [0.43, 0.43, 0.43, 0.45];
+const EDGE_COLOR_RINGED = [0.08, 0.08, 0.08, 0.9];
+
+// End points (normalised coordinates) of the edges for which keep(a, b) holds, for gl.LINES.
+function segments(e, coords, keep) {
+  const { x, y } = coords;
+  const out = new Float32Array(4 * e.s.length);
+  let n = 0;
+  for (let k = 0; k < e.s.length; k++) {
+    const a = e.s[k], b = e.t[k];
+    if (keep && !keep(a, b)) continue;
+    out[n++] = x[a]; out[n++] = y[a]; out[n++] = x[b]; out[n++] = y[b];
+  }
+  return out.subarray(0, n);
+}
+
+function edgeLayer(canvas) {
+  const regl = createRegl({ canvas, attributes: { alpha: true, antialias: true, premultipliedAlpha: false, preserveDrawingBuffer: true } });
+  const draw = regl({
+    vert: EDGE_VS,
+    frag: EDGE_FS,
+    attributes: { position: regl.prop('buffer') },
+    uniforms: { view: regl.prop('view'), aspect: regl.prop('aspect'),
+      dataAspect: regl.prop('dataAspect'), color: regl.prop('color') },
+    primitive: 'lines',
+    count: regl.prop('count'),
+    depth: { enable: false },
+    blend: { enable: true, func: { srcRGB: 'src alpha', srcAlpha: 'one',
+      dstRGB: 'one minus src alpha', dstAlpha: 'one minus src alpha' } },
+  });
+  return { regl, draw, buffers: {}, keys: {} };
+}
+
+// (Re)fill one vertex buffer of the edge layer when what it holds (`key`) changed.
+function edgeBuffer(layer, name, key, make) {
+  if (layer.keys[name] === key) return;
+  const b = layer.buffers[name];
+  if (b) b.buffer.destroy();
+  const data = make();
+  layer.buffers[name] = data.length ? { buffer: layer.regl.buffer(data), count: data.length / 2 } : null;
+  layer.keys[name] = key;
+}
+
+// Edges under the points: grey hairlines, those of ringed points dark over them.
+function drawEdges(inst) {
+  const e = inst.edges;
+  if (!e && !inst.edgeGl) return;
+  if (!inst.edgeGl) inst.edgeGl = edgeLayer(inst.edgesCanvas);
+  const layer = inst.edgeGl;
+  layer.regl.poll(); // the canvas may have been resized
+  layer.regl.clear({ color: [0, 0, 0, 0] });
+  if (!e || !inst.sp || !inst.coords) return;
+  const t0 = performance.now();
+  const key = `${inst.data.edges_id}|${inst.drawn}`;
+  edgeBuffer(layer, 'all', key, () => segments(e, inst.coords));
+  edgeBuffer(layer, 'ringed', `${key}|${inst.highlight.join(',')}`, () => {
+    const ringed = new Set(inst.highlight);
+    return ringed.size ? segments(e, inst.coords, (a, b) => ringed.has(a) || ringed.has(b)) : [];
+  });
+  const camera = { view: inst.sp.get('cameraView'), aspect: inst.width / inst.height,
+    dataAspect: inst.sp.get('aspectRatio') };
+  for (const [name, color] of [['all', EDGE_COLOR], ['ringed', EDGE_COLOR_RINGED]]) {
+    const b = layer.buffers[name];
+    if (b) layer.draw({ ...camera, ...b, color });
+  }
+  inst.plot.dataset.edgesMs = (performance.now() - t0).toFixed(1); // diagnostics
+}
+
+// Cluster names at their centres, largest cluster first; a name that would overlap one
+// already written (or fall outside the view) is left out, so zooming in shows more of them.
+function drawLabels(inst, g) {
+  const labels = (inst.data && inst.data.labels) || [];
+  let drawn = 0;
+  if (labels.length && inst.coords) {
+    g.font = 'bold 13px "Source Sans Pro", sans-serif';
+    g.textAlign = 'center';
+    g.textBaseline = 'middle';
+    g.lineJoin = 'round';
+    g.lineWidth = 3;
+    const placed = [];
+    const at = screenTransform(inst);
+    for (const [x, y, name] of labels) {
+      const [px, py] = at(...toGl(inst.coords.norm, [x, y]));
+      const half = g.measureText(name).width / 2 + 3;
+      if (px < half || px > inst.width - half || py < 9 || py > inst.height - 9) continue;
+      if (placed.some(([qx, qy, qh]) => Math.abs(qx - px) < qh + half && Math.abs(qy - py) < 18)) continue;
+      placed.push([px, py, half]);
+      g.strokeStyle = 'rgba(255,255,255,.9)';
+      g.strokeText(name, px, py);
+      g.fillStyle = '#111';
+      g.fillText(name, px, py);
+      drawn += 1;
+    }
+  }
+  inst.plot.dataset.labelsDrawn = String(drawn); // tests: names written at this zoom
+  inst.plot.dataset.labelsTotal = String(labels.length);
+}
+
+function drawOverlay(inst) {
+  const cv = inst.overlay;
   const g = cv.getContext('2d');
   g.clearRect(0, 0, cv.width, cv.height);
-  if (!inst.sp || !inst.highlight.length) return;
-  g.lineWidth = 2;
-  g.strokeStyle = '#111';
-  for (const i of inst.highlight) {
-    const p = inst.sp.getScreenPosition(i);
-    if (!p) continue;
-    g.beginPath();
-    g.arc(p[0], p[1], 7, 0, 2 * Math.PI);
-    g.stroke();
+  if (!inst.sp) return;
+  drawLabels(inst, g);
+  // rings: the context (e.g. neighbours) orange, the highlighted rows black over them
+  for (const [points, colour, radius] of [[inst.context, '#f28e2b', 6], [inst.highlight, '#111', 7]]) {
+    g.lineWidth = 2;
+    g.strokeStyle = colour;
+    for (const i of points) {
+      const p = inst.sp.getScreenPosition(i);
+      if (!p) continue;
+      g.beginPath();
+      g.arc(p[0], p[1], radius, 0, 2 * Math.PI);
+      g.stroke();
+    }
   }
 }
 
@@ -441,8 +619,79 @@ function restoreSelection(inst) {
   inst.sp.select(pointsInGeometry(inst.coords, inst.selection), { preventEvent: true });
 }
 
+// Fill of each highest-density band over white (none, 90 %, 75 %, 50 %, 25 %) and the
+// contour line between bands: light greys, so every point colour stays readable on them.
+const BAND_FILL = [[255, 255, 255], [243, 244, 246], [233, 235, 239], [221, 224, 230], [208, 212, 220]];
+const BAND_LINE = [120, 126, 138];
+const TEXELS = 512;
+
+// Fractional grid index of a coordinate (cell centres at whole numbers), or -1 outside.
+function cellAt(v, lo, hi, n) {
+  const f = ((v - lo) / (hi - lo)) * n - 0.5;
+  return f < -0.5 || f > n - 0.5 ? -1 : Math.min(n - 1, Math.max(0, f));
+}
+
+// The density grid resampled (bilinear) onto the normalised square [-1, 1]^2 that
+// regl-scatterplot's background image covers (row 0 at the top), as RGBA bytes: bands
+// filled, their edges lined.
+function densityTexels(m, d, norm) {
+  const [ny, nx] = d.density_shape;
+  const [x0, x1, y0, y1] = d.density_extent;
+  const cuts = d.density_levels.map((l) => l * 255);
+  const band = new Uint8Array(TEXELS * TEXELS);
+  for (let r = 0; r < TEXELS; r++) {
+    const fi = cellAt(norm.cy + (1 - ((r + 0.5) * 2) / TEXELS) * norm.half, y0, y1, ny);
+    if (fi < 0) continue;
+    const i = Math.min(ny - 2, Math.floor(fi)), ti = fi - i;
+    for (let c = 0; c < TEXELS; c++) {
+      const fj = cellAt(norm.cx + (((c + 0.5) * 2) / TEXELS - 1) * norm.half, x0, x1, nx);
+      if (fj < 0) continue;
+      const j = Math.min(nx - 2, Math.floor(fj)), tj = fj - j;
+      const k = i * nx + j;
+      const v = (1 - ti) * ((1 - tj) * m[k] + tj * m[k + 1]) + ti * ((1 - tj) * m[k + nx] + tj * m[k + nx + 1]);
+      let b = 0;
+      while (b < cuts.length && v <= cuts[cuts.length - 1 - b]) b += 1;
+      band[r * TEXELS + c] = b;
+    }
+  }
+  const rgba = new Uint8Array(TEXELS * TEXELS * 4);
+  for (let k = 0; k < band.length; k++) {
+    const b = band[k];
+    const c = k % TEXELS;
+    const edge = b > 0 && ((c > 0 && band[k - 1] < b) || (c < TEXELS - 1 && band[k + 1] < b)
+      || (k >= TEXELS && band[k - TEXELS] < b) || (k + TEXELS < band.length && band[k + TEXELS] < b));
+    rgba.set(edge ? BAND_LINE : BAND_FILL[b], 4 * k);
+    rgba[4 * k + 3] = 255;
+  }
+  return rgba;
+}
+
+// The density layer: a texture under the points, rebuilt only when the grid or the
+// projection changes; none when the page turned it off.
+function drawDensity(inst, d) {
+  const key = d.density_id ? `${d.density_id}|${d.coords_id}` : null;
+  if (key === inst.densityKey) return;
+  if (inst.densityTexture) inst.densityTexture.destroy();
+  inst.densityTexture = null;
+  if (key) {
+    const t0 = performance.now();
+    const data = densityTexels(DENSITY.get(d.density_id), d, inst.coords.norm);
+    inst.plot.dataset.densityMs = (performance.now() - t0).toFixed(1); // diagnostics
+    inst.densityTexture = inst.sp.get('regl').texture({
+      data, width: TEXELS, height: TEXELS, mag: 'linear', min: 'linear' });
+  }
+  inst.sp.set({ backgroundImage: inst.densityTexture });
+  inst.sp.redraw();
+  inst.densityKey = key;
+  inst.plot.dataset.density = key ? d.density_id : 'none'; // tests: the layer drawn
+}
+
 async function update(inst, d) {
   inst.data = d;
+  if (d.hover && d.hover_key) {
+    DETAILS.set(detailKey(d, d.hover.row), d.hover.text);
+    if (inst.tipRow === d.hover.row && inst.tip.style.display === 'block') showTip(inst);
+  }
   inst.info.textContent = d.caption || '';
   // Coordinates: from this message or from the cache.
   let coords = COORDS.get(d.coords_id);
@@ -458,15 +707,29 @@ async function update(inst, d) {
     plot.colorLoads = String(Number(plot.colorLoads || 0) + 1);
     if (d.color_kind === 'value') inst.colorValues = columnArray(d.color, 'c');
   }
-  const have = { coords: coords ? d.coords_id : null, color: colors ? d.color_id : null };
-  if (!coords || (d.color_kind !== 'none' && !colors)) {
+  if (d.density) {
+    remember(DENSITY, d.density_id, columnArray(d.density, 'm'), KEEP);
+    plot.densityLoads = String(Number(plot.densityLoads || 0) + 1);
+  }
+  if (d.edges) {
+    remember(EDGES, d.edges_id, { s: columnArray(d.edges, 's'), t: columnArray(d.edges, 't') }, KEEP);
+    plot.edgesLoads = String(Number(plot.edgesLoads || 0) + 1);
+  }
+  const density = d.density_id ? DENSITY.get(d.density_id) : null;
+  const edges = d.edges_id ? EDGES.get(d.edges_id) : null;
+  const have = { coords: coords ? d.coords_id : null, color: colors ? d.color_id : null,
+    density: density ? d.density_id : null, edges: edges ? d.edges_id : null };
+  if (!coords || (d.color_kind !== 'none' && !colors) || (d.density_id && !density)
+      || (d.edges_id && !edges)) {
     // Python believed these were cached here: ask for them.
     REPORTED.set(d.view_key, have);
     inst.setStateValue('have', have);
     return;
   }
   const prevHave = REPORTED.get(d.view_key) || {};
-  if (prevHave.coords !== have.coords || prevHave.color !== have.color) {
+  if (prevHave.coords !== have.coords || prevHave.color !== have.color
+      || (have.density && prevHave.density !== have.density)
+      || (have.edges && prevHave.edges !== have.edges)) {
     REPORTED.set(d.view_key, have);
     inst.setStateValue('have', have);
   }
@@ -476,7 +739,8 @@ async function update(inst, d) {
   if (w !== inst.width || h !== inst.height) {
     inst.width = w; inst.height = h;
     inst.plot.style.height = `${h}px`;
-    inst.rings.width = w; inst.rings.height = h;
+    inst.overlay.width = w; inst.overlay.height = h;
+    inst.edgesCanvas.width = w; inst.edgesCanvas.height = h;
     inst.sel.width = w; inst.sel.height = h;
     if (inst.sp) inst.sp.set({ width: w, height: h });
   }
@@ -498,12 +762,13 @@ async function update(inst, d) {
   const sameCoords = inst.drawn === d.coords_id;
   if (!sameCoords || inst.colorKey !== colorKey) {
     const valueA = colors || new Float32Array(coords.x.length);
+    // the saved view, read before drawing: the first draw reports the default camera as a view
+    const view = VIEWS.get(`${d.view_key}|${d.projection_id}`);
     await sp.draw({ x: coords.x, y: coords.y, valueA },
       { zDataType: 'categorical', spatialIndex: sameCoords || coords.spatialIndex ? coords.spatialIndex : undefined });
     if (!coords.spatialIndex) coords.spatialIndex = sp.get('spatialIndex');
     if (!sameCoords) {
-      const view = VIEWS.get(`${d.view_key}|${d.projection_id}`);
-      if (view) sp.set({ cameraView: view }); else sp.zoomToOrigin();
+      if (view) sp.set({ cameraView: view }); else zoomHome(sp, coords);
     }
     inst.drawn = d.coords_id;
     inst.colorKey = colorKey;
@@ -512,8 +777,25 @@ async function update(inst, d) {
     restoreSelection(inst);
   }
   renderLegend(inst);
-  inst.highlight = (d.highlight || []).map((r) => indexOfRow(coords.rows, r)).filter((i) => i >= 0);
-  drawRings(inst);
+  drawDensity(inst, d);
+  const points = (rows) => (rows || []).map((r) => indexOfRow(coords.rows, r)).filter((i) => i >= 0);
+  inst.highlight = points(d.highlight);
+  inst.context = points(d.context);
+  plot.ringed = String(inst.highlight.length); // tests: points ringed
+  plot.ringedContext = String(inst.context.length);
+  drawOverlay(inst);
+  if (Boolean(edges) !== Boolean(inst.edges)) {
+    // edges show through a transparent points canvas
+    sp.set({ backgroundColor: edges ? [1, 1, 1, 0] : [1, 1, 1, 1] });
+  }
+  inst.edges = edges;
+  drawEdges(inst);
+  plot.edgesDrawn = String(edges ? edges.s.length : 0); // tests: the edge layer
+  // tests: where a row's point is on the canvas (CSS pixels from the plot's corner), or null
+  inst.plot.screenOfRow = (row) => {
+    const i = indexOfRow(inst.coords.rows, row);
+    return i < 0 ? null : screenTransform(inst)(inst.coords.x[i], inst.coords.y[i]);
+  };
   inst.plot.dataset.drawn = String(coords.x.length);
   inst.plot.dataset.coordsId = d.coords_id;
   inst.plot.dataset.colorId = d.color_id;
@@ -558,6 +840,7 @@ export default function mount(component) {
     inst.destroyTimer = setTimeout(() => {
       if (parentElement.isConnected) return;
       if (inst.sp) inst.sp.destroy();
+      if (inst.edgeGl) inst.edgeGl.regl.destroy();
       INSTANCES.delete(parentElement);
     }, 1500);
   };
