@@ -279,6 +279,9 @@ function listenForSelection(inst) {
     forward(inst, 'click', e);
   });
   cv.addEventListener('dblclick', (e) => forward(inst, 'dblclick', e));
+  // the renderer's hover needs to know the mouse is over it: the overlay covers its canvas
+  cv.addEventListener('mouseenter', (e) => forward(inst, 'mouseenter', e));
+  cv.addEventListener('mouseleave', (e) => forward(inst, 'mouseleave', e));
   cv.addEventListener('wheel', (e) => {
     e.preventDefault();
     forward(inst, 'wheel', e, { deltaX: e.deltaX, deltaY: e.deltaY, deltaMode: e.deltaMode });
