@@ -11,8 +11,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# backend.warmup compiles fast-hdbscan's numba kernels into their on-disk cache (a minute on
+# 2 cores, once), so the first clustering in the app and in the tests does not pay for it
 $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/python -m backend.warmup
 	touch $@
 
 $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed

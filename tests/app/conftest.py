@@ -1,9 +1,13 @@
 """AppTest helpers: run a page against a fresh workspace and wait for its jobs.
 
-Every AppTest runs twice: against the in-process backend (``[local]``) and against the
-backend service started once per session on a free loopback port (``[http]``: the app gets
-``LATENT_LENS_BACKEND_URL``/``TOKEN``, exactly as on a GPU machine).
-``LATENT_LENS_APPTEST_BACKENDS=local`` (or ``http``) runs one variant only.
+Every AppTest runs against the in-process backend (``[local]``). The Map and Upload pages'
+tests (``test_pages.py``) also run against the backend service started once per session on a
+free loopback port (``[http]``: the app gets ``LATENT_LENS_BACKEND_URL``/``TOKEN``, exactly as
+on a GPU machine). The other pages' ``[http]`` variants are deselected by default to keep the
+suite under 10 minutes on 2 cores: they call the same generated client methods, whose
+parity with the local backend the service's unit tests check route by route.
+``LATENT_LENS_APPTEST_BACKENDS=all`` runs every ``[http]`` variant; ``local`` or ``http`` runs
+one variant only.
 """
 
 from __future__ import annotations
@@ -16,7 +20,26 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
-BACKENDS = os.environ.get("LATENT_LENS_APPTEST_BACKENDS", "local,http").split(",")
+_CHOICE = os.environ.get("LATENT_LENS_APPTEST_BACKENDS", "default")
+BACKENDS = ["local", "http"] if _CHOICE in ("default", "all") else _CHOICE.split(",")
+#: Test modules whose [http] variants run by default.
+HTTP_BY_DEFAULT = {"test_pages.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect the [http] variants outside :data:`HTTP_BY_DEFAULT` (see the module doc)."""
+    if _CHOICE != "default":
+        return
+    keep, drop = [], []
+    for item in items:
+        is_app = item.path.parent == Path(__file__).parent
+        if is_app and item.name.endswith("[http]") and item.path.name not in HTTP_BY_DEFAULT:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def run_until(at: AppTest, predicate, timeout: float = 120.0) -> AppTest:

@@ -1,0 +1,36 @@
+"""Compile fast-hdbscan's numba kernels once, at install time.
+
+fast-hdbscan caches its compiled kernels on disk (numba ``cache=True``, in the package's
+``__pycache__``), but a fresh environment has none: the first clustering then spends about a
+minute compiling on a 2-core machine. ``make`` runs this module right after installing the
+requirements, so the app's first clustering and the test suite start from compiled kernels.
+It reads and writes nothing of the workspace and downloads nothing. (pynndescent's kernels
+are mostly compiled per process, uncached, so warming them here would not last; it is used
+only when asked for by name.)
+
+Run: ``python -m backend.warmup`` (about a minute on 2 cores; a few seconds once cached).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    """Cluster small seeded data once per input kind the app passes (2-D map coordinates,
+    float32 vectors, float64 vectors)."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 8)).astype(np.float32)
+
+    from backend.clusters.clustering import cluster_levels
+
+    for data in (X[:, :2], X, X.astype(np.float64)):  # map coordinates and vectors
+        cluster_levels(data, method="hdbscan")
+    print(f"fast-hdbscan's numba kernels compiled and cached in {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
