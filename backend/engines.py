@@ -263,7 +263,8 @@ class RayEngine(Engine):
             if object_store_mb:
                 kwargs["object_store_memory"] = int(object_store_mb) * 2**20
             # workers import the backend from here, whatever the service's working folder
-            kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": _code_root()}}
+            kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": _code_root()},
+                                     "worker_process_setup_hook": "backend.engines._import_torch"}
         else:
             kwargs["address"] = self.address
         try:
@@ -476,6 +477,17 @@ def _arrow(values: np.ndarray):
     if values.dtype == object:
         return pa.array(values.tolist(), type=pa.string())
     return pa.array(values)
+
+
+def _import_torch() -> None:
+    """Ray worker start-up hook (local clusters): import torch before any task runs.
+
+    A task cancelled (``ray.cancel``) while its worker imports torch for the first time leaves
+    torch half-imported, and every later task on that worker then fails with "Only a single
+    TORCH_LIBRARY can be used to register the namespace prims". Importing it at start-up, when
+    no task can be cancelled, keeps workers usable after a cancel.
+    """
+    import torch  # noqa: F401
 
 
 def row_blocks(n_rows: int, *, n_workers: int = 1, align: int = 1,
