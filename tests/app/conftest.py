@@ -1,10 +1,10 @@
 """AppTest helpers: run a page against a fresh workspace and wait for its jobs.
 
-Every AppTest runs against the in-process backend (``[local]``). The Map and Upload pages'
-tests (``test_pages.py``) also run against the backend service started once per session on a
-free loopback port (``[http]``: the app gets ``LATENT_LENS_BACKEND_URL``/``TOKEN``, exactly as
-on a GPU machine). The other pages' ``[http]`` variants are deselected by default to keep the
-suite under 10 minutes on 2 cores: they call the same generated client methods, whose
+Every AppTest runs against the in-process backend (``[local]``). Six Map and Upload page
+tests (:data:`HTTP_BY_DEFAULT`) also run against the backend service started once per session
+on a free loopback port (``[http]``: the app gets ``LATENT_LENS_BACKEND_URL``/``TOKEN``,
+exactly as on a GPU machine). The other ``[http]`` variants are deselected by default to keep
+the suite under 10 minutes on 2 cores: they call the same generated client methods, whose
 parity with the local backend the service's unit tests check route by route.
 ``LATENT_LENS_APPTEST_BACKENDS=all`` runs every ``[http]`` variant; ``local`` or ``http`` runs
 one variant only.
@@ -22,8 +22,14 @@ from streamlit.testing.v1 import AppTest
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 _CHOICE = os.environ.get("LATENT_LENS_APPTEST_BACKENDS", "default")
 BACKENDS = ["local", "http"] if _CHOICE in ("default", "all") else _CHOICE.split(",")
-#: Test modules whose [http] variants run by default.
-HTTP_BY_DEFAULT = {"test_pages.py"}
+#: Tests whose [http] variants run by default: the Map page (projection jobs, neighbours, the
+#: faithfulness panel) and the Upload page (a stored upload, a refused one) through the service.
+HTTP_BY_DEFAULT = {
+    "test_map_page_shows_digits_umap", "test_upload_reaches_a_map",
+    "test_bad_upload_shows_an_error_not_a_traceback", "test_faithfulness_panel_and_per_point_colour",
+    "test_neighbours_tab_says_a_zero_vector_has_no_cosine_distances",
+    "test_small_file_with_an_id_column_uploads_and_its_neighbours_are_asked_by_id",
+}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -33,7 +39,7 @@ def pytest_collection_modifyitems(config, items):
     keep, drop = [], []
     for item in items:
         is_app = item.path.parent == Path(__file__).parent
-        if is_app and item.name.endswith("[http]") and item.path.name not in HTTP_BY_DEFAULT:
+        if is_app and item.name.endswith("[http]") and item.originalname not in HTTP_BY_DEFAULT:
             drop.append(item)
         else:
             keep.append(item)
