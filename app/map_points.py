@@ -120,10 +120,18 @@ def table_options(columns, id_column: str | None) -> dict:
     return {"hide_index": True, "column_order": order}
 
 
-def row_of_id(table: pd.DataFrame, id_column: str, value: str) -> int | None:
-    """The ``_row`` whose ``id_column`` reads ``value`` (compared as text), or None."""
-    hit = table.loc[table[id_column].astype(str) == str(value).strip(), "_row"]
-    return int(hit.iloc[0]) if len(hit) else None
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _id_index(_client, dataset_id: str, id_column: str) -> pd.Series:
+    """Id (as text) -> ``_row``, built once per dataset (the id column is unique)."""
+    table = dataset_table(_client, dataset_id)
+    return pd.Series(table["_row"].to_numpy(), index=table[id_column].astype(str).to_numpy())
+
+
+def row_of_id(_client, dataset_id: str, id_column: str, value: str) -> int | None:
+    """The ``_row`` whose ``id_column`` reads ``value`` (compared as text), or None; a
+    lookup in a cached index, so a rerun does no O(rows) work."""
+    row = _id_index(_client, dataset_id, id_column).get(str(value).strip())
+    return None if row is None else int(row)
 
 
 def describe_row(table: pd.DataFrame, index: pd.Index, row: int, columns) -> str:

@@ -308,7 +308,7 @@ with tab_nb:
             st.session_state["nb_id"] = first_id
             st.session_state["nb_id_for"] = st.session_state["nb_row"]
         asked = c1.text_input(f"Id ({id_col})", key="nb_id")
-        found = map_points.row_of_id(table, id_col, asked)
+        found = map_points.row_of_id(c, info.id, id_col, asked)
         if found is None:
             st.warning(f"No row has {id_col} = {asked!r}; showing the neighbours of "
                        f"{first_id!r}.")
