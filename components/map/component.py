@@ -61,6 +61,37 @@ def _hovered_key(key: str) -> str:
     return f"{key}:hovered"
 
 
+def _sent_key(key: str) -> str:
+    return f"{key}:sent"
+
+
+def _to_send(have: dict, sent: dict, ids: dict[str, str]) -> list[str]:
+    """The kinds of table (of ``ids``: kind -> table id) this render sends; updates ``sent``.
+
+    ``have`` is what the browser reported holding after the render numbered ``have["seq"]``.
+    Renders that send tables are numbered (``sent["seq"]``); one that sends nothing keeps the
+    number, so its message is unchanged and served from Streamlit's message cache. A table
+    the browser lacks is sent unless a render numbered after the browser's report sent it: it
+    is then on its way (a rerun that started before the report arrived would otherwise send
+    it twice). If that render never reached the browser, the next carries its number, the
+    browser reports the table missing with that number, and it is sent again. Colours are
+    keyed by coordinates: new coordinates bring their colours.
+    """
+    seen = int(have.get("seq") or 0)
+
+    def lacks(kind: str) -> bool:
+        sent_id, sent_seq = sent.get(kind, (None, 0))
+        return have.get(kind) != ids[kind] and not (sent_id == ids[kind] and seen < sent_seq)
+
+    kinds = [k for k in ids if lacks(k)]
+    if "coords" in kinds and "color" in ids and "color" not in kinds:
+        kinds.append("color")
+    if kinds:
+        sent["seq"] += 1
+        sent.update({k: (ids[k], sent["seq"]) for k in kinds})
+    return kinds
+
+
 def _remember_hover(key: str) -> None:
     """The row the pointer rests on (the ``hover`` trigger), kept for this run's ``data``."""
     st.session_state[_hovered_key(key)] = (st.session_state.get(key) or {}).get("hover")
@@ -129,15 +160,14 @@ def map_view(coords: EncodedCoords, color: EncodedColor, *, key: str,
         "edges_id": None if edges is None else edges.edges_id,
         "hover_key": None if hover_text is None else f"hover:{hover_id}",
     }  # the selection and hidden categories stay in the browser: a selection changes nothing here
-    if have.get("coords") != coords.coords_id:
-        data["coords"] = coords.table
-    if color.table is not None and (data.get("coords") is not None
-                                    or have.get("color") != color.color_id):
-        data["color"] = color.table
-    if density is not None and have.get("density") != density.density_id:
-        data["density"] = density.table
-    if edges is not None and have.get("edges") != edges.edges_id:
-        data["edges"] = edges.table
+    tables = {"coords": (coords.coords_id, coords.table),
+              "color": (color.color_id, color.table),
+              "density": (None, None) if density is None else (density.density_id, density.table),
+              "edges": (None, None) if edges is None else (edges.edges_id, edges.table)}
+    sent = st.session_state.setdefault(_sent_key(key), {"seq": 0})
+    for kind in _to_send(have, sent, {kind: t[0] for kind, t in tables.items() if t[1] is not None}):
+        data[kind] = tables[kind][1]
+    data["seq"] = sent["seq"]
     hovered = st.session_state.get(_hovered_key(key))
     if hover_text is not None and hovered is not None:
         data["hover"] = {"row": int(hovered), "text": hover_text(int(hovered))}

@@ -84,22 +84,32 @@ def app(request, home, monkeypatch) -> AppTest:
     return AppTest.from_file(MAIN, default_timeout=90)
 
 
-def map_data(at: AppTest, view_key_prefix: str) -> dict:
+def map_data(at: AppTest, view_key_prefix: str, *, tables: bool = False) -> dict:
     """What the page sent to its WebGL map (components/map) in the last run, Arrow tables
-    decoded: the ``data`` dict of the one map whose ``view_key`` starts with the prefix."""
+    decoded: the ``data`` dict of the one map whose ``view_key`` starts with the prefix.
+
+    A map sends each table once (there is no browser here to report what it holds): with
+    ``tables=True`` the page runs once more as for a new browser page, which gets them all.
+    """
     import json
 
     import pyarrow as pa
 
+    if tables:
+        for k in [k for k in at.session_state.keys()
+                  if k.startswith(view_key_prefix) and k.endswith(":sent")]:
+            del at.session_state[k]
+        at.run()
     found = []
     for el in at.get("bidi_component"):
-        mixed = el.proto.mixed
-        data = json.loads(mixed.json)
+        kind = el.proto.WhichOneof("data")
+        data = json.loads(el.proto.mixed.json if kind == "mixed" else el.proto.json)
         if not str(data.get("view_key", "")).startswith(view_key_prefix):
             continue
         for k, v in data.items():
             if isinstance(v, dict) and "__streamlit_arrow_ref__" in v:
-                data[k] = pa.ipc.open_stream(mixed.arrow_blobs[v["__streamlit_arrow_ref__"]].data).read_all()
+                blob = el.proto.mixed.arrow_blobs[v["__streamlit_arrow_ref__"]].data
+                data[k] = pa.ipc.open_stream(blob).read_all()
         found.append(data)
     assert len(found) == 1, f"{len(found)} maps with a view key starting {view_key_prefix!r}"
     return found[0]

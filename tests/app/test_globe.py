@@ -75,7 +75,7 @@ def test_airports_globe_and_encoder_heat_map(app):
     assert not at.exception and not at.error
     colors = np.array([p["c"] for p in _layers(at)["points"]["data"]])
     assert len(colors) == 3376 and len(np.unique(colors[:, :3], axis=0)) > 100  # PCs → RGB
-    data = map_data(at, "globe-map-")  # the map: the same colours, on 216 palette entries
+    data = map_data(at, "globe-map-", tables=True)  # the map: the same colours, on 216 palette entries
     assert data["color_kind"] == "rgb" and data["coords"]["row"].to_pylist() == list(range(3376))
     palette = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in data["palette"]])
     on_map = palette[data["color"]["c"].to_numpy()]

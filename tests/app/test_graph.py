@@ -22,7 +22,7 @@ def test_karate_club_embedding_graph_and_diagnostics(app):
     assert not at.exception and not at.error
     assert "34 nodes and 78 of 78 edges drawn" in captions(at)
     # the graph is the WebGL map with its edge layer: point index pairs, no plotly graph
-    data = map_data(at, "graph-")
+    data = map_data(at, "graph-", tables=True)
     assert data["categories"] == ["Mr. Hi", "Officer"]  # coloured by the label column `club`
     assert data["coords"].num_rows == 34 and data["edges"].num_rows == 78
     rows = data["coords"]["row"].to_numpy()

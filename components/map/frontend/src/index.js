@@ -720,8 +720,9 @@ async function update(inst, d) {
   }
   const density = d.density_id ? DENSITY.get(d.density_id) : null;
   const edges = d.edges_id ? EDGES.get(d.edges_id) : null;
+  // `seq` names the render this report follows: tables Python sent after it are on their way.
   const have = { coords: coords ? d.coords_id : null, color: colors ? d.color_id : null,
-    density: density ? d.density_id : null, edges: edges ? d.edges_id : null };
+    density: density ? d.density_id : null, edges: edges ? d.edges_id : null, seq: d.seq };
   if (!coords || (d.color_kind !== 'none' && !colors) || (d.density_id && !density)
       || (d.edges_id && !edges)) {
     // Python believed these were cached here: ask for them.
