@@ -192,12 +192,19 @@ function setMode(inst, mode) {
 
 // Screen pixels (CSS, relative to the plot) -> the renderer's GL coordinates: the inverse of
 // regl-scatterplot's projection * camera view * model (each a 2-D scale and translation).
-function screenToGl(inst, [sx, sy]) {
+// The renderer's camera as one affine map from its coordinates (gx, gy) to clip space
+// (nx, ny) = (a gx + b gy + e, c gx + d gy + f): projection (the canvas aspect) · camera view
+// · model (the data aspect), as regl-scatterplot draws its points. screenTransform and
+// screenToGl both read it, one forward and one inverted.
+function glToClip(inst) {
   const v = inst.sp.get('cameraView');
   const ar = inst.width / inst.height, dar = inst.sp.get('aspectRatio');
+  return { a: (v[0] * dar) / ar, b: v[4] / ar, e: v[12] / ar, c: v[1] * dar, d: v[5], f: v[13] };
+}
+
+function screenToGl(inst, [sx, sy]) {
+  const { a, b, c, d, e, f } = glToClip(inst);
   const nx = (2 * sx) / inst.width - 1, ny = 1 - (2 * sy) / inst.height;
-  const a = (v[0] * dar) / ar, b = v[4] / ar, e = v[12] / ar;
-  const c = v[1] * dar, d = v[5], f = v[13];
   const det = a * d - b * c || 1e-12;
   const rx = nx - e, ry = ny - f;
   return [(d * rx - b * ry) / det, (a * ry - c * rx) / det];
@@ -405,14 +412,9 @@ function createPlot(inst, n) {
 // Normalised (GL) coordinates -> canvas pixels under the current camera, as
 // regl-scatterplot's getScreenPosition does for a point: projection * view * model.
 function screenTransform(inst) {
-  const v = inst.sp.get('cameraView');
-  const dar = inst.sp.get('aspectRatio');
-  const ar = inst.width / inst.height;
+  const { a, b, c, d, e, f } = glToClip(inst);
   const w = inst.width, h = inst.height;
-  return (gx, gy) => [
-    (w * ((v[0] * gx * dar + v[4] * gy + v[12]) / ar + 1)) / 2,
-    h * (0.5 - (v[1] * gx * dar + v[5] * gy + v[13]) / 2),
-  ];
+  return (gx, gy) => [(w * (a * gx + b * gy + e + 1)) / 2, (h * (1 - (c * gx + d * gy + f))) / 2];
 }
 
 // Edges: WebGL lines on their own canvas under the points, through the scatterplot's camera
