@@ -79,22 +79,20 @@ def current_dataset(kinds: tuple[str, ...] = ("vectors",), *, label: str = "Data
     state = st.session_state
     remembered = f"_{key}"  # survives pages without the picker (Streamlit drops widget state)
     linked = st.query_params.get("dataset")
-    pending = state.get("pending_dataset_id")
-    if pending in by_id:  # consumed by the first page that can show it
-        state[key] = pending
-        del state["pending_dataset_id"]
-    elif key not in state and linked in by_id:
-        state[key] = linked
-    elif key not in state and state.get(remembered) in by_id:
-        state[key] = state[remembered]
-    if state.get(key) not in by_id:
-        if linked and linked not in by_id and not state.get(f"{remembered}-warned"):
+    pending = state.pop("pending_dataset_id", None) if state.get("pending_dataset_id") in by_id else None
+    # The picker on each page is a widget of its own: its value from another page is not
+    # carried over by Streamlit, so the choice is set explicitly before the widget is drawn.
+    # Precedence: a dataset just added, the picker's current value, the link, the last choice.
+    chosen = next((i for i in (pending, state.get(key), linked, state.get(remembered)) if i in by_id),
+                  None)
+    if chosen is None:
+        if linked and not state.get(f"{remembered}-warned"):
             st.warning(f"The dataset in this link ({linked}) is not in this workspace (deleted, "
                        "or the link is from another workspace); showing the default instead.")
             state[f"{remembered}-warned"] = True
-        default = next((d.id for d in datasets if d.extra.get("bundled") == DEFAULT_DATASET),
-                       datasets[-1].id if "vectors" not in kinds else datasets[0].id)
-        state[key] = default
+        chosen = next((d.id for d in datasets if d.extra.get("bundled") == DEFAULT_DATASET),
+                      datasets[-1].id if "vectors" not in kinds else datasets[0].id)
+    state[key] = chosen
     st.sidebar.selectbox(
         label, list(by_id), key=key,
         format_func=lambda i: (f"{by_id[i].name} — {by_id[i].n_rows:,} × {by_id[i].n_dims}"
@@ -102,6 +100,9 @@ def current_dataset(kinds: tuple[str, ...] = ("vectors",), *, label: str = "Data
                                f"{by_id[i].name} — {by_id[i].n_rows:,} rows"),
     )
     state[remembered] = state[key]
-    if st.query_params.get("dataset") != state[key]:
+    if linked != state[key]:
+        if linked:  # the rest of the link (the Map's view) described the dataset left behind
+            for other in [k for k in st.query_params if k != "dataset"]:
+                del st.query_params[other]
         st.query_params["dataset"] = state[key]
     return by_id[state[key]]

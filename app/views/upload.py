@@ -8,7 +8,7 @@ from streamlit.runtime.uploaded_file_manager import DeletedFile
 from app.common import client, current_dataset, select_dataset
 from backend.errors import LatentLensError
 from backend.kinds import (DECIMALS, ENCODINGS, FORMATS, SEPARATORS, describe_roles,
-                           inspect_upload, max_upload_bytes)
+                           inspect_upload, max_upload_bytes, params_of)
 
 # the choices made for one file: a new file starts from its own detected defaults, and
 # other columns (another separator or header choice) from theirs
@@ -214,8 +214,10 @@ else:
 lost_meta = meta_file is None and _say_if_lost("upload_meta")
 options["drop_nonfinite"] = st.checkbox("Drop rows with NaN/inf", key="upload_dropna")
 # small files (3–15 rows) pass with the default: it follows the preview's row count
+K = params_of("umap")["n_neighbors"]  # the maps' bounds, declared with the projection
 options["n_neighbors"] = st.number_input(
-    "n_neighbors the dataset must support", 2, 200, max(2, min(15, preview.n_rows - 1)),
+    "n_neighbors the dataset must support", K.low, K.high,
+    max(K.low, min(K.default, preview.n_rows - 1)),
     key="upload_k", help="The maps' kNN graph needs n_neighbors + 1 rows; a smaller file is "
                          "refused with this number in the message.")
 name = st.text_input("Name", up.name.rsplit(".", 1)[0], key="upload_name")

@@ -107,7 +107,8 @@ def detect_text_format(
     Raises
     ------
     InvalidInputError
-        If the bytes are not text in the chosen encoding, or hold only whitespace.
+        If the bytes are not text in the chosen encoding, hold control bytes as binary
+        data does (over 1 % of the first 65,536 characters), or hold only whitespace.
     InvalidParameterError
         For a separator, decimal mark or encoding that is not offered, or the same
         character as separator and decimal mark.
@@ -138,6 +139,12 @@ def detect_text_format(
     if not text or text.isspace():
         raise InvalidInputError(f"{filename!r} holds no data (only whitespace).")
     sample = text[:_SAMPLE_CHARS]
+    control = sum(1 for ch in sample if ch < " " and ch not in "\t\n\r\f" or ch == "\x7f")
+    if control > max(2, len(sample) // 100):  # text files have none; binary bytes many
+        raise InvalidInputError(
+            f"{filename!r} is not a text file: {control:,} of its first {len(sample):,} "
+            "characters are control bytes, as in binary data. Upload the CSV or TSV text "
+            "itself, or a binary format under its own extension (.npy, .npz, .parquet, .h5ad).")
     if len(text) > _SAMPLE_CHARS and "\n" in sample:
         sample = sample[: sample.rindex("\n")]
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""

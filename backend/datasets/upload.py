@@ -684,9 +684,12 @@ def parse_upload(
     if len(vectors) == 0:
         raise InvalidInputError(f"{filename!r} has no rows left to project.")
     if len(vectors) < n_neighbors + 1:
+        n = len(vectors)
         raise InvalidInputError(
-            f"{len(vectors):,} rows is too few for n_neighbors={n_neighbors}: a projection needs "
-            f"at least {n_neighbors + 1}. Upload more rows or lower n_neighbors."
+            f"{n:,} {'row is' if n == 1 else 'rows are'} too few for n_neighbors={n_neighbors}: "
+            f"a projection needs at least {n_neighbors + 1}. "
+            + (f"Lower n_neighbors to {n - 1} or less, or upload more rows." if n > 1 else
+               "A map needs at least 2 rows: upload more rows.")
         )
     const = np.ptp(vectors, axis=0) == 0
     if const.all():

@@ -330,10 +330,17 @@ def run_graph_embed(ctx: JobContext) -> GraphEmbedResult:
                    else "no node sits at 0."))
         title = f"Laplacian eigenmaps d={p['n_components']} ({p['laplacian']})"
     seconds = time.perf_counter() - t0
+    emb = np.asarray(emb, dtype=np.float32)
+    bad = ~np.isfinite(emb).all(axis=1)
+    if bad.any():  # e.g. weights near float32's range overflow the powers' sum: store nothing
+        raise InvalidInputError(
+            f"the {title} embedding overflowed: {int(bad.sum()):,} of {len(emb):,} nodes got "
+            "NaN or infinite coordinates, so nothing was stored. Use smaller iteration_weights "
+            "(e.g. '0, 1, 1') or a smaller beta.")
     ctx.progress(0.92, "storing the node embedding")
     src = ctx.dataset
     derived = ctx.store.add_dataset(
-        _node_table(ctx), np.asarray(emb, dtype=np.float32),
+        _node_table(ctx), emb,
         name=f"{src.name} → {title}",
         source=f"{title} of the graph {src.name!r}",
         extra={"derived_from": src.id, "job_id": ctx.job_id, "graph_dataset": src.id,

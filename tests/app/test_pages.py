@@ -317,3 +317,26 @@ def test_small_file_with_an_id_column_uploads_and_its_neighbours_are_asked_by_id
     assert table.value["_row"].iloc[0] == nearest
     at.text_input(key="nb_id").set_value("nope").run()
     assert any("No row has name = 'nope'" in w.value for w in at.warning)
+
+
+def test_the_chosen_dataset_survives_page_switches_and_leaves_no_stale_view(app, home):
+    """Each page's dataset picker is a widget of its own: the choice made on the Map page is
+    the one the Datasets page and the Map page show after switching, and the previous
+    dataset's projection leaves the URL instead of being reported as a broken link."""
+    from backend.client import LocalBackend
+
+    b = LocalBackend(home)
+    digits, wine = b.add_bundled("digits").id, b.add_bundled("wine").id
+    b.runner.shutdown()
+    at = run_until(app, _map_drawn)
+    assert at.query_params["dataset"] == digits and "proj" in at.query_params
+    at.selectbox(key="dataset_id").set_value(wine)
+    at = run_until(at, _map_drawn)
+    assert not at.exception and "Wine" in at.caption[0].value
+    assert at.query_params["dataset"] == wine and "proj" in at.query_params
+    assert not [w.value for w in at.warning if "no longer exists" in w.value]
+    for page in ("views/datasets.py", "views/map.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert at.selectbox(key="dataset_id").value == wine, page
+    assert "Wine" in at.caption[0].value

@@ -173,3 +173,16 @@ def test_eigenmaps_bound_is_the_largest_component_minus_one(backend):
     art = _run(backend, "graph_embed", info.id, {"method": "eigenmaps", "n_components": 5})
     X = backend.rows(backend.result(art).derived_dataset, list(range(9)))
     assert X.shape == (9, 5) and (np.abs(X).sum(axis=1) > 0).all()
+
+
+def test_an_overflowing_fastrp_embedding_fails_and_stores_nothing(backend, karate):
+    """Weights at the edge of float64 (a new user's bad input) overflow float32: the job fails
+    with a message that says what to change, and no dataset of NaN/inf rows is stored."""
+    before = {d.id for d in backend.datasets()}
+    job = backend.submit(JobSpec("graph_embed", karate.id, {
+        "method": "fastrp", "n_components": 8, "iteration_weights": "-1e308, 1e308",
+        "random_state": 3}))
+    st = backend.wait(job, timeout=120)
+    assert st.state == "failed"
+    assert "overflowed: 34 of 34 nodes" in st.error and "smaller iteration_weights" in st.error
+    assert {d.id for d in backend.datasets()} == before

@@ -117,9 +117,11 @@ def test_duplicate_ids():
 
 
 def test_too_few_rows_for_n_neighbors():
-    with pytest.raises(InvalidInputError, match=r"10 rows is too few for n_neighbors=15.*at least 16"):
+    with pytest.raises(InvalidInputError, match=r"10 rows are too few for n_neighbors=15.*at least 16. Lower n_neighbors to 9 or less"):
         parse_upload(csv_bytes(good_df(10)), "s.csv", id_column="id")
     assert len(parse_upload(csv_bytes(good_df(10)), "s.csv", n_neighbors=5).vectors) == 10
+    with pytest.raises(InvalidInputError, match=r"^1 row is too few .* A map needs at least 2 rows"):
+        parse_upload(csv_bytes(good_df(1)), "s.csv", n_neighbors=2)
 
 
 def test_metadata_must_be_a_csv():
@@ -387,3 +389,14 @@ def test_text_upload_reads_the_file_as_chosen(backend):
     info, _ = backend.add_text_upload(data, "t.csv", text_column="column_1", header=False,
                                       encoding="latin-1", name="no header")
     assert backend.table(info.id)["column_1"].tolist() == ["title", "Été chaud", "Hiver"]
+
+
+def test_binary_bytes_named_csv_are_refused_as_not_text():
+    """Random bytes under a .csv name (any of the encodings decodes them) are said to be
+    binary, not reported as a tokenizer error on some line; a text CSV with a BOM, tabs and
+    Windows line ends is not."""
+    data = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    with pytest.raises(InvalidInputError, match=r"'blob.csv' is not a text file: [\d,]+ of its first"):
+        parse_upload(data, "blob.csv")
+    text = "\ufeffid\tx\ty\r\n" + "".join(f"r{i}\t{i}\t{i * i % 7}\r\n" for i in range(40))
+    assert len(parse_upload(text.encode("utf-8"), "ok.tsv", n_neighbors=5).vectors) == 40
