@@ -20,7 +20,7 @@ def job_progress(client, job_id: str, *, label: str, key: str, interval: float =
         if status.finished:
             st.rerun(scope="app")
         st.progress(min(max(status.progress, 0.0), 1.0), text=f"{label}: {status.message}")
-        if st.button("Cancel", key=f"{key}-cancel"):
+        if st.button(f"Cancel: {label.strip()}", key=f"{key}-cancel"):  # several can show
             client.cancel(job_id)
             st.rerun(scope="app")
 

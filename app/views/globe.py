@@ -87,8 +87,9 @@ try:
     lat_col, lon_col = geo_columns(info)
 except LatentLensError as e:
     offer_geo_datasets(
-        f"**{info.name}** has no latitude/longitude columns ({e}). The globe needs a table with "
-        "latitude and longitude columns in degrees: upload one on the Upload page, or pick one:")
+        f"**{info.name}** has no latitude/longitude columns to show. The globe needs a table "
+        "with latitude and longitude columns in degrees: upload one on the Upload page (its "
+        f"Coordinates section lets you choose the two columns), or pick one.\n\nDetails: {e}")
 
 table = load_table(c, info.id)
 try:

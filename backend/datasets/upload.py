@@ -388,6 +388,15 @@ def _vector_roles(df: pd.DataFrame, id_column: str | None) -> tuple[list[str], d
     if not vectors:  # every numeric column looks like metadata: use them all but the id
         vectors = [c for c in numeric if c != id_column]
         reasons = {c: r for c, r in reasons.items() if c == id_column}
+    for c in df.columns:  # text columns that are mostly numbers: say why they are not vectors
+        if c in numeric or c == id_column or not (pd.api.types.is_object_dtype(df[c])
+                                                  or pd.api.types.is_string_dtype(df[c])):
+            continue
+        s = df[c].dropna().head(10_000)
+        text = pd.to_numeric(s, errors="coerce").isna()
+        if 0 < int(text.sum()) <= len(s) // 2:
+            reasons[c] = (f"mostly numbers, but {int(text.sum()):,} of the first {len(s):,} "
+                          f"values are not (e.g. {str(s[text].iloc[0])!r})")
     return vectors, reasons
 
 

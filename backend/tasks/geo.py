@@ -66,9 +66,7 @@ def geo_columns(info: DatasetInfo, params: dict[str, Any] | None = None) -> tupl
         try:
             found = detect_lat_lon_columns(pd.DataFrame(columns=info.columns))
         except InvalidInputError as exc:
-            raise InvalidInputError(
-                f"dataset {info.name!r} has no latitude/longitude columns ({exc})"
-            ) from None
+            raise InvalidInputError(f"dataset {info.name!r}: {exc}") from None
         if found.reason == "x/y pair":
             raise InvalidInputError(
                 f"dataset {info.name!r} has no latitude/longitude columns (only x and y, which "

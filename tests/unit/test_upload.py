@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.datasets.upload import inspect_upload, parse_upload
+from backend.datasets.upload import describe_roles, inspect_upload, parse_upload
 from backend.errors import InvalidInputError, InvalidParameterError
 from tests.h5ad_support import h5ad_bytes
 
@@ -400,3 +400,12 @@ def test_binary_bytes_named_csv_are_refused_as_not_text():
         parse_upload(data, "blob.csv")
     text = "\ufeffid\tx\ty\r\n" + "".join(f"r{i}\t{i}\t{i * i % 7}\r\n" for i in range(40))
     assert len(parse_upload(text.encode("utf-8"), "ok.tsv", n_neighbors=5).vectors) == 40
+
+
+def test_a_mostly_numeric_column_with_some_text_says_why_it_is_not_a_vector():
+    rows = ["a,b,c"] + [f"{i * 0.3},{'hello' if i % 5 == 0 else i * 0.5},{i % 7 + 0.1}"
+                        for i in range(50)]
+    p = inspect_upload("\n".join(rows).encode(), "t.csv")
+    assert p.vector_columns == ["a", "c"]
+    assert p.not_vectors == {"b": "mostly numbers, but 10 of the first 50 values are not (e.g. 'hello')"}
+    assert "'b' (mostly numbers, but 10 of the first 50" in describe_roles(p.vector_columns, p.not_vectors)
