@@ -682,8 +682,8 @@ def parse_upload(
         n_nan = int(np.isnan(vectors).sum())
         n_inf = int(np.isinf(vectors).sum())
         rows = np.flatnonzero(bad_rows)
-        msg = (f"{len(rows):,} of {len(vectors):,} rows contain non-finite values "
-               f"({n_nan:,} NaN, {n_inf:,} infinite; first rows: "
+        msg = (f"{len(rows):,} of {len(vectors):,} rows contain empty, NaN or infinite values "
+               f"({n_nan:,} empty or NaN, {n_inf:,} infinite; first rows: "
                f"{', '.join(str(r) for r in rows[:_EXAMPLES])})")
         if not drop_nonfinite:
             raise InvalidInputError(msg + "; tick 'drop rows with NaN/inf' or fix the file.")

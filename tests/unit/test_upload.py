@@ -93,7 +93,7 @@ def test_nan_inf_counted_and_droppable():
     df = good_df()
     df.loc[3, "x"] = np.nan
     df.loc[7, "y"] = np.inf
-    with pytest.raises(InvalidInputError, match=r"2 of 30 rows .*1 NaN, 1 infinite; first rows: 3, 7"):
+    with pytest.raises(InvalidInputError, match=r"2 of 30 rows .*1 empty or NaN, 1 infinite; first rows: 3, 7"):
         parse_upload(csv_bytes(df), "n.csv", id_column="id")
     p = parse_upload(csv_bytes(df), "n.csv", id_column="id", drop_nonfinite=True)
     assert len(p.vectors) == 28 and "p3" not in p.table["id"].tolist()
@@ -409,3 +409,11 @@ def test_a_mostly_numeric_column_with_some_text_says_why_it_is_not_a_vector():
     assert p.vector_columns == ["a", "c"]
     assert p.not_vectors == {"b": "mostly numbers, but 10 of the first 50 values are not (e.g. 'hello')"}
     assert "'b' (mostly numbers, but 10 of the first 50" in describe_roles(p.vector_columns, p.not_vectors)
+
+
+def test_a_row_with_a_missing_field_is_named_as_empty_not_only_nan():
+    text = "a,b,c\n" + "".join(f"{i * 0.5},{i % 7 + 0.1},{i * i % 5 + 0.2}\n" for i in range(30))
+    text = text.replace("\n1.0,2.1,4.2\n", "\n1.0,2.1\n")  # row 2 has two of three fields
+    with pytest.raises(InvalidInputError, match=r"^1 of 30 rows contain empty, NaN or infinite "
+                       r"values \(1 empty or NaN, 0 infinite; first rows: 2\)"):
+        parse_upload(text.encode(), "short.csv", n_neighbors=5)
