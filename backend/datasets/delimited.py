@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import pandas as pd
@@ -174,7 +175,8 @@ def read_delimited(data: bytes, fmt: TextFormat, filename: str) -> tuple[pd.Data
     table : pandas.DataFrame
         Column names are strings; without a header ``column_1``, ``column_2``, ….
     notes : list of str
-        Records that hold quoted line breaks, or have fewer fields than the header
+        Header names given more than once (pandas tells them apart as ``x``, ``x.1``, …),
+        and records that hold quoted line breaks, or have fewer fields than the header
         (their missing values are empty), with the rows affected (0-based data rows,
         1-based lines).
 
@@ -201,11 +203,19 @@ def read_delimited(data: bytes, fmt: TextFormat, filename: str) -> tuple[pd.Data
             "the same number of fields and that every opening quote is closed, or choose another "
             "separator."
         ) from None
+    notes = []
     if fmt.header:
         df.columns = [str(c) for c in df.columns]
+        head = data[:4 * _SAMPLE_CHARS].decode(_codec(fmt.encoding), errors="replace")
+        names = next(_reader(head, fmt.sep), [])
+        twice = {n: k for n, k in Counter(names).items() if k > 1}
+        if twice:  # pandas numbers the repeats: x, x.1, x.2
+            notes.append("columns with the same name were told apart by number: " + "; ".join(
+                f"{n!r} {k} times → {', '.join(repr(n if i == 0 else f'{n}.{i}') for i in range(k))}"
+                for n, k in list(twice.items())[:_EXAMPLES]) + ".")
     else:
         df.columns = [f"column_{i + 1}" for i in range(df.shape[1])]
-    return df, _check_records(data, fmt, df, filename)
+    return df, notes + _check_records(data, fmt, df, filename)
 
 
 # ---------------------------------------------------------------------------- private

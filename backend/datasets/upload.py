@@ -466,6 +466,10 @@ def inspect_upload(
                              obs.head(5), list(matrices), id_guess=_guess_id_column(obs))
     df, text_format, notes = _load_table(data, filename, fmt,
                                          _text_options(sep, decimal, encoding, header))
+    if len(df) == 0:  # said now, before the choices: adding it would be refused
+        notes = [f"{filename!r} has a header of {df.shape[1]:,} column(s) but no data rows, so "
+                 "there is nothing to store. If that line is data, tick 'First row is data'.",
+                 *notes]
     from backend.datasets.geo import guess_geo_columns
 
     lists = [c for c in df.columns if _looks_like_list_column(df[c])]

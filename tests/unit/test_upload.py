@@ -417,3 +417,18 @@ def test_a_row_with_a_missing_field_is_named_as_empty_not_only_nan():
     with pytest.raises(InvalidInputError, match=r"^1 of 30 rows contain empty, NaN or infinite "
                        r"values \(1 empty or NaN, 0 infinite; first rows: 2\)"):
         parse_upload(text.encode(), "short.csv", n_neighbors=5)
+
+
+def test_columns_with_the_same_name_are_told_apart_with_a_note():
+    text = "x,y,x,y,x\n" + "".join(f"{i * 0.5},{i % 7 + 0.1},{i * 0.2},{i % 3 + 0.3},{i * 1.5}\n"
+                                     for i in range(30))
+    p = inspect_upload(text.encode(), "dup.csv")
+    assert p.columns == ["x", "y", "x.1", "y.1", "x.2"]
+    assert ("columns with the same name were told apart by number: 'x' 3 times → 'x', 'x.1', "
+            "'x.2'; 'y' 2 times → 'y', 'y.1'.") in p.notes
+
+
+def test_a_header_without_rows_is_said_in_the_preview():
+    p = inspect_upload(b"a,b,c\n", "head.csv")
+    assert p.n_rows == 0
+    assert p.notes[0].startswith("'head.csv' has a header of 3 column(s) but no data rows")
