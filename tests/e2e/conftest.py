@@ -105,12 +105,15 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, app_url):
+def page(browser, app_url, request):
+    """A new browser page on the app's home (the Map); a test marked ``own_start`` opens its
+    own first page instead (the home page's work would be wasted on it)."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 1500})
     pg = ctx.new_page()
     pg.set_default_timeout(60_000)
-    pg.goto(app_url, wait_until="domcontentloaded")
-    wait_idle(pg)
+    if request.node.get_closest_marker("own_start") is None:
+        pg.goto(app_url, wait_until="domcontentloaded")
+        wait_idle(pg)
     yield pg
     ctx.close()
 

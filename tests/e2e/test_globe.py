@@ -32,6 +32,7 @@ def _canvas_pixels(page, locator) -> dict:
     }""")
 
 
+@pytest.mark.own_start
 def test_globe_page_airports(page, app_url, shots_dir):
     from playwright.sync_api import expect
 

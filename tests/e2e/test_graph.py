@@ -11,6 +11,7 @@ from tests.e2e.test_browser import _ink
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.own_start
 def test_graph_page_karate_club(page, app_url, shots_dir):
     from playwright.sync_api import expect
 

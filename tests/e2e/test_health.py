@@ -21,6 +21,7 @@ def _choose(page, label: str, option: str) -> None:
     wait_idle(page, settle_ms=1000)
 
 
+@pytest.mark.own_start
 def test_model_health_minilm(page, app_url, shots_dir):
     from playwright.sync_api import expect
 

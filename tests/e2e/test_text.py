@@ -23,6 +23,7 @@ def _pick(page, label: str, option: str) -> None:
     wait_idle(page, settle_ms=800)
 
 
+@pytest.mark.own_start
 def test_text_embed_map_search(page, app_url, shots_dir):
     from playwright.sync_api import expect
 
