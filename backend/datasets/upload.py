@@ -347,6 +347,11 @@ def _guess_id_column(df: pd.DataFrame) -> str | None:
     return None
 
 
+def _not_numbers(s: pd.Series) -> pd.Series:
+    """Which values of ``s`` are present but do not read as numbers (boolean mask)."""
+    return pd.to_numeric(s, errors="coerce").isna() & s.notna()
+
+
 def _numeric_columns(df: pd.DataFrame) -> list[str]:
     return [
         str(c) for c in df.columns
@@ -393,7 +398,7 @@ def _vector_roles(df: pd.DataFrame, id_column: str | None) -> tuple[list[str], d
                                                   or pd.api.types.is_string_dtype(df[c])):
             continue
         s = df[c].dropna().head(10_000)
-        text = pd.to_numeric(s, errors="coerce").isna()
+        text = _not_numbers(s)
         if 0 < int(text.sum()) <= len(s) // 2:
             reasons[c] = (f"mostly numbers, but {int(text.sum()):,} of the first {len(s):,} "
                           f"values are not (e.g. {str(s[text].iloc[0])!r})")
@@ -731,8 +736,7 @@ def _vectors_from_columns(table: pd.DataFrame, columns: list[str], filename: str
     for c in columns:
         s = table[c]
         if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
-            conv = pd.to_numeric(s, errors="coerce")
-            wrong = conv.isna() & s.notna()
+            wrong = _not_numbers(s)
             if wrong.any():
                 ex = s[wrong].head(3).tolist()
                 bad.append(f"{c!r} ({int(wrong.sum()):,} non-numeric values, e.g. {ex})")
