@@ -14,12 +14,16 @@ from tests.e2e.conftest import wait_idle
 pytestmark = pytest.mark.e2e
 
 
-def _ink(png: bytes) -> float:
-    """Share of pixels that are not (near) white."""
+def _darkest(png: bytes) -> np.ndarray:
+    """Each pixel's smallest channel (0 black .. 255 white), shape (height, width)."""
     from PIL import Image
 
-    a = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-    return float((a.min(axis=2) < 235).mean())
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int).min(axis=2)
+
+
+def _ink(png: bytes) -> float:
+    """Share of pixels that are not (near) white."""
+    return float((_darkest(png) < 235).mean())
 
 
 def test_digits_map_box_select(page, shots_dir, app_home):
@@ -54,6 +58,18 @@ def test_digits_map_box_select(page, shots_dir, app_home):
     proj = pd.read_parquet(app_home / "artifacts" / art_id / "projection.parquet")
     expected = rows_in_selection(proj, geometry)
     assert 0 < n == len(expected) < 1797
+    # the browser draws the same points as selected: strong colours inside the box, only the
+    # faded twins (each channel >= 255 - 0.3 * 255, blending only lightens) outside it
+    expect(plot).to_have_attribute("data-selected", str(n))
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] - 40)  # no hover tip or ring
+    expect(page.get_by_test_id("map-tip")).to_be_hidden()
+    shot = _darkest(plot.screenshot())
+    h, w = shot.shape
+    outside = np.ones_like(shot, dtype=bool)
+    outside[int(0.2 * h) - 12:int(0.6 * h) + 12, int(0.25 * w) - 12:int(0.6 * w) + 12] = False
+    outside[:3], outside[-3:], outside[:, :3], outside[:, -3:] = False, False, False, False  # border
+    assert shot[outside].min() >= 170, shot[outside].min()
+    assert shot[int(0.2 * h):int(0.6 * h), int(0.25 * w):int(0.6 * w)].min() < 120
     with page.expect_download() as dl:
         page.get_by_role("button", name=re.compile(r"Download the .* rows \(CSV\)")).click()
     got = pd.read_csv(dl.value.path())
@@ -73,8 +89,28 @@ def test_digits_map_box_select(page, shots_dir, app_home):
     expect(legend.locator("[data-category]")).to_have_count(0)
     assert plot.get_attribute("data-coords-loads") == "1"
     expect(page.get_by_text(f"{n:,} selected points")).to_be_visible()
+    expect(plot).to_have_attribute("data-selected", str(n))
     assert _ink(plot.screenshot()) > 0.02
     page.screenshot(path=str(shots_dir / "colour.png"), full_page=False)
+
+    # in pan mode a drag moves the view with the mouse and selects nothing
+    plot.locator("xpath=..").get_by_role("button", name="Pan", exact=True).click()
+    row = int(expected[0])
+    x0, y0 = plot.evaluate("(el, r) => el.screenOfRow(r)", row)
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5 + 60, box["y"] + box["height"] * 0.5 + 40, steps=6)
+    page.mouse.up()
+    x1, y1 = plot.evaluate("(el, r) => el.screenOfRow(r)", row)
+    assert abs(x1 - x0 - 60) < 3 and abs(y1 - y0 - 40) < 3, (x0, y0, x1, y1)
+    expect(plot).to_have_attribute("data-selected", str(n))
+
+    # Escape with the pointer over the map clears the selection, in the browser and the page
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.9)
+    page.keyboard.press("Escape")
+    expect(plot).to_have_attribute("data-selected", "0", timeout=30_000)
+    expect(page.get_by_text(f"{n:,} selected points")).to_have_count(0, timeout=30_000)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
 def test_hidden_legend_category_is_not_lassoed(page, shots_dir, app_home):

@@ -52,5 +52,9 @@ def test_graph_page_karate_club(page, app_url, shots_dir):
     expect(tip).to_contain_text("row 33 · club: Officer")
     expect(tip).to_contain_text(re.compile(r"id: \S+"), timeout=30_000)  # after one rerun
     plot.screenshot(path=str(shots_dir / "graph-hover.png"))
+    # a click on that node picks it: its 17 neighbours listed and ringed
+    page.mouse.click(box["x"] + px, box["y"] + py)
+    expect(page.get_by_text(re.compile(r"17 neighbours"))).to_be_visible(timeout=30_000)
+    expect(plot).to_have_attribute("data-ringed-context", "17")
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=str(shots_dir / "graph_selection.png"), full_page=True)

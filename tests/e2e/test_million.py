@@ -1,7 +1,8 @@
 """Issue 13: a 1,000,000-point map in a real browser (headless chromium, software WebGL).
 
 Every point is drawn (none sampled), the wire carries at most 16 bytes a point, and a box
-drag over about half of the map selects, on the server, exactly the rows inside the box.
+drag over about half of the map selects, on the server, exactly the rows inside the box, and the
+browser draws those points as selected.
 The page is the map benchmark's (bench/map_scale_app.py: the map component on a stored
 projection), so the test measures the component, not a projection job."""
 
@@ -58,6 +59,7 @@ def test_a_million_points_drawn_and_box_selected(browser, tmp_path):
         points = pd.read_parquet(tmp_path / f"points_{N}.parquet", columns=["_row", "x", "y"])
         expected = rows_in_selection(points, json.loads(plot.get_attribute("data-selection")))
         assert 300_000 < n == len(expected) < 700_000
+        expect(plot).to_have_attribute("data-selected", str(n))  # the points drawn as selected
         # ... and they are the points the renderer draws inside the dragged rectangle
         on_screen = plot.evaluate(
             """(el, [x0, y0, x1, y1]) => { const sp = el.llmap.sp; let k = 0;

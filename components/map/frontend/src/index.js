@@ -11,8 +11,12 @@
 // edges are WebGL lines on a canvas under the (then transparent) points canvas.
 // State sent back: `have` (cached ids), `selection` (box / lasso geometry in data coordinates),
 // `hidden` (legend categories switched off); trigger `click` (row id of a clicked point).
+// A selection is drawn through the colours (the points outside it take a faded twin of their
+// colour), so showing it redraws each point once: regl-scatterplot's own selection draws the
+// selected points three more times, seconds a frame for half a million in software WebGL.
 import createRegl from 'regl';
 import createScatterplot from 'regl-scatterplot';
+import KDBush from 'kdbush';
 
 const CSS = `
 .llmap { font: 13px/1.4 "Source Sans Pro", sans-serif; color: var(--st-text-color, #31333f); }
@@ -35,7 +39,7 @@ const CSS = `
   margin-right: 4px; vertical-align: -1px; }
 `;
 
-const COORDS = new Map(); // coords_id -> {x, y (normalised), rows, norm, spatialIndex}
+const COORDS = new Map(); // coords_id -> {x, y (normalised), rows, norm, spatialIndex, points}
 const COLORS = new Map(); // coords_id + '|' + color_id -> Float32Array of palette indices
 const DENSITY = new Map(); // density_id -> Uint8Array of mass shares (rows by increasing y)
 const EDGES = new Map(); // edges_id -> {s, t} Uint32Arrays of point indices
@@ -91,7 +95,7 @@ function loadCoords(d) {
   const nx = new Float32Array(x.length), ny = new Float32Array(y.length);
   for (let i = 0; i < x.length; i++) { nx[i] = (x[i] - cx) / half; ny[i] = (y[i] - cy) / half; }
   return { x: nx, y: ny, rows, norm: { cx, cy, half }, extent: [(x1 - x0) / half, (y1 - y0) / half],
-    spatialIndex: null };
+    spatialIndex: null, points: null };
 }
 
 function loadColor(d, n) {
@@ -149,7 +153,7 @@ function createInstance(root) {
   root.appendChild(wrap);
   const inst = {
     root, wrap, style, sp: null, data: null, coords: null, colorKey: null, mode: 'box',
-    selection: null, hidden: new Set(), width: 0, height: 0, highlight: [], context: [],
+    selection: null, hidden: new Set(), width: 0, height: 0, highlight: [], context: [], hovered: -1,
     destroyTimer: null, drawn: null, readyCoords: null,
   };
   const plot = wrap.querySelector('.plot');
@@ -159,7 +163,7 @@ function createInstance(root) {
   inst.edgesCanvas = wrap.querySelector('canvas.edges');
   inst.sel = wrap.querySelector('canvas.sel');
   plot.llmap = inst; // tests read the renderer's own screen positions through this
-  listenForSelection(inst);
+  listenForPointer(inst);
   inst.tip = wrap.querySelector('.tip');
   inst.info = wrap.querySelector('.info');
   inst.legend = wrap.querySelector('.legend');
@@ -167,15 +171,17 @@ function createInstance(root) {
     b.onclick = () => setMode(inst, b.dataset.mode);
   });
   wrap.querySelector('[data-act="reset"]').onclick = () => inst.sp && zoomHome(inst.sp, inst.coords);
-  wrap.querySelector('[data-act="clear"]').onclick = () => {
-    if (inst.sp) inst.sp.deselect();
-  };
+  wrap.querySelector('[data-act="clear"]').onclick = () => clearSelection(inst);
+  // a double click, or Escape while the pointer is over the map, clears the selection too
+  plot.addEventListener('dblclick', () => clearSelection(inst));
+  inst.onKey = (e) => { if (e.key === 'Escape' && inst.mouse) clearSelection(inst); };
+  window.addEventListener('keyup', inst.onKey);
   plot.addEventListener('mousemove', (e) => {
     const r = plot.getBoundingClientRect();
     inst.mouse = [e.clientX - r.left, e.clientY - r.top];
     if (inst.tip.style.display === 'block') placeTip(inst);
   });
-  plot.addEventListener('mouseleave', () => { inst.tip.style.display = 'none'; });
+  plot.addEventListener('mouseleave', () => { inst.tip.style.display = 'none'; inst.mouse = null; });
   return inst;
 }
 
@@ -184,10 +190,7 @@ function setMode(inst, mode) {
   inst.wrap.querySelectorAll('[data-mode]').forEach((b) => {
     b.setAttribute('aria-pressed', String(b.dataset.mode === mode));
   });
-  // box and lasso are drawn on the overlay canvas; pan goes to the renderer itself
-  inst.sel.style.pointerEvents = mode === 'pan' ? 'none' : 'auto';
-  if (!inst.sp) return;
-  inst.sp.set({ mouseMode: mode === 'pan' ? 'panZoom' : 'lasso' });
+  inst.sel.style.cursor = mode === 'pan' ? 'grab' : 'crosshair';
 }
 
 // Screen pixels (CSS, relative to the plot) -> the renderer's GL coordinates: the inverse of
@@ -219,15 +222,17 @@ function forward(inst, type, e, extra) {
   }));
 }
 
-// Box and lasso on a 2-D overlay: the drag redraws one rectangle or path, never the points
-// (regl-scatterplot's own lasso redraws every point each frame: seconds a frame for a
-// million points in software WebGL). On release the geometry goes to the server and the
-// points inside it are selected in one redraw. Wheel, hover and clicks reach the renderer.
-function listenForSelection(inst) {
+// Pointer input lands on a 2-D overlay above the points. Box and lasso paint one rectangle or
+// path there and select on release; hover and click find the nearest point in the renderer's
+// spatial index and ring it there. None of this redraws the points (regl-scatterplot redraws
+// every point for its own lasso and for each hover: a second or more per frame for a million
+// points in software WebGL). Only pan (a drag in pan mode) and zoom (the wheel) reach the
+// renderer, whose camera then follows the mouse.
+function listenForPointer(inst) {
   const cv = inst.sel;
   const pos = (e) => { const r = cv.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
-  let path = null;
-  let dragged = false; // the browser follows a drag with a click: not a point pick
+  let down = null; // where the button went down
+  let path = null; // the box's corners or the lasso's vertices, while dragging one
   const paint = () => {
     const g = cv.getContext('2d');
     g.clearRect(0, 0, cv.width, cv.height);
@@ -248,51 +253,114 @@ function listenForSelection(inst) {
   };
   cv.addEventListener('pointerdown', (e) => {
     if (e.button !== 0 || !inst.sp || !inst.coords) return;
-    path = [pos(e)];
+    down = pos(e);
     cv.setPointerCapture(e.pointerId);
+    setHover(inst, -1);
+    if (inst.mode === 'pan') forward(inst, 'mousedown', e, { buttons: 1 }); // the camera pans
+    else path = [down];
   });
   cv.addEventListener('pointermove', (e) => {
-    if (!path) return;
-    const p = pos(e), q = path[path.length - 1];
-    if (inst.mode === 'box') path[1] = p;
-    else if (Math.hypot(p[0] - q[0], p[1] - q[1]) >= 3) path.push(p);
-    paint();
+    const p = pos(e);
+    if (path) {
+      const q = path[path.length - 1];
+      if (inst.mode === 'box') path[1] = p;
+      else if (Math.hypot(p[0] - q[0], p[1] - q[1]) >= 3) path.push(p);
+      paint();
+    } else if (!down) {
+      hoverLater(inst, p);
+    }
   });
-  // while dragging, the renderer does not see the mouse (its hover would redraw the points)
-  cv.addEventListener('mousemove', (e) => { if (path) e.stopPropagation(); });
-  const finish = (e) => {
-    if (!path) return;
-    const done = path;
+  cv.addEventListener('pointerup', (e) => {
+    if (!down) return;
+    const start = down, done = path, p = pos(e);
+    down = null;
     path = null;
     paint();
-    const xs = done.map((p) => p[0]), ys = done.map((p) => p[1]);
-    dragged = !(Math.max(...xs) - Math.min(...xs) < 4 && Math.max(...ys) - Math.min(...ys) < 4);
-    if (!dragged) return; // a click: the click handler picks the point
-    const pts = inst.mode === 'box'
+    const pts = done || [start, p];
+    const xs = pts.map((q) => q[0]), ys = pts.map((q) => q[1]);
+    if (Math.max(...xs) - Math.min(...xs) < 4 && Math.max(...ys) - Math.min(...ys) < 4) {
+      const i = nearestPoint(inst, p); // a click picks the point under the mouse
+      if (i >= 0) inst.setTriggerValue('click', inst.coords.rows[i]);
+      return;
+    }
+    if (!done) return; // a pan
+    const corners = inst.mode === 'box'
       ? [done[0], [done[0][0], done[done.length - 1][1]], done[done.length - 1], [done[done.length - 1][0], done[0][1]]]
       : done;
-    if (pts.length < 3) return;
-    inst.selection = geometry(inst, pts.map((p) => screenToGl(inst, p)));
-    restoreSelection(inst);
+    if (corners.length < 3) return;
+    inst.selection = geometry(inst, corners.map((q) => screenToGl(inst, q)));
     sendState(inst, {});
-  };
-  cv.addEventListener('pointerup', finish);
-  cv.addEventListener('pointercancel', () => { path = null; paint(); });
-  cv.addEventListener('click', (e) => {
-    // a click (no drag) picks the point under the mouse, as in pan mode
-    if (dragged) { dragged = false; return; }
-    forward(inst, 'mousedown', e, { buttons: 1 });
-    forward(inst, 'mouseup', e);
-    forward(inst, 'click', e);
+    redrawLater(inst);
   });
-  cv.addEventListener('dblclick', (e) => forward(inst, 'dblclick', e));
-  // the renderer's hover needs to know the mouse is over it: the overlay covers its canvas
-  cv.addEventListener('mouseenter', (e) => forward(inst, 'mouseenter', e));
-  cv.addEventListener('mouseleave', (e) => forward(inst, 'mouseleave', e));
+  cv.addEventListener('pointercancel', () => { down = null; path = null; paint(); });
+  cv.addEventListener('pointerleave', () => { if (!down) setHover(inst, -1); });
   cv.addEventListener('wheel', (e) => {
     e.preventDefault();
     forward(inst, 'wheel', e, { deltaX: e.deltaX, deltaY: e.deltaY, deltaMode: e.deltaMode });
   }, { passive: false });
+}
+
+const PICK_RADIUS = 6; // CSS pixels around the mouse in which hover and click find a point
+
+// The drawn point nearest the mouse (canvas pixels) within PICK_RADIUS, or -1: a query of the
+// renderer's own spatial index (kdbush over the points' coordinates), as its raycast does.
+function nearestPoint(inst, [sx, sy]) {
+  const coords = inst.coords;
+  if (!coords || !coords.spatialIndex || !inst.width) return -1;
+  if (!coords.kd) coords.kd = KDBush.from(coords.spatialIndex);
+  const [gx, gy] = screenToGl(inst, [sx, sy]);
+  const [hx, hy] = screenToGl(inst, [sx + PICK_RADIUS, sy]);
+  const r = Math.hypot(hx - gx, hy - gy);
+  const colors = COLORS.get(inst.colorKey);
+  const hidden = inst.hiddenCodes;
+  let best = -1, bestD = r;
+  for (const i of coords.kd.within(gx, gy, r)) {
+    if (hidden && colors && hidden[colors[i]]) continue;
+    const dd = Math.hypot(coords.x[i] - gx, coords.y[i] - gy);
+    if (dd <= bestD) { best = i; bestD = dd; }
+  }
+  return best;
+}
+
+// Hover follows the mouse at most once a frame.
+function hoverLater(inst, p) {
+  inst.hoverAt = p;
+  if (inst.hoverFrame) return;
+  inst.hoverFrame = requestAnimationFrame(() => {
+    inst.hoverFrame = 0;
+    setHover(inst, nearestPoint(inst, inst.hoverAt));
+  });
+}
+
+// Hover on point i (-1: none): a ring on the overlay, the row id and colour value at once, and
+// the page's hover columns of that row once the pointer has rested on it.
+function setHover(inst, i) {
+  if (i === inst.hovered) return;
+  inst.hovered = i;
+  clearTimeout(inst.hoverTimer);
+  drawOverlay(inst);
+  if (i < 0) {
+    inst.tipRow = null;
+    inst.tip.style.display = 'none';
+    return;
+  }
+  const d = inst.data;
+  const row = inst.coords.rows[i];
+  let label = '';
+  const c = COLORS.get(inst.colorKey);
+  if (c && d.color_kind === 'category') label = ` · ${d.color_label}: ${d.categories[c[i]]}`;
+  else if (c && d.color_kind === 'value') {
+    const v = inst.colorValues ? inst.colorValues[i] : NaN;
+    label = ` · ${d.color_label}: ${Number.isFinite(v) ? v.toPrecision(4) : 'missing'}`;
+  }
+  inst.tipHead = `row ${row}${label}`;
+  inst.tipRow = row;
+  showTip(inst);
+  if (d.hover_key && !DETAILS.has(detailKey(d, row))) {
+    inst.hoverTimer = setTimeout(() => {
+      if (inst.tipRow === row) inst.setTriggerValue('hover', row);
+    }, HOVER_DELAY);
+  }
 }
 
 function detailKey(d, row) {
@@ -351,56 +419,29 @@ function sendState(inst, extra) {
   });
 }
 
+// The renderer's properties that differ from what was last set.
+function styleChanges(inst, props) {
+  const changed = {};
+  for (const [k, v] of Object.entries(props)) {
+    const json = JSON.stringify(v);
+    if (inst.styleSet[k] !== json) { changed[k] = v; inst.styleSet[k] = json; }
+  }
+  return changed;
+}
+
 function createPlot(inst, n) {
   const { size, opacity } = pointStyle(n);
   const sp = createScatterplot({
     canvas: inst.canvas, width: inst.width, height: inst.height,
-    // outlines on selected points help a few thousand points and clutter a million
-    pointSize: size, opacity, opacityInactiveScale: 0.25, pointSizeSelected: n > 20000 ? 0 : 1,
-    pointOutlineWidth: n > 20000 ? 0 : 1, backgroundColor: [1, 1, 1, 1],
-    lassoColor: [1, 0.29, 0.29, 1], lassoMinDelay: 0, lassoMinDist: 4,
-    performanceMode: n > 1500000, deselectOnDblClick: true, deselectOnEscape: true,
+    // The selection is in the colours, and hover and clicks are found here (listenForPointer):
+    // the renderer only pans and zooms (it sees a mouse button only in pan mode).
+    pointSize: size, opacity, backgroundColor: [1, 1, 1, 1], mouseMode: 'panZoom',
+    performanceMode: n > 1500000, deselectOnDblClick: false, deselectOnEscape: false,
     colorBy: 'valueA', syncEvents: false,
   });
   inst.sp = sp;
-  sp.subscribe('select', ({ points }) => {
-    // A click (no lasso running) selects one point: report its row, keep the drawn selection.
-    if (points.length === 1) {
-      inst.setTriggerValue('click', inst.coords.rows[points[0]]);
-      restoreSelection(inst);
-    }
-  });
-  sp.subscribe('deselect', () => {
-    if (inst.selection) {
-      inst.selection = null;
-      sendState(inst, {});
-    }
-  });
-  sp.subscribe('pointOver', (i) => {
-    const d = inst.data;
-    const row = inst.coords.rows[i];
-    let label = '';
-    const c = COLORS.get(inst.colorKey);
-    if (c && d.color_kind === 'category') label = ` · ${d.color_label}: ${d.categories[c[i]]}`;
-    else if (c && d.color_kind === 'value') {
-      const v = inst.colorValues ? inst.colorValues[i] : NaN;
-      label = ` · ${d.color_label}: ${Number.isFinite(v) ? v.toPrecision(4) : 'missing'}`;
-    }
-    inst.tipHead = `row ${row}${label}`;
-    inst.tipRow = row;
-    showTip(inst);
-    clearTimeout(inst.hoverTimer);
-    if (d.hover_key && !DETAILS.has(detailKey(d, row))) {
-      inst.hoverTimer = setTimeout(() => {
-        if (inst.tipRow === row) inst.setTriggerValue('hover', row);
-      }, HOVER_DELAY);
-    }
-  });
-  sp.subscribe('pointOut', () => {
-    clearTimeout(inst.hoverTimer);
-    inst.tipRow = null;
-    inst.tip.style.display = 'none';
-  });
+  inst.styleSet = { pointSize: JSON.stringify(size), opacity: JSON.stringify(opacity),
+    width: JSON.stringify(inst.width), height: JSON.stringify(inst.height) };
   sp.subscribe('view', ({ view }) => {
     VIEWS.set(`${inst.data.view_key}|${inst.data.projection_id}`, Float32Array.from(view));
     drawOverlay(inst);
@@ -534,8 +575,10 @@ function drawOverlay(inst) {
   g.clearRect(0, 0, cv.width, cv.height);
   if (!inst.sp) return;
   drawLabels(inst, g);
+  if (!inst.sp.get('isPointsDrawn')) return; // a draw is under way: no screen positions yet
   // rings: the context (e.g. neighbours) orange, the highlighted rows black over them
-  for (const [points, colour, radius] of [[inst.context, '#f28e2b', 6], [inst.highlight, '#111', 7]]) {
+  const hovered = inst.hovered >= 0 ? [inst.hovered] : [];
+  for (const [points, colour, radius] of [[inst.context, '#f28e2b', 6], [inst.highlight, '#111', 7], [hovered, '#555', 5]]) {
     g.lineWidth = 2;
     g.strokeStyle = colour;
     for (const i of points) {
@@ -564,9 +607,9 @@ function renderLegend(inst) {
       s.appendChild(document.createTextNode(`${name} (${d.counts[k].toLocaleString()})`));
       s.onclick = () => {
         if (inst.hidden.has(name)) inst.hidden.delete(name); else inst.hidden.add(name);
-        applyFilter(inst);
         renderLegend(inst);
         sendState(inst, {});
+        redrawLater(inst);
       };
       el.appendChild(s);
     });
@@ -578,30 +621,28 @@ function renderLegend(inst) {
   }
 }
 
-function applyFilter(inst) {
-  const d = inst.data;
-  const c = COLORS.get(inst.colorKey);
-  if (!inst.sp) return;
-  if (!c || d.color_kind !== 'category' || inst.hidden.size === 0) {
-    inst.sp.unfilter({ preventEvent: true });
-    return;
-  }
-  const off = new Set(d.categories.map((name, k) => (inst.hidden.has(name) ? k : -1)).filter((k) => k >= 0));
+// Indices of the points of the categories shown in the legend, or null when none is hidden.
+function keptPoints(inst, d, colors) {
+  inst.hiddenCodes = null;
+  if (!colors || d.color_kind !== 'category' || inst.hidden.size === 0) return null;
+  const off = new Uint8Array(d.categories.length);
+  d.categories.forEach((name, k) => { off[k] = inst.hidden.has(name) ? 1 : 0; });
   const keep = [];
-  for (let i = 0; i < c.length; i++) if (!off.has(c[i])) keep.push(i);
-  inst.sp.filter(keep, { preventEvent: true });
+  for (let i = 0; i < colors.length; i++) if (!off[colors[i]]) keep.push(i);
+  inst.hiddenCodes = off; // hover and clicks skip these categories' points
+  return keep;
 }
 
-// Point indices inside a selection geometry (data coordinates), as rows_in_selection does on the
-// server for every row; used to show a selection again after a redraw, without events.
+// Which points lie inside a selection geometry (data coordinates), as rows_in_selection decides
+// on the server for every row: one byte a point (1 inside), and how many are inside.
 function pointsInGeometry(coords, sel) {
   const { x, y, norm } = coords;
-  const out = [];
+  const inside = new Uint8Array(x.length);
   const g = (v, c) => (v - c) / norm.half;
   for (const b of sel.box || []) {
     const x0 = g(Math.min(...b.x), norm.cx), x1 = g(Math.max(...b.x), norm.cx);
     const y0 = g(Math.min(...b.y), norm.cy), y1 = g(Math.max(...b.y), norm.cy);
-    for (let i = 0; i < x.length; i++) if (x[i] >= x0 && x[i] <= x1 && y[i] >= y0 && y[i] <= y1) out.push(i);
+    for (let i = 0; i < x.length; i++) if (x[i] >= x0 && x[i] <= x1 && y[i] >= y0 && y[i] <= y1) inside[i] = 1;
   }
   for (const l of sel.lasso || []) {
     const px = l.x.map((v) => g(v, norm.cx)), py = l.y.map((v) => g(v, norm.cy));
@@ -609,19 +650,55 @@ function pointsInGeometry(coords, sel) {
     for (let i = 0; i < x.length; i++) {
       const xi = x[i], yi = y[i];
       if (xi < bx0 || xi > bx1 || yi < by0 || yi > by1) continue;
-      let inside = false;
+      let odd = false;
       for (let a = 0, b = px.length - 1; a < px.length; b = a++) {
-        if ((py[a] > yi) !== (py[b] > yi) && xi < ((px[b] - px[a]) * (yi - py[a])) / (py[b] - py[a]) + px[a]) inside = !inside;
+        if ((py[a] > yi) !== (py[b] > yi) && xi < ((px[b] - px[a]) * (yi - py[a])) / (py[b] - py[a]) + px[a]) odd = !odd;
       }
-      if (inside) out.push(i);
+      if (odd) inside[i] = 1;
     }
   }
+  let count = 0;
+  for (let i = 0; i < inside.length; i++) count += inside[i];
+  return { inside, count };
+}
+
+// The points as regl-scatterplot holds them ([x, y, colour index] each), made once per
+// projection and refilled in place: its draw would otherwise build a million small arrays
+// from typed ones on every colour or selection change.
+function pointsArray(coords, valueA) {
+  const { x, y } = coords;
+  if (!coords.points) coords.points = Array.from({ length: x.length }, (_, i) => [x[i], y[i], 0]);
+  const pts = coords.points;
+  for (let i = 0; i < pts.length; i++) pts[i][2] = valueA[i];
+  return pts;
+}
+
+// A palette colour mixed with white: the points outside a selection.
+function faded(hex, keep = 0.3) {
+  const v = parseInt(hex.slice(1, 7), 16);
+  const mix = (c) => Math.round(255 - keep * (255 - c)).toString(16).padStart(2, '0');
+  return `#${mix(v >> 16)}${mix((v >> 8) & 255)}${mix(v & 255)}`;
+}
+
+// The renderer's colour index of each point: its palette index, plus the palette's length
+// (the faded twin) when a selection exists and the point is outside it.
+function colorIndices(colors, n, selected, nPalette) {
+  const out = new Float32Array(n);
+  if (colors) out.set(colors);
+  if (selected) for (let i = 0; i < n; i++) if (!selected.inside[i]) out[i] += nPalette;
   return out;
 }
 
-function restoreSelection(inst) {
-  if (!inst.selection) { inst.sp.deselect({ preventEvent: true }); return; }
-  inst.sp.select(pointsInGeometry(inst.coords, inst.selection), { preventEvent: true });
+function clearSelection(inst) {
+  if (!inst.selection) return;
+  inst.selection = null;
+  sendState(inst, {});
+  redrawLater(inst);
+}
+
+// Redraw with the current selection and legend, after any update already running.
+function redrawLater(inst) {
+  if (inst.data) schedule(inst, inst.pending || inst.data);
 }
 
 // Fill of each highest-density band over white (none, 90 %, 75 %, 50 %, 25 %) and the
@@ -671,24 +748,24 @@ function densityTexels(m, d, norm) {
   return rgba;
 }
 
-// The density layer: a texture under the points, rebuilt only when the grid or the
-// projection changes; none when the page turned it off.
-function drawDensity(inst, d) {
+// The density layer: a texture under the points (the renderer's background image), rebuilt only
+// when the grid or the projection changes; none when the page turned it off. Returns the
+// renderer property to set, if any, and a function that frees the texture it replaces.
+function densityLayer(inst, d, coords) {
   const key = d.density_id ? `${d.density_id}|${d.coords_id}` : null;
-  if (key === inst.densityKey) return;
-  if (inst.densityTexture) inst.densityTexture.destroy();
+  if (key === inst.densityKey) return [{}, () => {}];
+  const old = inst.densityTexture;
   inst.densityTexture = null;
   if (key) {
     const t0 = performance.now();
-    const data = densityTexels(DENSITY.get(d.density_id), d, inst.coords.norm);
+    const data = densityTexels(DENSITY.get(d.density_id), d, coords.norm);
     inst.plot.dataset.densityMs = (performance.now() - t0).toFixed(1); // diagnostics
     inst.densityTexture = inst.sp.get('regl').texture({
       data, width: TEXELS, height: TEXELS, mag: 'linear', min: 'linear' });
   }
-  inst.sp.set({ backgroundImage: inst.densityTexture });
-  inst.sp.redraw();
   inst.densityKey = key;
   inst.plot.dataset.density = key ? d.density_id : 'none'; // tests: the layer drawn
+  return [{ backgroundImage: inst.densityTexture }, () => old && old.destroy()];
 }
 
 async function update(inst, d) {
@@ -748,13 +825,9 @@ async function update(inst, d) {
     inst.overlay.width = w; inst.overlay.height = h;
     inst.edgesCanvas.width = w; inst.edgesCanvas.height = h;
     inst.sel.width = w; inst.sel.height = h;
-    if (inst.sp) inst.sp.set({ width: w, height: h });
   }
   if (!inst.sp) createPlot(inst, coords.x.length);
   const sp = inst.sp;
-  const style = pointStyle(coords.x.length);
-  sp.set({ pointSize: style.size, opacity: style.opacity, pointColor: d.palette,
-    pointColorActive: d.palette, pointColorHover: d.palette });
 
   // Legend state from Python (survives remounts); hidden categories that no longer exist go.
   const ui = UI.get(`${d.view_key}|${d.projection_id}`) || { selection: null, hidden: [] };
@@ -765,36 +838,61 @@ async function update(inst, d) {
   // hidden categories of another colouring do not apply to this one
   inst.hidden = new Set([...inst.hidden].filter((c) => d.categories.includes(c)));
 
+  // Every renderer property in one set, awaited before a draw: each set renders a frame of its
+  // own after the next one (a second or more for a million points in software WebGL), so a
+  // set followed by a draw would render twice. The palette always holds the faded twins, so a
+  // selection changes no property.
+  const style = pointStyle(coords.x.length);
+  const palette = [...d.palette, ...d.palette.map((c) => faded(c))];
+  const changes = styleChanges(inst, { width: w, height: h, pointSize: style.size,
+    opacity: style.opacity, pointColor: palette, pointColorActive: palette,
+    pointColorHover: palette, backgroundColor: edges ? [1, 1, 1, 0] : [1, 1, 1, 1] });
+  const [densityProps, freeDensity] = densityLayer(inst, d, coords);
+  Object.assign(changes, densityProps);
   const sameCoords = inst.drawn === d.coords_id;
-  if (!sameCoords || inst.colorKey !== colorKey) {
-    const valueA = colors || new Float32Array(coords.x.length);
-    // the saved view, read before drawing: the first draw reports the default camera as a view
-    const view = VIEWS.get(`${d.view_key}|${d.projection_id}`);
-    await sp.draw({ x: coords.x, y: coords.y, valueA },
-      { zDataType: 'categorical', spatialIndex: sameCoords || coords.spatialIndex ? coords.spatialIndex : undefined });
+  // the saved view, read before drawing: the first draw reports the default camera as a view
+  const view = sameCoords ? null : VIEWS.get(`${d.view_key}|${d.projection_id}`);
+  if (view) changes.cameraView = view;
+  const set = Object.keys(changes).length ? sp.set(changes) : null;
+  if (!sameCoords) setHover(inst, -1);
+  // One draw (one frame) for new coordinates, colours or selection, the legend's filter included.
+  const selKey = `${d.coords_id}|${JSON.stringify(inst.selection)}`;
+  const filterKey = `${colorKey}|${[...inst.hidden].sort().join('\n')}`;
+  if (!sameCoords || inst.colorKey !== colorKey || inst.selKey !== selKey) {
+    const selected = inst.selection ? pointsInGeometry(coords, inst.selection) : null;
+    const valueA = colorIndices(colors, coords.x.length, selected, d.palette.length);
+    const keep = keptPoints(inst, d, colors);
+    if (set) await set;
+    if (!sameCoords && !view) zoomHome(sp, coords);
+    await sp.draw(pointsArray(coords, valueA), {
+      zDataType: 'categorical',
+      spatialIndex: sameCoords || coords.spatialIndex ? coords.spatialIndex : undefined,
+      ...(keep ? { filter: keep } : {}),
+    });
     if (!coords.spatialIndex) coords.spatialIndex = sp.get('spatialIndex');
-    if (!sameCoords) {
-      if (view) sp.set({ cameraView: view }); else zoomHome(sp, coords);
-    }
     inst.drawn = d.coords_id;
     inst.colorKey = colorKey;
     inst.coords = coords;
-    applyFilter(inst);
-    restoreSelection(inst);
+    inst.selKey = selKey;
+    inst.filterKey = filterKey;
+    plot.selected = String(selected ? selected.count : 0); // tests: points drawn as selected
+  } else if (inst.filterKey !== filterKey) {
+    const keep = keptPoints(inst, d, colors);
+    if (set) await set;
+    await (keep ? sp.filter(keep, { preventEvent: true }) : sp.unfilter({ preventEvent: true }));
+    inst.filterKey = filterKey;
+  } else if (set) {
+    await set;
   }
+  freeDensity();
   renderLegend(inst);
-  drawDensity(inst, d);
   const points = (rows) => (rows || []).map((r) => indexOfRow(coords.rows, r)).filter((i) => i >= 0);
   inst.highlight = points(d.highlight);
   inst.context = points(d.context);
   plot.ringed = String(inst.highlight.length); // tests: points ringed
   plot.ringedContext = String(inst.context.length);
   drawOverlay(inst);
-  if (Boolean(edges) !== Boolean(inst.edges)) {
-    // edges show through a transparent points canvas
-    sp.set({ backgroundColor: edges ? [1, 1, 1, 0] : [1, 1, 1, 1] });
-  }
-  inst.edges = edges;
+  inst.edges = edges; // they show through the points canvas, then transparent
   drawEdges(inst);
   plot.edgesDrawn = String(edges ? edges.s.length : 0); // tests: the edge layer
   // tests: where a row's point is on the canvas (CSS pixels from the plot's corner), or null
@@ -845,6 +943,7 @@ export default function mount(component) {
     // Streamlit calls this before each new `data` too: destroy only when really unmounted.
     inst.destroyTimer = setTimeout(() => {
       if (parentElement.isConnected) return;
+      window.removeEventListener('keyup', inst.onKey);
       if (inst.sp) inst.sp.destroy();
       if (inst.edgeGl) inst.edgeGl.regl.destroy();
       INSTANCES.delete(parentElement);
