@@ -809,14 +809,6 @@ async function update(inst, d) {
     inst.setStateValue('have', have);
     return;
   }
-  const prevHave = REPORTED.get(d.view_key) || {};
-  if (prevHave.coords !== have.coords || prevHave.color !== have.color
-      || (have.density && prevHave.density !== have.density)
-      || (have.edges && prevHave.edges !== have.edges)) {
-    REPORTED.set(d.view_key, have);
-    inst.setStateValue('have', have);
-  }
-
   const w = Math.max(200, inst.plot.clientWidth || inst.root.host?.clientWidth || 700);
   const h = d.height;
   if (w !== inst.width || h !== inst.height) {
@@ -904,6 +896,15 @@ async function update(inst, d) {
   inst.plot.dataset.coordsId = d.coords_id;
   inst.plot.dataset.colorId = d.color_id;
   inst.wrap.dataset.ready = '1';
+  // What this page now holds, once the frame is on screen (two animation frames later): the
+  // rerun this report starts would otherwise compete with the draw for the CPU.
+  const prevHave = REPORTED.get(d.view_key) || {};
+  if (prevHave.coords !== have.coords || prevHave.color !== have.color
+      || (have.density && prevHave.density !== have.density)
+      || (have.edges && prevHave.edges !== have.edges)) {
+    REPORTED.set(d.view_key, have);
+    requestAnimationFrame(() => requestAnimationFrame(() => inst.setStateValue('have', have)));
+  }
 }
 
 // One update at a time per map, the latest data last: Streamlit may hand over new data while
