@@ -6,10 +6,12 @@ browser draws those points as selected.
 The page is the map benchmark's (bench/map_scale_app.py: the map component on a stored
 projection), so the test measures the component, not a projection job."""
 
+import io
 import json
 import re
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -45,6 +47,9 @@ def test_a_million_points_drawn_and_box_selected(browser, tmp_path):
         expect(page.get_by_text(f"{N:,} of {N:,} drawn")).to_be_visible()
         assert sum(received) / N <= 16 + 0.5, sum(received) / N  # 0.5: bundle and page
         page.screenshot(path=str(tmp_path / "million.png"))
+        from PIL import Image  # the points are visible: a fifth of the plot is not white
+        ink = (np.asarray(Image.open(io.BytesIO(plot.screenshot())).convert("RGB")).min(axis=2) < 235).mean()
+        assert ink > 0.2, ink
 
         box = plot.locator("canvas.sel").bounding_box()
         x0, y0, x1, y1 = box["width"] * 0.05, box["height"] * 0.05, box["width"] * 0.5, box["height"] * 0.95
