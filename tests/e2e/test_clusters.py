@@ -29,7 +29,7 @@ def test_chart_filter_clusters_and_link(page, shots_dir, browser):
     page.mouse.down()
     page.mouse.move(bar["x"] + bar["width"] + 2, area["y"] + area["height"] - 2, steps=8)
     page.mouse.up()
-    wait_idle(page, settle_ms=1500)
+    wait_idle(page)
     page.screenshot(path=str(shots_dir / "clusters-brushed.png"), full_page=True)
     passing = page.get_by_text(re.compile(r"\d[\d,]* of 1,797 rows pass"))
     expect(passing).to_be_visible(timeout=30_000)
@@ -41,7 +41,7 @@ def test_chart_filter_clusters_and_link(page, shots_dir, browser):
     page.get_by_role("tab", name="Clusters").click()
     page.get_by_role("button", name="Compute clusters").click()
     expect(page.get_by_text(re.compile(r"Unclustered: \d"))).to_be_visible(timeout=120_000)
-    wait_idle(page, settle_ms=1000)
+    wait_idle(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=str(shots_dir / "clusters.png"), full_page=True)
     url = page.url
@@ -54,7 +54,7 @@ def test_chart_filter_clusters_and_link(page, shots_dir, browser):
     expect(other.get_by_text(re.compile(rf"{n:,} of 1,797 rows pass"))).to_be_visible(timeout=120_000)
     other.get_by_role("tab", name="Clusters").click()
     expect(other.get_by_text(re.compile(r"Unclustered: \d"))).to_be_visible(timeout=60_000)
-    wait_idle(other, settle_ms=1000)
+    wait_idle(other)
     other.screenshot(path=str(shots_dir / "reopened.png"), full_page=True)
     other.context.close()
 

@@ -77,7 +77,6 @@ def test_globe_page_airports(page, app_url, shots_dir):
     expect(page.get_by_text(re.compile(r"\d selected on the map"))).to_be_visible()
     n = int(sel.inner_text().split()[0].replace(",", ""))
     assert 1 < n < 3376
-    page.wait_for_timeout(1500)
     page.screenshot(path=str(shots_dir / "globe_selection.png"), full_page=False)
 
     # train a small encoder on the airports' state: its heat map appears on the globe
@@ -85,8 +84,8 @@ def test_globe_page_airports(page, app_url, shots_dir):
     page.get_by_role("spinbutton", name="Epochs (at most)").fill("40")
     page.get_by_role("button", name="Train the location encoder").click()
     expect(page.get_by_text(re.compile("Accuracy"))).to_be_visible(timeout=180_000)
-    wait_idle(page, settle_ms=3000)
-    expect(page.get_by_text(re.compile("Heat map: the trained encoder"))).to_be_visible()
+    expect(page.get_by_text(re.compile("Heat map: the trained encoder"))).to_be_visible(timeout=60_000)
+    wait_idle(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.get_by_role("heading", name="Globe").scroll_into_view_if_needed()
     page.screenshot(path=str(shots_dir / "globe_heatmap.png"), full_page=False)

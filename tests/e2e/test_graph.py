@@ -18,11 +18,11 @@ def test_graph_page_karate_club(page, app_url, shots_dir):
     page.goto(app_url + "/graph", wait_until="domcontentloaded")
     wait_idle(page)
     page.get_by_role("button", name=re.compile("Karate club")).click()
-    wait_idle(page, settle_ms=1000)
+    wait_idle(page)
     expect(page.get_by_text(re.compile(r"34 nodes and 78 of 78 edges drawn"))).to_be_visible(
         timeout=120_000)
     expect(page.get_by_text(re.compile(r"mAP, 1 hop"))).to_be_visible(timeout=120_000)
-    wait_idle(page, settle_ms=1500)
+    wait_idle(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     # the WebGL map with its edge layer under the nodes
     plot = page.get_by_test_id("map-plot")

@@ -1,6 +1,6 @@
 """What a person sees on Model health: the bundled all-MiniLM-L6-v2 analysed, alpha per layer in
-its bands, the spectral density of one layer with its fit, then the plain fit beside a random init
-of the same architecture (screenshots to $E2E_SHOTS)."""
+its bands and the spectral density of one layer with its fit; the representation panel beside the
+map (screenshots to $E2E_SHOTS). The comparison with a random init is AppTest's."""
 
 import re
 
@@ -9,16 +9,6 @@ import pytest
 from tests.e2e.conftest import wait_idle
 
 pytestmark = pytest.mark.e2e
-
-
-def _choose(page, label: str, option: str) -> None:
-    """Choose ``option`` in the Streamlit selectbox labelled ``label``."""
-    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
-    if box.get_by_text(option, exact=True).count():  # chosen already (the page's default)
-        return
-    box.click()
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page, settle_ms=1000)
 
 
 @pytest.mark.own_start
@@ -43,17 +33,8 @@ def test_model_health_minilm(page, app_url, shots_dir):
     expect(page.get_by_text(re.compile(r"8,192 eigenvalues · alpha \d+\.\d\d"))).to_be_visible()
     page.screenshot(path=str(shots_dir / "health.png"), full_page=True)
 
-    # the plain fit beside a random init of the same architecture
-    page.get_by_text("FARMS alpha (default) — off: plain fit").click()
-    wait_idle(page, settle_ms=1000)
-    _choose(page, "Compare with", "a random init of the same architecture")
-    expect(page.get_by_text("random init (baseline)").first).to_be_visible(timeout=180_000)
-    expect(page.get_by_text("mean alpha (plain)")).to_have_count(2, timeout=180_000)
-    wait_idle(page, settle_ms=1500)
-    expect(page.get_by_test_id("stException")).to_have_count(0)
-    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3)  # bars + two ESDs
-    expect(page.get_by_text(re.compile(r"^384 eigenvalues · alpha"))).to_have_count(2)
-    page.screenshot(path=str(shots_dir / "health_compare.png"), full_page=True)
+    # the plain fit beside a random init of the same architecture: AppTest
+    # (tests/app/test_health.py) checks that page logic; its second ESD chart is the same component
 
 
 def test_representation_panel_beside_the_map(page, shots_dir):

@@ -51,7 +51,7 @@ def test_text_embed_map_search(page, app_url, shots_dir):
     query.fill("what food do you like to eat?")
     query.press("Enter")
     expect(page.get_by_text(re.compile(rf"10 hits · among {SAMPLE} rows"))).to_be_visible(timeout=60_000)
-    wait_idle(page, settle_ms=2000)
+    wait_idle(page)
     # the WebGL map draws every embedded text (the hits are ringed on it: checked in AppTest)
     expect(page.get_by_test_id("map-plot")).to_have_attribute("data-drawn", str(SAMPLE))
     hits = page.get_by_test_id("stDataFrame").first
@@ -65,6 +65,6 @@ def test_text_embed_map_search(page, app_url, shots_dir):
     _pick(page, "category is one of", "food")
     sel = page.get_by_text(re.compile(rf"the filters keep [\d,]+ of {SAMPLE} rows \([\d.]+% selectivity\)"))
     expect(sel).to_be_visible(timeout=60_000)
-    wait_idle(page, settle_ms=2000)
+    wait_idle(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=str(shots_dir / "text_search_filtered.png"), full_page=False)

@@ -24,9 +24,9 @@ from backend.service import create_app  # noqa: E402
 from tests.service_support import TOKEN  # noqa: E402
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-# per operation (15 keeps the suite under 10 minutes on 2 cores); raise it for a deeper search,
+# per operation (10 keeps the suite under 10 minutes on 2 cores); raise it for a deeper search,
 # e.g. LATENT_LENS_SCHEMA_EXAMPLES=300 (about 1 min)
-EXAMPLES = int(os.environ.get("LATENT_LENS_SCHEMA_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("LATENT_LENS_SCHEMA_EXAMPLES", "10"))
 
 
 @pytest.fixture(scope="module")
