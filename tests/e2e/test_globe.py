@@ -81,7 +81,7 @@ def test_globe_page_airports(page, app_url, shots_dir):
 
     # train a small encoder on the airports' state: its heat map appears on the globe
     page.get_by_role("tab", name="Location encoder").click()
-    page.get_by_role("spinbutton", name="Epochs (at most)").fill("40")
+    page.get_by_role("spinbutton", name="Epochs (at most)").fill("15")
     page.get_by_role("button", name="Train the location encoder").click()
     expect(page.get_by_text(re.compile("Accuracy"))).to_be_visible(timeout=180_000)
     expect(page.get_by_text(re.compile("Heat map: the trained encoder"))).to_be_visible(timeout=60_000)

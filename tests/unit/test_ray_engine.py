@@ -167,6 +167,8 @@ def test_weights_job_on_ray_and_its_sidecar(cluster, tmp_path):
     assert meta_ray["engine"]["nodes"] == 1
 
 
+@pytest.mark.slow  # 17-23 s of loading the sentence model in a worker; the engine and the
+# embedder each keep their default-run tests (the rest of this file; tests/unit/test_text.py)
 def test_text_embeddings_on_ray_match_in_process(cluster):
     from backend.embed.text import TextEmbedder
 

@@ -12,6 +12,7 @@ from backend.http_client import HttpBackend
 from tests.service_support import TOKEN, run_load, start_service
 
 CLIENTS = 8
+LOAD_S = 5  # seconds of load (bench/service_load.py runs it for longer)
 
 
 def test_eight_clients_no_error_no_lost_job_memory_stable(tmp_path):
@@ -24,9 +25,9 @@ def test_eight_clients_no_error_no_lost_job_memory_stable(tmp_path):
             return run_load(lambda: HttpBackend(svc.url, TOKEN), clients=CLIENTS,
                             seconds=seconds, shared_dataset=shared, seed=seed)
 
-        warm = load_for(2, seed=1)
+        warm = load_for(1, seed=1)
         rss_before = svc.rss_bytes()
-        load = load_for(8, seed=2)
+        load = load_for(LOAD_S, seed=2)
         rss_after = svc.rss_bytes()
         assert warm.errors == [] and load.errors == []
         assert load.iterations >= CLIENTS  # every client finished at least one round
@@ -38,7 +39,7 @@ def test_eight_clients_no_error_no_lost_job_memory_stable(tmp_path):
         # the clients shared one kNN job per spec: at most 8 specs (n_neighbors 2..9)
         assert len([j for j in jobs.values() if j.kind == "knn"]) <= 8
         growth = (rss_after - rss_before) / 2**20
-        print(f"\n{load.iterations} rounds by {CLIENTS} clients in 8 s; RSS "
+        print(f"\n{load.iterations} rounds by {CLIENTS} clients in {LOAD_S} s; RSS "
               f"{rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MB")
         for op, xs in load.latencies.items():
             print(f"{op:9s} n={len(xs):5d} p50={np.percentile(xs, 50) * 1e3:7.1f} ms "
