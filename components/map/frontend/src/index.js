@@ -853,7 +853,12 @@ async function update(inst, d) {
   const selKey = `${d.coords_id}|${JSON.stringify(inst.selection)}`;
   const filterKey = `${colorKey}|${[...inst.hidden].sort().join('\n')}`;
   if (!sameCoords || inst.colorKey !== colorKey || inst.selKey !== selKey) {
-    const selected = inst.selection ? pointsInGeometry(coords, inst.selection) : null;
+    // the points inside the selection, found again only when it or the projection changes
+    if (inst.selection && inst.selectedKey !== selKey) {
+      inst.selected = pointsInGeometry(coords, inst.selection);
+      inst.selectedKey = selKey;
+    }
+    const selected = inst.selection ? inst.selected : null;
     const valueA = colorIndices(colors, coords.x.length, selected, d.palette.length);
     const keep = keptPoints(inst, d, colors);
     if (set) await set;
